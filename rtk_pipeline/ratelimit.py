@@ -1,0 +1,119 @@
+"""Client-side request budget, shared by every thread and every client of a process that use one token.
+
+Cloudflare allows 1,200 requests per 5 minutes per API token across its whole API and locks a token that
+crosses the line out for minutes, so staying under the budget on our side is far cheaper than reacting
+to 429s. The limiter is a GCRA ("virtual scheduling") limiter: each request is given its own send slot,
+slots are spaced evenly, and the spacing is derived from the budget so that *any* window of `period`
+seconds holds at most `max_requests` slots, with a small safety margin for the time between a slot and
+the moment the server counts the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+
+DEFAULT_MAX_REQUESTS = 1200
+DEFAULT_PERIOD = 300.0
+
+
+class RateLimiter:
+    """Thread-safe budget of `max_requests` per sliding `period` seconds.
+
+    Why the window bound holds: GCRA with emission interval T and burst tolerance (burst - 1) * T grants
+    k slots only if they span at least (k - burst) * T. With T = period * (1 + margin) /
+    (max_requests - burst + 1), k = max_requests + 1 slots span at least period * (1 + margin), so no
+    window shorter than that holds more than `max_requests`: the budget holds over any `period`-second
+    window even when requests reach the server up to `margin * period` later than their slots.
+
+    `burst` (default 1: evenly spaced, never a burst) lets that many requests go at once after an idle
+    spell, at the price of a slightly lower steady rate. `hold(seconds)` pushes every later slot out,
+    which is how a 429's Retry-After pauses every thread that shares the token, not only the one that
+    saw it.
+    """
+
+    def __init__(
+        self,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+        period: float = DEFAULT_PERIOD,
+        *,
+        burst: int = 1,
+        margin: float = 0.02,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_requests < 1 or period <= 0:
+            raise ValueError(
+                f"rate limit needs max_requests >= 1 and period > 0, got {max_requests}/{period}"
+            )
+        if not 1 <= burst <= max_requests:
+            raise ValueError(f"burst must be between 1 and max_requests ({max_requests}), got {burst}")
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        self.max_requests = max_requests
+        self.period = float(period)
+        self.burst = burst
+        self.interval = self.period * (1.0 + margin) / (max_requests - burst + 1)
+        self._tolerance = (burst - 1) * self.interval
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tat = float("-inf")  # theoretical arrival time of the next request
+        self._not_before = float("-inf")
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(max_requests={self.max_requests}, period={self.period:g}, burst={self.burst})"
+
+    def acquire(self) -> float:
+        """Block until this caller's slot; return the seconds spent waiting.
+
+        The slot is reserved under the lock and slept for outside it, so callers are served in arrival
+        order and nobody spins.
+        """
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._tat - self._tolerance, self._not_before)
+            self._tat = max(self._tat, slot) + self.interval
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+            return wait
+        return 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Grant no slot for the next `seconds` (the server told us to back off)."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + seconds)
+
+
+_registry: dict[str, RateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_limiter(
+    api_token: str,
+    base_url: str,
+    *,
+    max_requests: int = DEFAULT_MAX_REQUESTS,
+    period: float = DEFAULT_PERIOD,
+) -> RateLimiter:
+    """The process-wide limiter for one token at one API root; created on first use.
+
+    Keyed by a SHA-256 of the token (the token itself is never kept) and the API root: against Cloudflare
+    the root is always the same, so this is a per-token budget; separate local emulators, which each
+    enforce their own budget, get separate limiters. Asking for a different budget for a key that
+    already has one is an error rather than a silent second budget for the same token.
+    """
+    key = hashlib.sha256(f"{base_url.rstrip('/')}\0{api_token}".encode()).hexdigest()
+    with _registry_lock:
+        limiter = _registry.get(key)
+        if limiter is None:
+            limiter = _registry[key] = RateLimiter(max_requests, period)
+        elif (limiter.max_requests, limiter.period) != (max_requests, float(period)):
+            raise ValueError(
+                f"this process already limits this token to {limiter.max_requests} requests per "
+                f"{limiter.period:g}s; pass that limiter (rate_limiter=...) instead of a second budget"
+            )
+        return limiter

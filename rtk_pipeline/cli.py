@@ -18,6 +18,7 @@ from rich.table import Table
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.config import Settings
 from rtk_pipeline.errors import ConfigError, RTKError
+from rtk_pipeline.ratelimit import shared_limiter
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import SyncResult, day_range, sync_range
 
@@ -109,7 +110,10 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def _open(settings: Settings) -> tuple[RealtimeKitClient, Warehouse]:
-    return RealtimeKitClient.from_settings(settings), Warehouse(settings.duckdb_path, settings.parquet_dir)
+    requests, period = settings.rate_limit
+    limiter = shared_limiter(settings.api_token, settings.base_url, max_requests=requests, period=period)
+    client = RealtimeKitClient.from_settings(settings, rate_limiter=limiter)
+    return client, Warehouse(settings.duckdb_path, settings.parquet_dir)
 
 
 def _backfill(args: argparse.Namespace) -> int:

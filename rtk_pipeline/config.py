@@ -11,6 +11,22 @@ from rtk_pipeline.errors import ConfigError
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_DUCKDB_PATH = "data/rtk.duckdb"
 DEFAULT_PARQUET_DIR = "data/parquet"
+# Cloudflare's budget per API token: 1,200 requests per 5 minutes; crossing it locks the token out.
+DEFAULT_RATE_LIMIT = (1200, 300.0)
+
+
+def parse_rate_limit(text: str) -> tuple[int, float]:
+    """`RTK_RATE_LIMIT` as "REQUESTS/SECONDS", e.g. "1200/300"."""
+    try:
+        requests, seconds = text.split("/")
+        parsed = int(requests), float(seconds)
+    except ValueError:
+        raise ConfigError(
+            f"RTK_RATE_LIMIT must look like 1200/300 (requests/seconds), got {text!r}"
+        ) from None
+    if parsed[0] < 1 or parsed[1] <= 0:
+        raise ConfigError(f"RTK_RATE_LIMIT needs at least 1 request per positive period, got {text!r}")
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -21,6 +37,7 @@ class Settings:
     base_url: str = DEFAULT_BASE_URL
     duckdb_path: Path = Path(DEFAULT_DUCKDB_PATH)
     parquet_dir: Path = Path(DEFAULT_PARQUET_DIR)
+    rate_limit: tuple[int, float] = DEFAULT_RATE_LIMIT
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -42,4 +59,7 @@ class Settings:
             base_url=env.get("RTK_BASE_URL", "").strip() or DEFAULT_BASE_URL,
             duckdb_path=Path(env.get("RTK_DUCKDB_PATH", "").strip() or DEFAULT_DUCKDB_PATH),
             parquet_dir=Path(env.get("RTK_PARQUET_DIR", "").strip() or DEFAULT_PARQUET_DIR),
+            rate_limit=parse_rate_limit(env["RTK_RATE_LIMIT"])
+            if env.get("RTK_RATE_LIMIT")
+            else DEFAULT_RATE_LIMIT,
         )

@@ -1,0 +1,83 @@
+"""`rtk-pipeline backfill` as a user runs it: a subprocess, env vars, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+
+from rtk_pipeline.emulator import Emulator, EmulatorConfig
+
+END = datetime(2026, 11, 1, tzinfo=UTC)
+TOKEN = "TOPSECRET-CLI-TOKEN-42"
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with Emulator(EmulatorConfig(meetings=120, days=10, seed=4, end=END, token=TOKEN)) as emulator:
+        yield emulator
+
+
+def run_cli(args: list[str], env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "RTK_"))}
+    clean.update(
+        RTK_DUCKDB_PATH=str(tmp_path / "rtk.duckdb"),
+        RTK_PARQUET_DIR=str(tmp_path / "parquet"),
+        RTK_RATE_LIMIT="100000/1",
+        COLUMNS="160",
+    )
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "rtk_pipeline.cli", *args],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_backfill_loads_the_range_and_prints_a_summary(emu, tmp_path):
+    done = run_cli(["backfill", "--start", "2026-10-22", "--end", "2026-10-31"], emu.env(), tmp_path)
+    assert done.returncode == 0, done.stderr
+    con = duckdb.connect(str(tmp_path / "rtk.duckdb"), read_only=True)
+    ids = {row[0] for row in con.execute("SELECT id FROM meetings").fetchall()}
+    participants = con.execute("SELECT count(*) FROM participants").fetchone()[0]
+    con.close()
+    truth = emu.meetings()
+    assert ids == {m["id"] for m in truth}
+    assert participants == sum(len(emu.participants(m["id"])) for m in truth)
+    assert "meetings" in done.stdout and "participants" in done.stdout and f"{len(truth):,}" in done.stdout
+    assert TOKEN not in done.stdout + done.stderr
+
+
+def test_a_wrong_token_fails_in_one_line_naming_the_setting(emu, tmp_path):
+    env = {**emu.env(), "CLOUDFLARE_API_TOKEN": "not-the-token"}
+    done = run_cli(["backfill", "--start", "2026-10-30", "--end", "2026-10-31"], env, tmp_path)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "CLOUDFLARE_API_TOKEN" in last
+    assert "Traceback" not in done.stderr and "not-the-token" not in done.stderr + done.stdout
+
+
+def test_missing_settings_are_named(tmp_path):
+    done = run_cli(["backfill", "--start", "2026-10-30", "--end", "2026-10-31"], {}, tmp_path)
+    assert done.returncode == 1
+    assert "CLOUDFLARE_API_TOKEN" in done.stderr and "RTK_APP_ID" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--start", "2026-10-31", "--end", "2026-10-01"], 1, "before --start"),
+        (["--start", "31/10/2026", "--end", "2026-10-31"], 2, "not a YYYY-MM-DD date"),
+    ],
+)
+def test_bad_dates_are_refused_before_any_request(emu, tmp_path, args, code, message):
+    emu.clear_requests()
+    done = run_cli(["backfill", *args], emu.env(), tmp_path)
+    assert done.returncode == code and message in done.stderr
+    assert emu.requests == []

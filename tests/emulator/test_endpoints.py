@@ -285,7 +285,7 @@ def test_participant_query_values_are_validated_too(emulator, api):
         {},
         {"Authorization": "Bearer wrong"},
         {"Authorization": "Basic ZW11LXRva2Vu"},
-        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer"},
     ],
 )
 def test_missing_or_wrong_token_is_401_in_cloudflare_shape(emulator, api, headers):

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import tenacity
@@ -145,21 +145,20 @@ class _Call:
 
     Retry policy: GET, PATCH, PUT and DELETE are idempotent here (PATCH/PUT send the same fields again,
     DELETE of a deleted participant answers 404), so they are retried on 429, 500/502/503/504, connection
-    errors, timeouts, resets and truncated or non-JSON 2xx bodies. A POST (create meeting, add
-    participant, refresh token) creates something on every call, so it is resent only when the first
-    attempt surely had no effect: the connection was never made (connect error, connect or pool timeout)
-    or the server answered 429 -- a rate limiter rejects the request before the API acts on it; that is
-    what the status means. A read timeout, a reset, a 5xx or a garbled 2xx body after a POST may follow a
-    server that did the work, so they are raised at once rather than risk a duplicate.
+    errors, timeouts, resets, and 2xx bodies that are truncated, not JSON or say `success: false`.
+    A POST (create meeting, add participant, refresh token) acts anew on every call, so it is resent only
+    when the first attempt surely had no effect: the connection was never made (connect error, connect or
+    pool timeout) or the server answered 429 -- a rate limiter turns the request away before the API acts
+    on it; that is what the status means. A read timeout, a reset, a 5xx or a garbled 2xx body after a
+    POST may follow a server that did the work, so they are raised at once rather than risk a duplicate.
     """
 
-    __slots__ = ("ambiguous", "body", "idempotent", "method", "params", "path", "url")
+    __slots__ = ("ambiguous", "body", "idempotent", "method", "path", "url")
 
-    def __init__(self, method: str, path: str, url: str, params: dict | None, body: Any) -> None:
+    def __init__(self, method: str, path: str, url: httpx.URL, body: Any) -> None:
         self.method = method
         self.path = path
         self.url = url
-        self.params = params
         self.body = body
         self.idempotent = method != "POST"
         self.ambiguous = False  # an earlier attempt may have reached the server without us seeing the answer
@@ -276,7 +275,7 @@ class RealtimeKitClient:
         self._app_path = (
             f"/accounts/{_segment(account_id, 'account_id')}/realtime/kit/{_segment(app_id, 'app_id')}"
         )
-        self._limiter = rate_limiter or shared_limiter(api_token, self.base_url)
+        self.rate_limiter = rate_limiter or shared_limiter(api_token, self.base_url)
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._backoff = tenacity.wait_random_exponential(multiplier=backoff, max=max_retry_wait)
         # Learnt per listing kind: (page_no base, per_page cap the server honours or None).
@@ -542,7 +541,9 @@ class RealtimeKitClient:
 
     def _request(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> dict:
         """Send with retries; return the decoded 2xx envelope or raise a typed APIError."""
-        call = _Call(method, path, self.base_url + path, params, body)
+        # One parsed URL (query included) serves every attempt: httpx would otherwise parse it twice each.
+        query = f"?{urlencode(params)}" if params else ""
+        call = _Call(method, path, httpx.URL(f"{self.base_url}{path}{query}"), body)
         try:
             return self._retrying(self._attempt, call)
         except NotFoundError as exc:
@@ -559,10 +560,10 @@ class RealtimeKitClient:
 
     def _attempt(self, call: _Call) -> dict:
         with self._in_flight:
-            waited = self._limiter.acquire()
+            waited = self.rate_limiter.acquire()
             started = time.perf_counter()
             try:
-                response = self._http.request(call.method, call.url, params=call.params, json=call.body)
+                response = self._http.request(call.method, call.url, json=call.body)
             except httpx.TransportError as exc:
                 self.stats._sent(0, waited, False)
                 self._log(call, "failed", started, f"{type(exc).__name__}")
@@ -607,7 +608,7 @@ class RealtimeKitClient:
             )
         if envelope.get("success") is False:
             code, message = _api_error(envelope)
-            raise BadResponseError(
+            error = BadResponseError(
                 "the API answered success=false",
                 method=call.method,
                 path=call.path,
@@ -615,6 +616,10 @@ class RealtimeKitClient:
                 code=code,
                 api_message=self._scrub(message),
             )
+            if call.idempotent:
+                call.ambiguous = True
+                raise _Retry(error)
+            raise error
         return envelope
 
     def _fail(self, call: _Call, response: httpx.Response, content: bytes) -> dict:
@@ -644,13 +649,13 @@ class RealtimeKitClient:
                 **details,
             )
         if status == 404:
-            if call.path == self._meetings_path():
+            if call.path == self._meetings_path() or "app" in (message or "").lower().split():
                 why = (
                     f"no app {self.app_id!r} in account {self.account_id!r}: "
                     "check RTK_APP_ID and CLOUDFLARE_ACCOUNT_ID"
                 )
             else:
-                why = "not found (if every meeting is not found, check RTK_APP_ID)"
+                why = "not found (if every id is not found, check RTK_APP_ID)"
             raise NotFoundError(why, **details)
         if 400 <= status < 500:
             hint = ": check CLOUDFLARE_ACCOUNT_ID" if code == 7003 else ""
@@ -689,7 +694,7 @@ class RealtimeKitClient:
         failure = state.outcome.exception()
         if isinstance(failure, _Retry) and failure.retry_after is not None:
             wait = min(failure.retry_after, self.max_retry_wait)
-            self._limiter.hold(wait)  # the whole token is throttled, not just this thread
+            self.rate_limiter.hold(wait)  # the whole token is throttled, not just this thread
             return wait
         return self._backoff(state)
 

@@ -96,22 +96,29 @@ def shared_limiter(
     api_token: str,
     base_url: str,
     *,
-    max_requests: int = DEFAULT_MAX_REQUESTS,
-    period: float = DEFAULT_PERIOD,
+    max_requests: int | None = None,
+    period: float | None = None,
 ) -> RateLimiter:
-    """The process-wide limiter for one token at one API root; created on first use.
+    """The process-wide limiter for one token at one API root, created on first use.
 
     Keyed by a SHA-256 of the token (the token itself is never kept) and the API root: against Cloudflare
     the root is always the same, so this is a per-token budget; separate local emulators, which each
-    enforce their own budget, get separate limiters. Asking for a different budget for a key that
-    already has one is an error rather than a silent second budget for the same token.
+    enforce their own budget, get separate limiters. Without a budget, the registered limiter (or one
+    with Cloudflare's default budget) is returned, so a process can set its budget once and every client
+    for that token follows it; asking for a different budget than the registered one is an error rather
+    than a second budget for the same token.
     """
     key = hashlib.sha256(f"{base_url.rstrip('/')}\0{api_token}".encode()).hexdigest()
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is None:
-            limiter = _registry[key] = RateLimiter(max_requests, period)
-        elif (limiter.max_requests, limiter.period) != (max_requests, float(period)):
+            limiter = _registry[key] = RateLimiter(
+                DEFAULT_MAX_REQUESTS if max_requests is None else max_requests,
+                DEFAULT_PERIOD if period is None else period,
+            )
+        elif (max_requests is not None and max_requests != limiter.max_requests) or (
+            period is not None and float(period) != limiter.period
+        ):
             raise ValueError(
                 f"this process already limits this token to {limiter.max_requests} requests per "
                 f"{limiter.period:g}s; pass that limiter (rate_limiter=...) instead of a second budget"

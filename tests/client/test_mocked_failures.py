@@ -13,7 +13,7 @@ from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import BadResponseError, NotFoundError, PagingError, TransportError
 from rtk_pipeline.ratelimit import RateLimiter
 
-TOKEN = "mock-secret-token-123"  # noqa: S105 - a fake
+TOKEN = "mock-secret-token-123"
 ROOT = "/client/v4/accounts/acc/realtime/kit/app"
 
 

@@ -136,4 +136,11 @@ def test_registry_one_budget_per_token_and_server():
     assert shared_limiter("token-registry-1", "http://127.0.0.1:2/client/v4") is not a
     with pytest.raises(ValueError, match="already limits this token"):
         shared_limiter("token-registry-1", "http://127.0.0.1:1/client/v4", max_requests=5)
+    assert (a.max_requests, a.period) == (1200, 300.0)  # Cloudflare's per-token budget by default
     assert "token-registry" not in repr(a)
+
+
+def test_registry_budget_set_once_is_followed_by_later_callers():
+    custom = shared_limiter("token-registry-3", "http://127.0.0.1:1/client/v4", max_requests=50, period=10)
+    assert shared_limiter("token-registry-3", "http://127.0.0.1:1/client/v4") is custom
+    assert shared_limiter("token-registry-3", "http://127.0.0.1:1/client/v4", max_requests=50) is custom

@@ -271,6 +271,7 @@ class RealtimeKitClient:
         self.app_id = app_id
         self.per_page = per_page
         self.max_retry_wait = max_retry_wait
+        self.max_retry_time = max_retry_time
         self.stats = ClientStats()
         self._app_path = (
             f"/accounts/{_segment(account_id, 'account_id')}/realtime/kit/{_segment(app_id, 'app_id')}"
@@ -293,7 +294,9 @@ class RealtimeKitClient:
         # Built once: tenacity keeps per-call state thread-locally, so one Retrying serves all threads.
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retry),
-            stop=tenacity.stop_after_attempt(max_attempts) | tenacity.stop_before_delay(max_retry_time),
+            stop=tenacity.stop_after_attempt(max_attempts)
+            | tenacity.stop_before_delay(max_retry_time)
+            | self._beyond_retry_after,
             wait=self._wait,
             before_sleep=self._before_sleep,
             retry_error_callback=self._give_up,
@@ -458,7 +461,12 @@ class RealtimeKitClient:
             last = page
 
     def _check_follows(self, path: str, previous: Page, page: Page) -> None:
-        if [r.get("id") for r in page.records] == [r.get("id") for r in previous.records]:
+        """`page` must start right after `previous` and not repeat it, unless enough rows were inserted
+        ahead of it in between (total_count grew by a page) to shift the same rows onto it."""
+        grown = page.total_count - previous.total_count
+        if grown < len(page.records) and [r.get("id") for r in page.records] == [
+            r.get("id") for r in previous.records
+        ]:
             raise self._paging_error(path, page, "the page repeats the previous page")
         if page.start_offset != previous.end_offset + 1:
             how = "went backwards" if page.start_offset <= previous.end_offset else "skipped records"
@@ -632,7 +640,8 @@ class RealtimeKitClient:
         details["api_message"] = self._scrub(message)
         if status == 429:
             retry_after = _retry_after(response.headers.get("retry-after"))
-            raise _Retry(RateLimitedError("rate limited", **details), retry_after)
+            asked = "" if retry_after is None else f" (Retry-After: {retry_after:g}s)"
+            raise _Retry(RateLimitedError(f"rate limited{asked}", **details), retry_after)
         if status in _RETRYABLE_STATUS:
             error = ServerError("server error", **details)
             if call.idempotent:
@@ -697,6 +706,16 @@ class RealtimeKitClient:
             self.rate_limiter.hold(wait)  # the whole token is throttled, not just this thread
             return wait
         return self._backoff(state)
+
+    def _beyond_retry_after(self, state: tenacity.RetryCallState) -> bool:
+        """Stop early when the server asks for a pause that outlasts the retry budget: retrying sooner
+        would only meet another 429 (and, at Cloudflare, may prolong the lockout)."""
+        failure = state.outcome.exception()
+        return (
+            isinstance(failure, _Retry)
+            and failure.retry_after is not None
+            and state.seconds_since_start + failure.retry_after > self.max_retry_time
+        )
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.stats._retried()

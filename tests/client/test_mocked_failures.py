@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.errors import BadResponseError, NotFoundError, PagingError, TransportError
+from rtk_pipeline.errors import BadRequestError, BadResponseError, NotFoundError, PagingError, TransportError
 from rtk_pipeline.ratelimit import RateLimiter
 
 TOKEN = "mock-secret-token-123"
@@ -191,3 +191,14 @@ def test_short_page_in_the_middle_is_caught():
     with client_for(handler, per_page=10) as client, pytest.raises(PagingError, match="fewer than 10"):
         list(client.iter_participant_pages("m1"))
     assert asked == [(1, 10), (2, 10)]
+
+
+def test_a_token_echoed_by_the_server_is_scrubbed():
+    def handler(request: httpx.Request) -> httpx.Response:
+        echo = f"bad header: Bearer {TOKEN}"
+        return httpx.Response(400, json={"success": False, "errors": [{"code": 6003, "message": echo}]})
+
+    with client_for(handler) as client, pytest.raises(BadRequestError) as info:
+        client.list_meetings()
+    assert TOKEN not in str(info.value)
+    assert info.value.api_message == "bad header: Bearer ***"

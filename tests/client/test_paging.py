@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from rtk_pipeline.errors import PagingError
+
 
 def walk(pages) -> tuple[list, list]:
     pages = list(pages)
@@ -125,3 +127,43 @@ def test_concurrent_participant_listings_share_one_client(emulator_factory, make
     assert spent.requests == len(emu.requests)
     assert spent.bytes_received > 0
     assert (spent.retries, spent.throttled) == (0, 0)
+
+
+# ---------------------------------------------------------------- data moving while we page
+
+
+def test_meetings_inserted_while_paging_neither_break_nor_hide_rows(emulator_factory, make_client):
+    emu = emulator_factory(meetings=300, max_per_page=20, drift_insert=0.5, fault_seed=1)
+    before = {m["id"] for m in emu.meetings()}
+    pages, ids = walk(make_client(emu).iter_meeting_pages())
+    assert emu.stats["drift"].get("insert", 0) > 0
+    assert before <= set(ids)  # inserts on top shift rows down: seen twice at worst, never lost
+    assert pages[-1].end_offset == pages[-1].total_count > len(before)
+
+
+def test_meetings_updated_while_paging_by_update_time(emulator_factory, make_client):
+    emu = emulator_factory(
+        meetings=300, max_per_page=20, order="updated_desc", drift_update=0.5, fault_seed=2
+    )
+    pages, ids = walk(make_client(emu).iter_meeting_pages())
+    assert emu.stats["drift"].get("update", 0) > 0
+    assert len(ids) == pages[-1].total_count == 300  # an update moves a row; the sync engine reconciles
+
+
+def test_participants_deleted_while_paging(emulator_factory, make_client):
+    emu = emulator_factory(
+        meetings=40, participants_mean=12.0, max_per_page=3, drift_delete=0.5, fault_seed=4
+    )
+    meeting_id = max((m["id"] for m in emu.meetings()), key=lambda mid: len(emu.participants(mid)))
+    before = [p["id"] for p in emu.participants(meeting_id)]
+    pages, ids = walk(make_client(emu).iter_participant_pages(meeting_id))
+    assert emu.stats["drift"].get("delete", 0) > 0
+    assert set(ids) <= set(before)
+    assert pages[-1].total_count < len(before)  # the evidence the caller needs to notice
+
+
+def test_a_listing_that_drift_never_lets_end_stops_at_the_bound(emulator_factory, make_client):
+    emu = emulator_factory(meetings=5, max_per_page=1, drift_insert=1.0)
+    with pytest.raises(PagingError, match="still not complete after 12 pages"):
+        walk(make_client(emu).iter_meeting_pages())
+    assert len(list_requests(emu)) == 12  # 2 * ceil(5 / 1) + 2

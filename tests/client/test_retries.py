@@ -230,3 +230,12 @@ def test_connection_refused_is_retried_even_for_a_post():
         client.create_meeting({"title": "never sent"})
     assert info.value.method == "POST"
     assert client.stats.requests == 3
+
+
+def test_retry_after_beyond_the_retry_budget_gives_up_at_once(emulator_factory, make_client):
+    emu = emulator_factory(retry_after="100")
+    client = make_client(emu, max_retry_time=5.0, max_retry_wait=60.0)
+    emu.fail_next(1, 429)
+    with pytest.raises(RateLimitedError, match=r"Retry-After: 100s.*gave up after 1 attempts"):
+        client.list_meetings()
+    assert len(emu.requests) == 1

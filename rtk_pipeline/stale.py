@@ -49,6 +49,9 @@ THROTTLED_STOP_AFTER = 3
 FAILURES_STOP_AFTER = 3
 # The only body ever sent. Users cannot join an INACTIVE meeting; nothing else about it may change.
 PATCH_BODY: Mapping[str, str] = {"status": "INACTIVE"}
+# Live records written into `meetings` per upsert (each rewrites Parquet day files): a deactivation shows
+# in the table within this many decisions, and at the latest when the run ends.
+REFRESH_BATCH = 10
 
 # Decisions, as stored in meeting_deactivations.decision.
 DEACTIVATED = "deactivated"
@@ -252,10 +255,6 @@ def _error_text(exc: BaseException) -> str:
     return scrub_text(text, _ERROR_MAX_CHARS) or ""
 
 
-def _join(detail: str, note: str | None) -> str:
-    return f"{detail}; {note}" if note else detail
-
-
 def _as_utc(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -373,12 +372,13 @@ class _Run:
         self.as_of = as_of
         self.cutoff = as_of - timedelta(days=policy.stale_after_days)
         self.decisions: list[Decision] = []
-        self.buffer: list[Decision] = []
+        self.buffer: list[Decision] = []  # new rows not yet written
+        self.finals: list[Decision] = []  # outcomes of written pending rows not yet written
         self.deactivations = 0
         self.failures_in_a_row = 0
         self.stop: tuple[str, str] | None = None
         self.throttled_at_start = client.stats.throttled
-        self.refresh: dict[str, dict] = {}
+        self.refresh: dict[str, dict] = {}  # live meeting records the `meetings` table should get
 
     # -- audit -------------------------------------------------------------------------------------
     def decide(
@@ -404,28 +404,43 @@ class _Run:
         return row
 
     def flush(self, pending: Decision | None = None) -> None:
-        """Write buffered decisions (and the pending row of the PATCH about to be sent) in one transaction."""
+        """One audit transaction: outcomes of earlier attempts, buffered decisions, and the pending row of
+        the PATCH about to be sent (which must be on disk before the request leaves).
+
+        An outcome waits here at most until the next PATCH or the end of the run; a run killed in
+        between leaves its row pending, and the next run settles it from the meeting's live status.
+        """
         rows = [*self.buffer, *([pending] if pending else [])]
-        if not rows:
+        if not rows and not self.finals:
             return
         with self.warehouse.transaction() as con:
-            con.executemany(
-                f"INSERT INTO meeting_deactivations ({', '.join(_AUDIT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in _AUDIT_COLUMNS)})",
-                [_audit_values(row) for row in rows],
-            )
+            if self.finals:
+                con.executemany(
+                    "UPDATE meeting_deactivations SET decision = ?, http_status = ?, detail = ?, error = ?, "
+                    "decided_at = ? WHERE attempt_id = ?",
+                    [
+                        [r.decision, r.http_status, r.detail, r.error, r.decided_at, r.attempt_id]
+                        for r in self.finals
+                    ],
+                )
+            if rows:
+                con.executemany(
+                    f"INSERT INTO meeting_deactivations ({', '.join(_AUDIT_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in _AUDIT_COLUMNS)})",
+                    [_audit_values(row) for row in rows],
+                )
         self.buffer.clear()
+        self.finals.clear()
 
     def finalize(
         self, pending: Decision, decision: str, *, detail=None, http_status=None, error=None
-    ) -> Decision:
-        """Turn the pending row of an attempt into its outcome, in place (same attempt_id)."""
+    ) -> None:
+        """Settle the pending row of an attempt (same attempt_id); written with the next flush."""
         final = dataclasses.replace(
             pending, decision=decision, detail=detail, http_status=http_status, error=error, decided_at=_now()
         )
-        _update_audit(self.warehouse, final)
         self.decisions[self.decisions.index(pending)] = final
-        return final
+        self.finals.append(final)
 
     # -- API bookkeeping ---------------------------------------------------------------------------
     def api_failed(self, exc: APIError | None = None) -> None:
@@ -441,6 +456,8 @@ class _Run:
             )
 
     def api_ok(self) -> None:
+        """A meeting was judged end to end: the failure streak (counted per meeting, not per request)
+        is broken."""
         self.failures_in_a_row = 0
 
     def check_throttle(self) -> None:
@@ -453,24 +470,23 @@ class _Run:
                 "stopped early: the API answered 429 repeatedly; left for the next tick",
             )
 
-    def refresh_warehouse(self, records: Sequence[dict]) -> str | None:
-        """Write live meeting records into `meetings` so the warehouse matches what we just saw.
-
-        Returns a note for the audit when that failed (the deactivation itself stands; the next sync
-        or run repairs the row).
+    def refresh_warehouse(self, *, at_least: int = 1) -> None:
+        """Write the live meeting records seen so far into `meetings` (PATCH answers included), so the
+        table shows a deactivation without waiting for the next sync. Batched (`at_least`): each write
+        rewrites Parquet day files. A failure is logged, not raised: the PATCHes stand, and the next sync
+        or run (which sees the live status) repairs the rows.
         """
-        if not records:
-            return None
+        if len(self.refresh) < at_least:
+            return
+        records, self.refresh = list(self.refresh.values()), {}
         try:
-            normalized = normalize_meetings(list(records), synced_at=_now())
+            normalized = normalize_meetings(records, synced_at=_now())
             if normalized.rejected.num_rows:
                 log.warning("%d live meeting record(s) rejected by normalize", normalized.rejected.num_rows)
             if normalized.batch.num_rows:
                 self.warehouse.upsert_meetings(normalized.batch)
-        except Exception as exc:  # the audit must still be finalized; the next sync repairs the row
-            log.error("could not update meetings table: %s", _error_text(exc))
-            return f"meetings table not updated: {_error_text(exc)}"
-        return None
+        except Exception as exc:
+            log.error("meetings table not updated with %d live record(s): %s", len(records), _error_text(exc))
 
     # -- one candidate -----------------------------------------------------------------------------
     def live_check(self, candidate: Candidate) -> tuple[str, str] | dict:
@@ -480,7 +496,6 @@ class _Run:
         except APIError as exc:
             self.api_failed(exc)
             return FAILED, exc
-        self.api_ok()
         status = live.get("status")
         if status != "ACTIVE":
             self.refresh[candidate.meeting_id] = live
@@ -512,7 +527,6 @@ class _Run:
             return FAILED, exc
         except (TypeError, ValueError):
             return SKIP_UNVERIFIABLE, "a participant timestamp is unparseable"
-        self.api_ok()
         if latest is not None and (latest > candidate.last_activity_at or latest >= self.cutoff):
             return SKIP_PARTICIPANTS, f"live participant activity at {latest:%Y-%m-%dT%H:%M:%SZ}"
         return live
@@ -535,9 +549,11 @@ class _Run:
             if isinstance(why, APIError):
                 self.decide(candidate, decision, http_status=why.status, error=_error_text(why))
             else:
+                self.api_ok()
                 self.decide(candidate, decision, detail=why)
             return
         if self.policy.dry_run:
+            self.api_ok()
             self.deactivations += 1
             self.decide(candidate, WOULD_DEACTIVATE, detail="dry run: no PATCH sent")
             return
@@ -568,8 +584,8 @@ class _Run:
             )
             return
         self.deactivations += 1
-        note = self.refresh_warehouse([response])
-        self.finalize(pending, DEACTIVATED, http_status=200, detail=note or "PATCH confirmed status INACTIVE")
+        self.refresh[candidate.meeting_id] = response
+        self.finalize(pending, DEACTIVATED, http_status=200, detail="PATCH confirmed status INACTIVE")
 
     def confirm_after_error(self, candidate: Candidate, pending: Decision, exc: APIError) -> None:
         try:
@@ -579,9 +595,9 @@ class _Run:
             return
         if live.get("status") == "INACTIVE":
             self.deactivations += 1
-            note = self.refresh_warehouse([live])
+            self.refresh[candidate.meeting_id] = live
             detail = "PATCH answer lost; a GET confirmed status INACTIVE"
-            self.finalize(pending, DEACTIVATED, http_status=200, detail=_join(detail, note))
+            self.finalize(pending, DEACTIVATED, http_status=200, detail=detail)
             return
         self.finalize(pending, FAILED, http_status=exc.status, error=_error_text(exc))
 
@@ -614,9 +630,9 @@ class _Run:
                 continue
             self.api_ok()
             if live.get("status") == "INACTIVE":
-                note = self.refresh_warehouse([live])
-                detail = f"run interrupted after the PATCH; run {self.run_id} confirmed status INACTIVE"
-                self.finalize(pending, DEACTIVATED, http_status=200, detail=_join(detail, note))
+                self.refresh[pending.meeting_id] = live
+                detail = f"run interrupted after the PATCH; run {self.run_id} saw status INACTIVE"
+                self.finalize(pending, DEACTIVATED, http_status=200, detail=detail)
             else:
                 self.finalize(
                     pending,
@@ -625,6 +641,8 @@ class _Run:
                     error="run interrupted before the PATCH took effect "
                     f"(live status {live.get('status')!r}); will be retried",
                 )
+        self.flush()
+        self.refresh_warehouse()  # before candidates are read: resolved meetings are not judged again
         return unresolved
 
 
@@ -663,15 +681,6 @@ def _decision_from_row(row: dict[str, Any]) -> Decision:
         as_of=_as_utc(row["as_of"]),
         attempt_id=row["attempt_id"],
     )
-
-
-def _update_audit(warehouse, row: Decision) -> None:
-    with warehouse.transaction() as con:
-        con.execute(
-            "UPDATE meeting_deactivations SET decision = ?, http_status = ?, detail = ?, error = ?, "
-            "decided_at = ? WHERE attempt_id = ?",
-            [row.decision, row.http_status, row.detail, row.error, row.decided_at, row.attempt_id],
-        )
 
 
 def run_lock_path(warehouse) -> Path:
@@ -743,9 +752,10 @@ def deactivate_stale(
                     run.decide(candidate, SKIP_PENDING, detail="an earlier attempt is still unresolved")
                     continue
                 run.process(candidate)
+                run.refresh_warehouse(at_least=REFRESH_BATCH)
         finally:
             run.flush()
-            run.refresh_warehouse(list(run.refresh.values()))
+            run.refresh_warehouse()
     finally:
         lock.release()
     log.info("deactivate_stale run %s: %s", run.run_id, summarize(run.decisions))

@@ -144,18 +144,21 @@ def scrub(obj: Any) -> Any:
     return obj
 
 
-_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
-_KEY_VALUE = re.compile(
-    r"""(?ix)(["']?[a-z0-9_-]*(?:token|access_?key|secret|password|passwd|private_?key|api_?key)[a-z0-9_-]*["']?
-        \s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;}&]+)"""
-)
+_BEARER = re.compile(r"(?i)(?<![\w-])(bearer|basic)\s+[\w.~+/=-]+")
+# `key: value`, `key=value`, `"key": "value"`; matches start at word boundaries only, so the scan is linear.
+_PAIR = re.compile(r"""(?<![\w-])(["']?)([\w-]+)\1(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;}&"']+)""")
+
+
+def _redact_pair(match: re.Match) -> str:
+    quote, key, sep, _ = match.groups()
+    return f"{quote}{key}{quote}{sep}[redacted]" if is_secret_key(key) else match.group(0)
 
 
 def scrub_text(text: str | None, limit: int = 2000) -> str | None:
-    """Redact bearer tokens and `secret=value` / `"password": "..."` pairs from free text (error messages)."""
+    """Redact bearer tokens and secret `key=value` / `"key": "value"` pairs from error text; truncate."""
     if text is None:
         return None
-    text = _KEY_VALUE.sub(r"\1[redacted]", _BEARER.sub("Bearer [redacted]", text))
+    text = _PAIR.sub(_redact_pair, _BEARER.sub(lambda m: f"{m.group(1)} [redacted]", text[: limit * 2]))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -586,8 +586,8 @@ class Warehouse:
             self._lock.release()
 
     def _apply_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        for path in sorted(SQL_DIR.glob("*.sql")) + sorted((SQL_DIR / "views").glob("*.sql")):
-            con.execute(path.read_text(encoding="utf-8"))
+        # Columns a newer schema declares are added to existing tables first, so the DDL files (and the
+        # views over those columns) apply to a warehouse written by an older version.
         for table, schema in TABLE_SCHEMAS.items():
             have = {
                 name
@@ -596,8 +596,10 @@ class Warehouse:
                 ).fetchall()
             }
             for field in schema:
-                if field.name not in have:
+                if have and field.name not in have:
                     con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(field.name)} {duckdb_type(field)}")
+        for path in sorted(SQL_DIR.glob("*.sql")) + sorted((SQL_DIR / "views").glob("*.sql")):
+            con.execute(path.read_text(encoding="utf-8"))
         self._schema_ready = True
 
     def _replace_staged(
@@ -615,9 +617,9 @@ class Warehouse:
             touched, rows = self._replace(con, TABLES[table], _staged_source(group), days)
             affected |= touched
             inserted += rows
-        rejects = by_table.get("rejected_records")
-        if rejects:
-            self._replace_rejects(con, rejects, [t for t in by_table if t != "rejected_records"])
+        all_days = frozenset().union(*(stage.days for stage in stages))
+        data_tables = [t for t in by_table if t != "rejected_records"]
+        self._replace_rejects(con, by_table.get("rejected_records", []), data_tables, all_days)
         return affected, inserted
 
     def _replace(
@@ -656,27 +658,33 @@ class Warehouse:
         return {(spec.name, d) for d in touched}, inserted
 
     def _replace_rejects(
-        self, con: duckdb.DuckDBPyConnection, stages: list[Stage], data_tables: list[str]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        stages: list[Stage],
+        data_tables: list[str],
+        days: frozenset[date],
     ) -> None:
-        """Rejects of the committed tables for these days are replaced; undated ones replace their twins."""
-        days = frozenset().union(*(stage.days for stage in stages))
-        source = _staged_source(stages)
-        scope = set(data_tables) | {
-            t for (t,) in con.execute(f"SELECT DISTINCT table_name FROM {source}").fetchall()
-        }
-        if scope:
-            names = ", ".join(_lit(t) for t in sorted(scope))
-            con.execute(
-                f"DELETE FROM rejected_records WHERE table_name IN ({names}) AND (day IN ({_days_sql(days)}) "
-                f"OR (day IS NULL AND raw IN (SELECT raw FROM {source} WHERE day IS NULL)))"
-            )
-        spec = TABLES["rejected_records"]
-        key = ", ".join(_q(k) for k in spec.key)
-        columns = ", ".join(_q(n) for n in spec.schema.names)
+        """A day's rejects belong to the day: committing a table's days replaces its rejects for them (so a
+        record fixed upstream leaves the table). Undated rejects (created_at unreadable) replace their twins."""
+        source = _staged_source(stages) if stages else None
+        scope = set(data_tables)
+        if source:
+            scope |= {t for (t,) in con.execute(f"SELECT DISTINCT table_name FROM {source}").fetchall()}
+        if not scope:
+            return
+        names = ", ".join(_lit(t) for t in sorted(scope))
+        twins = f"OR (day IS NULL AND raw IN (SELECT raw FROM {source} WHERE day IS NULL))" if source else ""
         con.execute(
-            f"INSERT INTO rejected_records BY NAME SELECT {columns} FROM {source} QUALIFY row_number() OVER "
-            f"(PARTITION BY {key} ORDER BY {spec.winner}{_STAGED_TIEBREAK}) = 1"
+            f"DELETE FROM rejected_records WHERE table_name IN ({names}) AND (day IN ({_days_sql(days)}) {twins})"
         )
+        if source:
+            spec = TABLES["rejected_records"]
+            key = ", ".join(_q(k) for k in spec.key)
+            columns = ", ".join(_q(n) for n in spec.schema.names)
+            con.execute(
+                f"INSERT INTO rejected_records BY NAME SELECT {columns} FROM {source} QUALIFY row_number() "
+                f"OVER (PARTITION BY {key} ORDER BY {spec.winner}{_STAGED_TIEBREAK}) = 1"
+            )
 
     def _insert_sync_run(self, con: duckdb.DuckDBPyConnection, row: pa.Table) -> None:
         con.register("_rtk_sync_run", row)

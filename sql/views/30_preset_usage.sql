@@ -1,0 +1,11 @@
+-- How often each preset is applied: participants, distinct meetings, first and last use.
+CREATE OR REPLACE VIEW preset_usage AS
+SELECT
+    preset_name,
+    count(*)                                    AS participants,
+    count(DISTINCT meeting_id)                  AS meetings,
+    min(created_at)                             AS first_used_at,
+    max(greatest(created_at, updated_at))       AS last_used_at
+FROM participants
+GROUP BY preset_name
+ORDER BY participants DESC, preset_name;

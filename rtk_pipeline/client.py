@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import tenacity
 
+from rtk_pipeline import __version__
 from rtk_pipeline.config import DEFAULT_BASE_URL, Settings
 from rtk_pipeline.errors import (
     APIError,
@@ -49,6 +50,7 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Transport failures worth another try; the rest (bad scheme, proxy set-up, invalid request) are ours.
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _MAX_API_MESSAGE = 500
+_USER_AGENT = f"rtk-pipeline/{__version__} python-httpx/{httpx.__version__}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +264,11 @@ class RealtimeKitClient:
         # A header with whitespace or non-ASCII would make httpx raise an error that quotes the header.
         if not (api_token.isascii() and api_token.isprintable()) or any(c.isspace() for c in api_token):
             raise ConfigError("CLOUDFLARE_API_TOKEN contains whitespace or non-ASCII characters")
-        if not base_url.startswith(("http://", "https://")):
+        try:
+            root = httpx.URL(base_url)
+        except httpx.InvalidURL:
+            root = httpx.URL()
+        if root.scheme not in ("http", "https") or not root.host:
             raise ConfigError(f"RTK_BASE_URL must be an http(s) URL, got {base_url!r}")
         if max_in_flight < 1 or max_attempts < 1 or per_page < 1:
             raise ValueError("max_in_flight, max_attempts and per_page must be >= 1")
@@ -287,7 +293,11 @@ class RealtimeKitClient:
             limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
             transport = httpx.HTTPTransport(limits=limits)
         self._http = httpx.Client(
-            headers={"Authorization": f"Bearer {api_token}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {api_token}",
+                "Accept": "application/json",
+                "User-Agent": _USER_AGENT,
+            },
             timeout=timeout,
             transport=transport,
         )
@@ -582,6 +592,7 @@ class RealtimeKitClient:
                 )
                 if isinstance(exc, _TRANSIENT) and (call.idempotent or isinstance(exc, _NEVER_SENT)):
                     call.ambiguous = call.ambiguous or not isinstance(exc, _NEVER_SENT)
+                    error.__cause__ = exc  # kept in the chain if this turns out to be the last attempt
                     raise _Retry(error) from exc
                 raise error from exc
         content = response.content

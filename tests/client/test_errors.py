@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import AuthError, BadRequestError, ConfigError, NotFoundError
 
 
@@ -105,3 +106,11 @@ def test_settings_are_checked_before_any_request(emulator, make_client, kwargs, 
         make_client(emulator, **kwargs)
     assert "has space" not in str(info.value)
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "base_url", ["ftp://example.com", "http://", "127.0.0.1:8787/client/v4", "http://[::1"]
+)
+def test_base_url_is_checked_before_any_request(base_url):
+    with pytest.raises(ConfigError, match="RTK_BASE_URL"):
+        RealtimeKitClient(api_token="t", account_id="a", app_id="b", base_url=base_url)

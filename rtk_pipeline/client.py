@@ -47,8 +47,8 @@ _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 # Failures that happen before a single byte of the request left this process, so even a POST is safe
 # to resend. Everything else (read timeout, reset, 5xx) may come after the server acted on it.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# Transport failures worth another try; the rest (bad scheme, proxy set-up, invalid request) are ours.
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# Failures worth another try (a damaged answer included); the rest (bad scheme, proxy set-up) are ours.
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError)
 _MAX_API_MESSAGE = 500
 _USER_AGENT = f"rtk-pipeline/{__version__} python-httpx/{httpx.__version__}"
 
@@ -582,10 +582,12 @@ class RealtimeKitClient:
             started = time.perf_counter()
             try:
                 response = self._http.request(call.method, call.url, json=call.body)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 self.stats._sent(0, waited, False)
                 self._log(call, "failed", started, f"{type(exc).__name__}")
-                error = TransportError(
+                # A body that fails to decompress is a damaged answer, like a truncated one.
+                kind = BadResponseError if isinstance(exc, httpx.DecodingError) else TransportError
+                error = kind(
                     f"{type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'}",
                     method=call.method,
                     path=call.path,

@@ -202,3 +202,19 @@ def test_a_token_echoed_by_the_server_is_scrubbed():
         client.list_meetings()
     assert TOKEN not in str(info.value)
     assert info.value.api_message == "bad header: Bearer ***"
+
+
+def test_a_body_that_fails_to_decompress_is_retried_for_reads_only():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        if len(seen) == 1 or request.method == "POST":
+            return httpx.Response(200, content=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+        return httpx.Response(200, json=CREATED)
+
+    with client_for(handler) as client:
+        assert client.get_meeting("m1") == CREATED["data"]
+        with pytest.raises(BadResponseError, match="DecodingError"):
+            client.create_meeting({"title": "t"})
+    assert seen == ["GET", "GET", "POST"]

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -308,6 +309,8 @@ def _row_by_row(values: list, name: str, convert: Callable, bad: dict[int, str])
 
 
 _NONE_OR_INT = frozenset({type(None), int})
+_TO_TS = pc.CastOptions.safe(TS)
+_TO_DAY = pc.CastOptions.safe(pa.date32())
 
 
 def _column(values: list, field: pa.Field, bad: dict[int, str], *, encode_json: bool = True) -> pa.Array:
@@ -319,12 +322,15 @@ def _column(values: list, field: pa.Field, bad: dict[int, str], *, encode_json: 
         return pa.array(_row_by_row(values, name, _to_json, bad), pa.string())
     try:
         if kind == TS:
-            return pa.array(values, pa.string()).cast(TS)
+            return pc.call_function("cast", [pa.array(values, pa.string())], _TO_TS)
         if kind == pa.int64() and not _NONE_OR_INT.issuperset(map(type, values)):
             raise pa.ArrowInvalid("Arrow would truncate floats silently")
         return pa.array(values, kind)
     except _ARROW_REFUSED:
         return pa.array(_row_by_row(values, name, _CONVERTERS[kind], bad), kind)
+
+
+_NO_REJECTS = pa.RecordBatch.from_pylist([], schema=REJECTED_SCHEMA)
 
 
 class _Rejects:
@@ -342,6 +348,8 @@ class _Rejects:
 
     def batch(self) -> pa.RecordBatch:
         n = len(self.cols[0])
+        if not n:
+            return _NO_REJECTS
         arrays = [pa.array([self.table] * n, pa.string())]
         arrays += [pa.array(c, f.type) for c, f in zip(self.cols, list(REJECTED_SCHEMA)[1:6], strict=True)]
         arrays.append(_constant_ts(self.synced_us, n))
@@ -364,7 +372,7 @@ def _micros(moment: datetime) -> int:
 
 
 def _constant_ts(micros: int, n: int) -> pa.Array:
-    return pa.repeat(pa.scalar(micros, pa.int64()).cast(TS), n)
+    return pa.repeat(pa.scalar(micros, TS), n)
 
 
 def _extra_json(record: dict, known: frozenset[str]) -> str | None:
@@ -444,7 +452,7 @@ def normalize_meetings(records: Iterable[Any], *, synced_at: datetime) -> Normal
     rejects = _Rejects("meetings", synced_us)
     computed = {
         "extra": None,
-        "created_day": lambda arrays, n: arrays["created_at"].cast(pa.date32()),
+        "created_day": lambda arrays, n: pc.call_function("cast", [arrays["created_at"]], _TO_DAY),
         "synced_at": lambda arrays, n: _constant_ts(synced_us, n),
     }
     batch = _normalize(records, MEETINGS_SCHEMA, computed, rejects, meeting_id=None, day_of=_created_day)
@@ -462,9 +470,9 @@ def normalize_participants(
     rejects = _Rejects("participants", synced_us)
     day = meeting_created_day
     computed = {
-        "meeting_id": lambda arrays, n: pa.array([meeting_id] * n, pa.string()),
+        "meeting_id": lambda arrays, n: pa.repeat(pa.scalar(meeting_id, pa.string()), n),
         "extra": None,
-        "meeting_created_day": lambda arrays, n: pa.array([day] * n, pa.date32()),
+        "meeting_created_day": lambda arrays, n: pa.repeat(pa.scalar(day, pa.date32()), n),
         "synced_at": lambda arrays, n: _constant_ts(synced_us, n),
     }
     batch = _normalize(

@@ -50,6 +50,7 @@ PRESETS = (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _M64 = (1 << 64) - 1
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_HEXISH = re.compile(r"^[0-9a-f-]+$")
 _ABSENT = object()  # an optional field that is not in the record at all (unlike None, sent as null)
 
 # Flag bits of a generated meeting (array "H"): present/value pairs for the four booleans, then status etc.
@@ -627,10 +628,11 @@ class Store:
             rows = [s for s in rows if bool(self._flags[s] & _F_INACTIVE) == want]
         if search:
             needle = search.casefold()
+            in_id = _HEXISH.match(needle) is not None  # else no id can contain it: skip formatting ids
             rows = [
                 s
                 for s in rows
-                if needle in self.meeting_id(s) or needle in (self.title_of(s) or "").casefold()
+                if (in_id and needle in self.meeting_id(s)) or needle in (self.title_of(s) or "").casefold()
             ]
         result = _Rows(array("l", rows))
         if len(self._query_cache) >= 32:

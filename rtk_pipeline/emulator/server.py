@@ -225,6 +225,11 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (or a stop() that closes its socket) is normal, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
     def process_request(self, request: socket.socket, client_address: Any) -> None:
         with self._conns_lock:
             self._conns.add(request)
@@ -497,7 +502,12 @@ class Emulator:
         arrived = time.time()
         path, _, qs = handler.path.partition("?")
         query = {k: vals[-1] for k, vals in parse_qs(qs, keep_blank_values=True).items()}
-        raw = handler.read_body()
+        try:
+            raw = handler.read_body()
+        except ValueError:
+            handler.close_connection = True
+            handler.send(_rtk_error(400, "malformed Content-Length or chunked body"))
+            return
         try:
             body, bad_json = (json.loads(raw) if raw.strip() else None), False
         except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 
 import pytest
@@ -341,3 +342,23 @@ def test_keep_alive_serves_many_requests_on_one_connection(emulator, api):
     for _ in range(5):
         assert api.get("/meetings", params={"per_page": 1}).status_code == 200
     assert api.get("/meetings").headers.get("connection") != "close"
+
+
+def test_a_chunked_request_body_is_read(api):
+    chunks = iter([b'{"title": ', b'"chunked"}'])
+    r = api.post("/meetings", content=chunks, headers={"Content-Type": "application/json"})
+    assert r.status_code == 201 and r.json()["data"]["title"] == "chunked"
+
+
+def test_a_malformed_content_length_is_400_and_closes(emulator, api):
+    path = api.root.removeprefix(f"http://127.0.0.1:{emulator.port}") + "/meetings"
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {emulator.token}\r\n"
+        "Content-Length: many\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in answer

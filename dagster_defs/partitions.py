@@ -1,0 +1,69 @@
+"""UTC daily partitions shared by every RealtimeKit asset, and the backfill chunking that goes with them.
+
+A partition is one *complete* UTC day of meeting creation (`end_offset=0`): today's partition only appears
+once the day is over, so a materialized partition never silently means "the first few hours". Participants
+are partitioned by their meeting's creation day, so both tables share this definition and line up 1:1.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta
+
+from dagster import BackfillPolicy, DailyPartitionsDefinition
+
+from dagster_defs.env import env_number
+from rtk_pipeline.errors import ConfigError
+
+DEFAULT_PARTITIONS_START = "2025-01-01"
+DEFAULT_MAX_PARTITIONS_PER_RUN = 31
+DEFAULT_LOOKBACK_DAYS = 3
+
+
+def partitions_start() -> date:
+    """First partition day from RTK_PARTITIONS_START (YYYY-MM-DD); read when the code location loads."""
+    raw = os.environ.get("RTK_PARTITIONS_START", "").strip() or DEFAULT_PARTITIONS_START
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"RTK_PARTITIONS_START must be a date like 2025-01-01, got {raw!r}") from None
+
+
+def max_partitions_per_run() -> int:
+    """Days per backfill run (RTK_MAX_PARTITIONS_PER_RUN): a year becomes ~12 runs, each one wide listing."""
+    return env_number("RTK_MAX_PARTITIONS_PER_RUN", DEFAULT_MAX_PARTITIONS_PER_RUN, minimum=1)
+
+
+def lookback_days() -> int:
+    """Extra days the daily schedule re-syncs before yesterday (RTK_LOOKBACK_DAYS): participants keep
+    joining old meetings and meetings change status after their creation day."""
+    return env_number("RTK_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS, minimum=0)
+
+
+daily_partitions = DailyPartitionsDefinition(
+    start_date=partitions_start().isoformat(),
+    timezone="UTC",
+    fmt="%Y-%m-%d",
+    end_offset=0,
+)
+
+backfill_policy = BackfillPolicy.multi_run(max_partitions_per_run=max_partitions_per_run())
+
+
+def window_days(start: datetime, end: datetime) -> tuple[date, date]:
+    """A partition time window [start, end) as the inclusive UTC day range the library takes."""
+    return start.date(), (end - timedelta(days=1)).date()
+
+
+def chunk_days(first: date, last: date, per_run: int) -> list[tuple[date, date]]:
+    """first..last cut into consecutive inclusive ranges of at most `per_run` days (one run each)."""
+    chunks = []
+    while first <= last:
+        end = min(first + timedelta(days=per_run - 1), last)
+        chunks.append((first, end))
+        first = end + timedelta(days=1)
+    return chunks
+
+
+def partition_day(key: str) -> date:
+    return date.fromisoformat(key)

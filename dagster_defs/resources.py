@@ -1,0 +1,93 @@
+"""Dagster resources: the API client and the warehouse, configured from the environment.
+
+Values come from `EnvVar`s, so the UI shows the variable *name* (never the token) and runs read the value
+from the environment of the process that executes them. The token field is also kept out of `repr()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import ConfigurableResource, EnvVar
+from pydantic import Field
+
+from dagster_defs.env import env_number, env_var_or
+from rtk_pipeline.client import RealtimeKitClient
+from rtk_pipeline.config import DEFAULT_BASE_URL, DEFAULT_DUCKDB_PATH, DEFAULT_PARQUET_DIR
+from rtk_pipeline.ratelimit import DEFAULT_MAX_REQUESTS, DEFAULT_PERIOD, shared_limiter
+from rtk_pipeline.store import Warehouse
+
+
+class RealtimeKitResource(ConfigurableResource):
+    """Hands out a `RealtimeKitClient` for one step; the budget is per token, per process.
+
+    Only one step of the `rtk_api` pool runs at a time (instance config), so the per-process budget is
+    the token's whole budget: 1,200 requests / 300 s against Cloudflare.
+    """
+
+    api_token: str = Field(repr=False, description="Cloudflare API token (CLOUDFLARE_API_TOKEN).")
+    account_id: str = Field(description="Cloudflare account id (CLOUDFLARE_ACCOUNT_ID).")
+    app_id: str = Field(description="RealtimeKit app id (RTK_APP_ID).")
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API root (RTK_BASE_URL).")
+    rate_limit_requests: int = Field(
+        default=DEFAULT_MAX_REQUESTS, description="Requests allowed per rate_limit_period_s for this token."
+    )
+    rate_limit_period_s: float = Field(default=DEFAULT_PERIOD, description="Rate-limit window in seconds.")
+    max_in_flight: int = Field(default=16, description="Concurrent HTTP requests within one step.")
+    max_attempts: int = Field(default=6, description="HTTP attempts per request before the step fails.")
+    max_retry_wait_s: float = Field(default=60.0, description="Longest wait between two HTTP attempts.")
+    timeout_s: float = Field(default=30.0, description="HTTP timeout per request.")
+    participant_workers: int = Field(default=8, description="Meetings whose participants are listed at once.")
+
+    @contextmanager
+    def client(self) -> Iterator[RealtimeKitClient]:
+        limiter = shared_limiter(
+            self.api_token,
+            self.base_url,
+            max_requests=self.rate_limit_requests,
+            period=self.rate_limit_period_s,
+        )
+        with RealtimeKitClient(
+            api_token=self.api_token,
+            account_id=self.account_id,
+            app_id=self.app_id,
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            rate_limiter=limiter,
+            max_in_flight=self.max_in_flight,
+            max_attempts=self.max_attempts,
+            max_retry_wait=self.max_retry_wait_s,
+        ) as client:
+            yield client
+
+
+class WarehouseResource(ConfigurableResource):
+    """Where the tables live: one DuckDB file (single writer, serialized by the store's file lock) and a
+    Parquet folder with one file per table and day."""
+
+    duckdb_path: str = Field(default=DEFAULT_DUCKDB_PATH, description="DuckDB file (RTK_DUCKDB_PATH).")
+    parquet_dir: str = Field(default=DEFAULT_PARQUET_DIR, description="Parquet root (RTK_PARQUET_DIR).")
+
+    def get(self) -> Warehouse:
+        return Warehouse(Path(self.duckdb_path), Path(self.parquet_dir))
+
+
+def resources_from_env() -> dict[str, ConfigurableResource]:
+    return {
+        "realtimekit": RealtimeKitResource(
+            api_token=EnvVar("CLOUDFLARE_API_TOKEN"),
+            account_id=EnvVar("CLOUDFLARE_ACCOUNT_ID"),
+            app_id=EnvVar("RTK_APP_ID"),
+            base_url=env_var_or("RTK_BASE_URL", DEFAULT_BASE_URL),
+            rate_limit_requests=env_number("RTK_RATE_LIMIT_REQUESTS", DEFAULT_MAX_REQUESTS, minimum=1),
+            rate_limit_period_s=env_number(
+                "RTK_RATE_LIMIT_PERIOD_S", DEFAULT_PERIOD, minimum=0.001, kind=float
+            ),
+        ),
+        "warehouse": WarehouseResource(
+            duckdb_path=env_var_or("RTK_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
+            parquet_dir=env_var_or("RTK_PARQUET_DIR", DEFAULT_PARQUET_DIR),
+        ),
+    }

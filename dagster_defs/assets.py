@@ -1,0 +1,235 @@
+"""RealtimeKit assets: thin wrappers that call the library's sync functions and report what they did.
+
+A run covers one partition or a range of them (the backfill policy groups up to
+RTK_MAX_PARTITIONS_PER_RUN days per run); either way the library is called once for the whole range, so a
+month is one wide meetings listing, not thirty narrow ones. Metadata is recorded per partition (rows,
+rejects, Parquet file, preview of the stored rows) and per run (requests, retries, 429s, seconds, window),
+as numbers the UI can plot over time. Previews read the stored tables, which hold no secrets.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the context and resource annotations of
+# decorated functions at definition time and rejects them as strings.
+
+import time
+import warnings
+from collections.abc import Callable
+from datetime import date
+
+import pandas as pd
+import pyarrow as pa
+from dagster import (
+    AssetExecutionContext,
+    Backoff,
+    BetaWarning,
+    Failure,
+    Jitter,
+    MetadataValue,
+    RetryPolicy,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from dagster_defs.env import env_number
+from dagster_defs.partitions import backfill_policy, daily_partitions, window_days
+from dagster_defs.resources import RealtimeKitResource, WarehouseResource
+from rtk_pipeline.errors import AuthError, BadRequestError, ConfigError, NotFoundError
+from rtk_pipeline.normalize import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA
+from rtk_pipeline.store import Warehouse
+from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
+
+API_POOL = "rtk_api"
+GROUP = "realtimekit"
+PREVIEW_ROWS = 5
+
+# Faults the client already retried until its budget ran out (429, 5xx, timeouts, a listing that kept
+# moving) get whole-step retries with exponential backoff. Errors a retry cannot fix fail at once.
+SYNC_RETRY_POLICY = RetryPolicy(
+    max_retries=env_number("RTK_STEP_MAX_RETRIES", 3, minimum=0),
+    delay=env_number("RTK_STEP_RETRY_DELAY_S", 30.0, minimum=0, kind=float),
+    backoff=Backoff.EXPONENTIAL,
+    jitter=Jitter.PLUS_MINUS,
+)
+# BackfillPolicy is "beta" in Dagster 1.13 and warns at every load; the policy is what keeps backfills
+# to ~12 runs a year, so it stays, without the noise.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
+
+_PERMANENT_ERRORS = (AuthError, BadRequestError, NotFoundError, ConfigError)
+
+# Columns shown in the markdown previews: enough to recognise the rows, no JSON blobs, no names.
+_PREVIEW_COLUMNS = {
+    "meetings": ("id", "title", "status", "created_at", "updated_at"),
+    "participants": ("meeting_id", "id", "preset_name", "created_at", "updated_at"),
+}
+_DAY_COLUMN = {"meetings": "created_day", "participants": "meeting_created_day"}
+
+
+def _column_schema(schema: pa.Schema) -> TableSchema:
+    return TableSchema(columns=[TableColumn(f.name, str(f.type)) for f in schema])
+
+
+def _table_metadata(table: str, schema: pa.Schema) -> dict:
+    return {"dagster/table_name": table, "dagster/column_schema": _column_schema(schema)}
+
+
+def _log_progress(context: AssetExecutionContext) -> Callable[[str, int], None]:
+    """Progress callback for the library: one log line per 5 s at most, so long backfills show life."""
+    state = {"rows": 0, "logged": time.monotonic()}
+
+    def progress(table: str, rows: int) -> None:
+        state["rows"] += rows
+        if time.monotonic() - state["logged"] >= 5:
+            state["logged"] = time.monotonic()
+            context.log.info(f"{table}: {state['rows']:,} rows fetched so far")
+
+    return progress
+
+
+def _sync_and_report(
+    context: AssetExecutionContext,
+    realtimekit: RealtimeKitResource,
+    warehouse: WarehouseResource,
+    sync: Callable[..., SyncResult],
+    **kwargs,
+) -> None:
+    """Call the library once for the run's whole partition range, then report what it did.
+
+    Permanent API errors skip Dagster's retries (a wrong token stays wrong); transient ones raise and
+    are retried by SYNC_RETRY_POLICY."""
+    start_day, end_day = window_days(*context.partition_time_window)
+    context.log.info(f"syncing {start_day}..{end_day} ({len(context.partition_keys)} partitions)")
+    store = warehouse.get()
+    try:
+        with realtimekit.client() as client:
+            result = sync(
+                client,
+                store,
+                start_day,
+                end_day,
+                run_id=context.run_id,
+                progress=_log_progress(context),
+                **kwargs,
+            )
+    except _PERMANENT_ERRORS as exc:
+        raise Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+    _report(context, store, result)
+
+
+def _previews(con, table: str, start_day: date, end_day: date) -> dict[date, str]:
+    """Markdown preview of the first stored rows of each day, read back from the (scrubbed) table."""
+    day_col = _DAY_COLUMN[table]
+    columns = ", ".join(_PREVIEW_COLUMNS[table])
+    frame = con.execute(
+        f"SELECT {day_col} AS day, {columns} FROM {table} WHERE {day_col} BETWEEN ? AND ? "
+        f"QUALIFY row_number() OVER (PARTITION BY {day_col} ORDER BY created_at, id) <= {PREVIEW_ROWS}",
+        [start_day, end_day],
+    ).df()
+    return {
+        pd.Timestamp(day).date(): rows.drop(columns="day").to_markdown(index=False)
+        for day, rows in frame.groupby("day")
+    }
+
+
+def _rejected_by_day(con, table: str, start_day: date, end_day: date) -> dict[date, int]:
+    found = con.execute(
+        "SELECT day, count(*) FROM rejected_records WHERE table_name = ? AND day BETWEEN ? AND ? "
+        "GROUP BY day",
+        [table, start_day, end_day],
+    ).fetchall()
+    return dict(found)
+
+
+def _report(context: AssetExecutionContext, warehouse: Warehouse, result: SyncResult) -> None:
+    """Attach per-partition and per-run metadata to every partition the run materialized."""
+    run_metadata = {
+        "run_window": f"{result.start_day}..{result.end_day}",
+        "run_days": len(result.days),
+        "run_rows": result.rows,
+        "run_rejected_rows": result.rejected,
+        "requests": result.requests,
+        "retries": result.retries,
+        "throttled_429": result.throttled,
+        "seconds": round(result.seconds, 3),
+        "api_total_count": result.api_total_count if result.api_total_count is not None else -1,
+        "listed_ids": result.listed_ids,
+        "listing_passes": result.passes,
+    }
+    if result.table == "meetings":
+        run_metadata["outside_window"] = result.outside_window
+    else:
+        run_metadata["missing_meetings"] = MetadataValue.json(sorted(result.missing_meetings))
+    context.add_asset_metadata(run_metadata)
+
+    with warehouse.connect(read_only=True) as con:
+        previews = _previews(con, result.table, result.start_day, result.end_day)
+        rejected = _rejected_by_day(con, result.table, result.start_day, result.end_day)
+    files = {p.parent.name.split("=", 1)[-1]: p for p in result.parquet_files}
+    for key in context.partition_keys:
+        day = date.fromisoformat(key)
+        metadata = {
+            "dagster/row_count": result.rows_by_day.get(day, 0),
+            "rejected_rows": rejected.get(day, 0),
+            "preview": MetadataValue.md(previews.get(day, "_no rows for this day_")),
+        }
+        if key in files:
+            metadata["parquet_path"] = MetadataValue.path(str(files[key]))
+        context.add_asset_metadata(metadata, partition_key=key)
+    context.log.info(
+        f"{result.table} {result.start_day}..{result.end_day}: {result.rows:,} rows, "
+        f"{result.rejected} rejected, {result.requests} requests, {result.retries} retries, "
+        f"{result.throttled} throttled, {result.seconds:.1f}s"
+    )
+
+
+# What both synced tables share: daily partitions, ranged backfill runs, the API pool, step retries.
+_SYNCED = {
+    "partitions_def": daily_partitions,
+    "backfill_policy": backfill_policy,
+    "pool": API_POOL,
+    "retry_policy": SYNC_RETRY_POLICY,
+    "group_name": GROUP,
+    "kinds": {"duckdb", "parquet"},
+}
+
+
+@asset(**_SYNCED, metadata=_table_metadata("meetings", MEETINGS_SCHEMA))
+def rtk_meetings(
+    context: AssetExecutionContext, realtimekit: RealtimeKitResource, warehouse: WarehouseResource
+) -> None:
+    """RealtimeKit meetings, one partition per UTC creation day: DuckDB table `meetings` and
+    Parquet `meetings/created_day=YYYY-MM-DD/`. A run replaces its days whole with what the API holds now."""
+    _sync_and_report(context, realtimekit, warehouse, sync_meetings)
+
+
+@asset(**_SYNCED, deps=[rtk_meetings], metadata=_table_metadata("participants", PARTICIPANTS_SCHEMA))
+def rtk_participants(
+    context: AssetExecutionContext, realtimekit: RealtimeKitResource, warehouse: WarehouseResource
+) -> None:
+    """Participants of the meetings created on each UTC day (same partition as their meeting), listed
+    meeting by meeting on a few threads: DuckDB table `participants` and Parquet
+    `participants/meeting_created_day=YYYY-MM-DD/`."""
+    _sync_and_report(
+        context, realtimekit, warehouse, sync_participants, workers=realtimekit.participant_workers
+    )
+
+
+@asset(deps=[rtk_meetings, rtk_participants], group_name=GROUP, kinds={"duckdb", "sql"})
+def rtk_analyst_views(context: AssetExecutionContext, warehouse: WarehouseResource) -> None:
+    """The analyst views and macros from `sql/views/` (re)created over the whole warehouse; each one is
+    queried once so a view that no longer compiles fails here, not in an analyst's notebook."""
+    store = warehouse.get()
+    store.ensure_schema()
+    with store.connect(read_only=True) as con:
+        views = [
+            row[0]
+            for row in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1"
+            ).fetchall()
+        ]
+        for view in views:
+            count = con.execute(f'SELECT count(*) FROM "{view}"').fetchone()[0]
+            preview = con.execute(f'SELECT * FROM "{view}" LIMIT {PREVIEW_ROWS}').df()
+            context.add_asset_metadata(
+                {f"{view}_rows": count, f"{view}_preview": MetadataValue.md(preview.to_markdown(index=False))}
+            )
+    context.add_asset_metadata({"views": MetadataValue.json(views)})

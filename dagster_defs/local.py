@@ -1,0 +1,59 @@
+"""Running the pipeline on one machine against the bundled emulator: shared by `demo` and `dev`.
+
+Both use the same seeded emulator (same seed, same days, data ending at today's UTC midnight), the same
+DuckDB file and Parquet folder, and the same DAGSTER_HOME next to them, so the Dagster UI started by
+`make dev` shows the runs, materializations and check results of the last `rtk-pipeline demo`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rtk_pipeline.config import DEFAULT_DUCKDB_PATH, DEFAULT_PARQUET_DIR
+from rtk_pipeline.emulator import Emulator, EmulatorConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+INSTANCE_TEMPLATE = Path(__file__).with_name("dagster_home") / "dagster.yaml"
+# The emulator enforces no budget unless asked to; the client's limiter need not pace requests to it.
+EMULATOR_RATE_LIMIT = {"RTK_RATE_LIMIT_REQUESTS": "100000", "RTK_RATE_LIMIT_PERIOD_S": "10"}
+
+
+def warehouse_paths(env: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """RTK_DUCKDB_PATH / RTK_PARQUET_DIR (defaults under data/), made absolute from the current directory."""
+    env = os.environ if env is None else env
+    duckdb_path = Path(env.get("RTK_DUCKDB_PATH", "").strip() or DEFAULT_DUCKDB_PATH).resolve()
+    parquet_dir = Path(env.get("RTK_PARQUET_DIR", "").strip() or DEFAULT_PARQUET_DIR).resolve()
+    return duckdb_path, parquet_dir
+
+
+def prepare_dagster_home(home: Path) -> Path:
+    """Create a DAGSTER_HOME with this project's instance config (pools, run queue, run retries);
+    an existing dagster.yaml is left alone."""
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not target.exists():
+        shutil.copyfile(INSTANCE_TEMPLATE, target)
+    return home
+
+
+def emulator_config(meetings: int, days: int, seed: int) -> EmulatorConfig:
+    """`days` complete UTC days ending at today's midnight: exactly the latest `days` partitions."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return EmulatorConfig(meetings=meetings, days=days, seed=seed, end=today, secrets=True)
+
+
+def first_day(config: EmulatorConfig) -> datetime:
+    return config.end - timedelta(days=config.days)
+
+
+def emulator_env(emu: Emulator, duckdb_path: Path, parquet_dir: Path) -> dict[str, str]:
+    """The environment the resources read (EnvVar) when pointed at the emulator."""
+    return {
+        **emu.env(),
+        "RTK_DUCKDB_PATH": str(duckdb_path),
+        "RTK_PARQUET_DIR": str(parquet_dir),
+        **EMULATOR_RATE_LIMIT,
+    }

@@ -1,0 +1,136 @@
+"""The real job over a partition range, against the emulator: same tables as the CLI's library path and
+as the emulator's ground truth, one wide listing per run, per-partition metadata, every check passing."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+from dagster import AssetKey, AssetRecordsFilter
+
+from rtk_pipeline.client import RealtimeKitClient
+from rtk_pipeline.ratelimit import RateLimiter
+from rtk_pipeline.store import Warehouse
+from rtk_pipeline.sync import sync_range
+
+MEETING_COLUMNS = (
+    "id, title, status, created_at, updated_at, record_on_start, recording_config, extra, created_day"
+)
+PARTICIPANT_COLUMNS = (
+    "meeting_id, id, custom_participant_id, preset_name, name, created_at, meeting_created_day"
+)
+
+
+def _rows(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _tables(path: Path) -> tuple[list[tuple], list[tuple]]:
+    return (
+        _rows(path, f"SELECT {MEETING_COLUMNS} FROM meetings ORDER BY id"),
+        _rows(path, f"SELECT {PARTICIPANT_COLUMNS} FROM participants ORDER BY meeting_id, id"),
+    )
+
+
+def test_range_run_equals_cli_path_and_ground_truth(
+    emu, rtk_env, instance, run_job, check_results, window, token, tmp_path
+):
+    first, last = window
+    result = run_job(instance, first, last)
+    assert result.success
+
+    # The library path the CLI (`rtk-pipeline backfill`) takes, into a second warehouse.
+    cli_wh = Warehouse(tmp_path / "cli" / "rtk.duckdb", tmp_path / "cli" / "parquet")
+    with RealtimeKitClient(
+        api_token=emu.token,
+        account_id=emu.account_id,
+        app_id=emu.app_id,
+        base_url=emu.base_url,
+        rate_limiter=RateLimiter(100_000, 10),
+    ) as client:
+        sync_range(client, cli_wh, first, last)
+    dagster_meetings, dagster_participants = _tables(Path(rtk_env["RTK_DUCKDB_PATH"]))
+    cli_meetings, cli_participants = _tables(cli_wh.duckdb_path)
+    assert dagster_meetings == cli_meetings
+    assert dagster_participants == cli_participants
+
+    # Ground truth: every meeting the API lists, each once, with its participants.
+    truth = emu.meetings()
+    assert sorted(m[0] for m in dagster_meetings) == sorted(m["id"] for m in truth)
+    assert {(m[0], m[2]) for m in dagster_meetings} == {(m["id"], m["status"]) for m in truth}
+    expected_participants = sorted((m["id"], p["id"]) for m in truth for p in emu.participants(m["id"]))
+    assert [(p[0], p[1]) for p in dagster_participants] == expected_participants
+    assert len(expected_participants) > len(truth)  # the fixture has participants to check
+
+    # Parquet mirrors DuckDB day by day.
+    parquet_dir = Path(rtk_env["RTK_PARQUET_DIR"])
+    files = f"{parquet_dir}/meetings/*/data.parquet"
+    in_files = _rows(Path(rtk_env["RTK_DUCKDB_PATH"]), f"SELECT count(*) FROM read_parquet('{files}')")
+    assert in_files == [(len(truth),)]
+
+    # Every check, once per partition (plus the freshness checks once per run), passed.
+    results = check_results(result)
+    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    per_partition = {
+        "rtk_meetings": {"rows_match_api", "ids_unique", "created_at_in_partition", "secrets_absent",
+                         "parquet_matches_table"},
+        "rtk_participants": {"rows_match_api", "ids_unique", "meeting_exists", "secrets_absent",
+                             "parquet_matches_table"},
+    }  # fmt: skip
+    expected = {(a, c, d) for a, checks in per_partition.items() for c in checks for d in days}
+    expected |= {
+        ("rtk_meetings", "latest_partition_fresh", None),
+        ("rtk_participants", "latest_partition_fresh", None),
+    }
+    assert set(results) == expected
+    failed = {k for k, passed in results.items() if not passed and k[1] != "latest_partition_fresh"}
+    assert failed == set()
+
+    # One wide listing for the 10 days (paged), not one per day.
+    listings = [r for r in emu.requests if r.endpoint == "list_meetings"]
+    windows = {(r.query.get("start_time"), r.query.get("end_time")) for r in listings}
+    assert len(windows) == 1
+    start, end = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in windows.pop())
+    assert start.date() <= first and end.date() > last
+
+    # Metadata per partition: that day's rows, file and preview; the run's figures; never the token.
+    day = first + timedelta(days=3)
+    stored = _rows(
+        Path(rtk_env["RTK_DUCKDB_PATH"]), f"SELECT count(*) FROM meetings WHERE created_day = DATE '{day}'"
+    )[0][0]
+    record = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("rtk_meetings"), asset_partitions=[day.isoformat()]), limit=1
+    ).records[0]
+    meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+    assert meta["dagster/row_count"] == stored > 0
+    assert meta["run_window"] == f"{first}..{last}"
+    assert meta["run_days"] == 10
+    assert meta["requests"] >= 1 and meta["retries"] == 0 and meta["throttled_429"] == 0
+    assert 0 <= meta["api_total_count"] <= meta["listed_ids"]
+    assert Path(meta["parquet_path"]).is_file() and f"created_day={day}" in meta["parquet_path"]
+    assert meta["preview"].startswith("|") and "created_at" in meta["preview"]
+    assert token not in repr(meta)
+
+
+def test_rerun_is_idempotent(emu, rtk_env, instance, run_job, window):
+    """Running the same range again (a re-backfill, the schedule's lookback) leaves the same tables."""
+    first, last = window
+    assert run_job(instance, first, last).success
+    before = _tables(Path(rtk_env["RTK_DUCKDB_PATH"]))
+    assert run_job(instance, first + timedelta(days=2), first + timedelta(days=4)).success
+    after = _tables(Path(rtk_env["RTK_DUCKDB_PATH"]))
+    assert before == after
+
+
+def test_empty_days_materialize_cleanly(emu, rtk_env, instance, run_job):
+    """Days without meetings (before the emulator's data) materialize with zero rows and passing checks."""
+    first = date(2026, 9, 1)
+    result = run_job(instance, first, first + timedelta(days=2))
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations() if e.partition is not None)
+    assert not list(Path(rtk_env["RTK_PARQUET_DIR"]).glob("meetings/created_day=2026-09-0*"))

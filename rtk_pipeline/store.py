@@ -254,6 +254,8 @@ class Stage:
         self.skipped = 0
         self.committed = False
         self._days_array = pa.array(sorted(days), pa.date32())
+        # A reject whose day is unknown (created_at unreadable) belongs to every window.
+        self._allowed_days = days | {None} if spec.name == "rejected_records" else days
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_rows = 0
         self._buffered_bytes = 0
@@ -313,20 +315,21 @@ class Stage:
 
     def _write_batch(self, batch: pa.RecordBatch) -> int:
         day = batch.column(self.spec.day)
-        mask = pc.is_in(day, value_set=self._days_array)
-        if self.spec.name == "rejected_records":  # a reject whose day is unknown belongs to every window
-            mask = pc.or_kleene(mask, day.is_null())
-        mask = mask.fill_null(False)
-        kept = batch if mask.false_count == 0 else batch.filter(mask)
-        self.skipped += batch.num_rows - kept.num_rows
-        if kept.num_rows:
-            self._buffer.append(kept)
-            self._buffered_rows += kept.num_rows
-            self._buffered_bytes += kept.nbytes
-            self.rows_written += kept.num_rows
+        allowed = self._allowed_days
+        if not allowed.issuperset(day.unique().to_pylist()):  # rare: rows for other days, filter them out
+            mask = pc.is_in(day, value_set=self._days_array)
+            if None in allowed:
+                mask = pc.or_kleene(mask, day.is_null())
+            batch = batch.filter(mask.fill_null(False))
+        self.skipped += len(day) - batch.num_rows
+        if batch.num_rows:
+            self._buffer.append(batch)
+            self._buffered_rows += batch.num_rows
+            self._buffered_bytes += batch.get_total_buffer_size()
+            self.rows_written += batch.num_rows
             if self._buffered_rows >= _FLUSH_ROWS or self._buffered_bytes >= _FLUSH_BYTES:
                 self._flush()
-        return kept.num_rows
+        return batch.num_rows
 
     def _flush(self) -> None:
         if not self._buffer and self._parts:
@@ -664,8 +667,9 @@ class Warehouse:
         data_tables: list[str],
         days: frozenset[date],
     ) -> None:
-        """A day's rejects belong to the day: committing a table's days replaces its rejects for them (so a
-        record fixed upstream leaves the table). Undated rejects (created_at unreadable) replace their twins."""
+        """A day's rejects belong to the day: committing a table's days replaces its rejects for them, so a
+        record fixed upstream leaves the table. Undated rejects (created_at unreadable) replace their twins.
+        """
         source = _staged_source(stages) if stages else None
         scope = set(data_tables)
         if source:
@@ -675,7 +679,8 @@ class Warehouse:
         names = ", ".join(_lit(t) for t in sorted(scope))
         twins = f"OR (day IS NULL AND raw IN (SELECT raw FROM {source} WHERE day IS NULL))" if source else ""
         con.execute(
-            f"DELETE FROM rejected_records WHERE table_name IN ({names}) AND (day IN ({_days_sql(days)}) {twins})"
+            f"DELETE FROM rejected_records WHERE table_name IN ({names}) "
+            f"AND (day IN ({_days_sql(days)}) {twins})"
         )
         if source:
             spec = TABLES["rejected_records"]

@@ -145,3 +145,48 @@ def test_a_reader_holding_the_file_delays_a_commit_within_a_bound(
     if not succeeds:
         assert stored_ids(wh, D1) == []
         assert not list(wh.staging_dir.iterdir())  # the staged rows went with the failed commit
+
+
+CONCURRENT = """
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+from rtk_pipeline.normalize import normalize_meetings
+from rtk_pipeline.store import Warehouse
+
+db, parquet, day, n = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3]), int(sys.argv[4])
+wh = Warehouse(Path(db), Path(parquet))
+created = f"{day}T12:00:00.000Z"
+for attempt in range(3):  # each process re-syncs its day a few times, racing the other one
+    records = [{"id": f"{day}-{i}", "created_at": created} for i in range(n)]
+    with wh.stage("meetings", [day]) as stage:
+        stage.write(normalize_meetings(records, synced_at=datetime.now(timezone.utc)))
+        wh.commit([stage], {"run_id": f"{day}-{attempt}", "table_name": "meetings"})
+"""
+
+
+def test_writers_in_separate_processes_are_serialized_and_all_land(tmp_path, warehouse):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    days = {D1: 300, D2: 200}
+    writers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CONCURRENT,
+                str(warehouse.duckdb_path),
+                str(warehouse.parquet_dir),
+                str(d),
+                str(n),
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for d, n in days.items()
+    ]
+    for writer in writers:
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err.decode()
+    for d, n in days.items():
+        assert len(stored_ids(warehouse, d)) == n == len(file_ids(warehouse, d))
+    assert len(warehouse.query_df("sync_runs")) == 6

@@ -288,3 +288,19 @@ def test_json_columns_are_queryable_as_json(warehouse, api):
     )
     assert got == [("de", "eu")]
     assert json.loads(api.rows(warehouse, "SELECT extra FROM meetings")[0][0]) == {"region": "eu"}
+
+
+def test_read_write_connections_and_transactions_hold_the_write_lock(warehouse, api, tmp_path):
+    impatient = Warehouse(warehouse.duckdb_path, warehouse.parquet_dir, lock_timeout=0.2)
+    with warehouse.connect() as con:
+        con.execute("CREATE TABLE IF NOT EXISTS notes (n INTEGER)")
+        with pytest.raises(WarehouseBusyError):
+            api.sync_meetings(impatient, [D1], [api.meeting(D1)])
+    with pytest.raises(RuntimeError), warehouse.transaction() as con:
+        con.execute("INSERT INTO notes VALUES (1)")
+        raise RuntimeError("rolled back")
+    with warehouse.transaction() as con:
+        con.execute("INSERT INTO notes VALUES (2)")
+    api.sync_meetings(impatient, [D1], [api.meeting(D1)])
+    assert api.rows(warehouse, "SELECT n FROM notes") == [(2,)]
+    assert len(ids(warehouse)) == 1

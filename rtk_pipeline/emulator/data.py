@@ -21,6 +21,7 @@ import time
 from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring
 from typing import Any
 
 DAY_MS = 86_400_000
@@ -519,7 +520,8 @@ class Store:
         if f & (1 << 6):
             out.append(f',"summarize_on_end":{"true" if f & (1 << 7) else "false"}')
         if self._title[slot] != _TITLE_ABSENT:
-            out.append(',"title":' + json.dumps(self._title_text(self._title[slot]), ensure_ascii=False))
+            title = self._title_text(self._title[slot])
+            out.append(',"title":' + ("null" if title is None else encode_basestring(title)))
         out.append("}")
         return "".join(out)
 

@@ -184,6 +184,11 @@ class StalePolicy:
         env = os.environ if env is None else env
         allow_title = env.get("RTK_STALE_ALLOW_TITLE", "").strip()
         deny_title = env.get("RTK_STALE_DENY_TITLE", "").strip()
+        for name, pattern in (("RTK_STALE_ALLOW_TITLE", allow_title), ("RTK_STALE_DENY_TITLE", deny_title)):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{name} is not a valid regular expression: {exc}") from None
         return cls(
             stale_after_days=_env_int(env, "RTK_STALE_AFTER_DAYS", DEFAULT_STALE_AFTER_DAYS),
             max_deactivations=_env_int(env, "RTK_STALE_MAX_PER_RUN", DEFAULT_MAX_DEACTIVATIONS),

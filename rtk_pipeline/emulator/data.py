@@ -431,9 +431,9 @@ class Store:
                 delta = DAY_MS + int(rng.random() * 20 * DAY_MS)
             room = end - 1 - c
             updated.append(c + (delta if delta <= room else int(rng.random() * room)))
-        if n >= 2 and storage_ok:  # both credential shapes reach a list response, even in tiny data sets
-            for s in (n // 2, n // 2 + 1):
-                flags[s] |= _F_NEWER | _F_STORAGE
+        # Even tiny data sets show newer fields in a list response (and both credential shapes, if secrets).
+        for s in range(n // 2, min(n, n // 2 + 2)):
+            flags[s] |= _F_NEWER | (_F_STORAGE if storage_ok else 0)
         self._flags, self._keep, self._title, self._updated = flags, keep, title, updated
         self.n_generated = n
         self._list_all = {s for s in range(n) if flags[s] & _F_NEWER}

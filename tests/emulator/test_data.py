@@ -116,6 +116,7 @@ def test_credentials_are_served_but_ground_truth_scrubs_them(big):
 def test_secrets_off_means_no_storage_credentials():
     emu = Emulator(EmulatorConfig(meetings=300, days=10, seed=7, end=END, secrets=False))
     assert all("EMU-SECRET-" not in json.dumps(emu.meeting(m["id"], secrets=True)) for m in emu.meetings())
+    assert any("x_region" in m for m in emu.meetings()), "newer fields do not depend on secrets"
 
 
 def test_a_few_meetings_carry_fields_newer_than_the_reference(big):

@@ -515,6 +515,7 @@ class Warehouse:
             self._insert_sync_run(
                 con, _sync_run_table({**sync_run, "outcome": "failed"}, [], "failed", rows=0)
             )
+            self._export_pending(con)
 
     def upsert_meetings(self, batch: pa.RecordBatch | Normalized) -> list[Path]:
         """Replace meetings by id (e.g. the response of a PATCH) and rewrite their days' Parquet files."""
@@ -548,6 +549,7 @@ class Warehouse:
             except BaseException:
                 con.rollback()
                 raise
+            self._export_pending(con)
 
     def export_pending(self) -> list[Path]:
         """Write the Parquet days a killed writer left queued (every writer also does this on its way out)."""
@@ -704,11 +706,19 @@ class Warehouse:
             con.executemany("INSERT INTO parquet_exports_pending VALUES (?, ?, ?)", rows)
 
     def _export_pending(self, con: duckdb.DuckDBPyConnection) -> list[Path]:
+        """Write every queued Parquet day; each leaves the queue only once its file is in place."""
         written = []
         for table, day in con.execute(
             "SELECT DISTINCT table_name, day FROM parquet_exports_pending ORDER BY 1, 2"
         ).fetchall():
-            path = self._export_day(con, TABLES[table], day)
+            try:
+                path = self._export_day(con, TABLES[table], day)
+            except OSError as exc:
+                raise WarehouseError(
+                    f"DuckDB is up to date, but writing the Parquet file of {table} {day} under "
+                    f"{self.parquet_dir} failed ({exc}); the day stays queued and the next write "
+                    "(or Warehouse.export_pending()) finishes it"
+                ) from exc
             if path is not None:
                 written.append(path)
             con.execute("DELETE FROM parquet_exports_pending WHERE table_name = ? AND day = ?", [table, day])

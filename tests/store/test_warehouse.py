@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rtk_pipeline.normalize import MEETINGS_SCHEMA, normalize_meetings, normalize_participants
-from rtk_pipeline.store import Warehouse, WarehouseBusyError
+from rtk_pipeline.store import Warehouse, WarehouseBusyError, WarehouseError
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
 
@@ -304,3 +304,16 @@ def test_read_write_connections_and_transactions_hold_the_write_lock(warehouse, 
     api.sync_meetings(impatient, [D1], [api.meeting(D1)])
     assert api.rows(warehouse, "SELECT n FROM notes") == [(2,)]
     assert len(ids(warehouse)) == 1
+
+
+def test_a_parquet_write_failure_after_commit_is_reported_and_stays_queued(warehouse, api):
+    blocker = warehouse.parquet_dir / "meetings"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")  # the day's folder cannot be created
+    with pytest.raises(WarehouseError, match=r"DuckDB is up to date.*stays queued"):
+        api.sync_meetings(warehouse, [D1], [api.meeting(D1)])
+    assert len(ids(warehouse, D1)) == 1
+    assert api.rows(warehouse, "SELECT table_name, day FROM parquet_exports_pending") == [("meetings", D1)]
+    blocker.unlink()
+    assert warehouse.export_pending() == [warehouse.parquet_path("meetings", D1)]
+    assert parquet_ids(warehouse, "meetings", D1) == ids(warehouse, D1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -239,3 +240,18 @@ def test_retry_after_beyond_the_retry_budget_gives_up_at_once(emulator_factory, 
     with pytest.raises(RateLimitedError, match=r"Retry-After: 100s.*gave up after 1 attempts"):
         client.list_meetings()
     assert len(emu.requests) == 1
+
+
+def test_threads_retrying_at_once_keep_exact_counts(emulator_factory, make_client):
+    """Stats stay exact when many threads retry through one client at the same time."""
+    emu = emulator_factory(meetings=150, p429=0.15, p5xx=0.15, p_reset=0.05, fault_seed=5)
+    client = make_client(emu, max_attempts=10, max_in_flight=6)
+    meeting_ids = [m["id"] for m in emu.meetings()]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        got = list(pool.map(lambda mid: client.get_meeting(mid)["id"], meeting_ids))
+    assert got == meeting_ids
+    faults = [r.fault for r in emu.requests]
+    stats = client.stats.snapshot()
+    assert stats.requests == len(faults)
+    assert stats.retries == sum(f is not None for f in faults) > 10
+    assert stats.throttled == faults.count("429")

@@ -1,0 +1,135 @@
+"""One contender run, inside a fresh interpreter started by `run.py` (`python contenders.py KIND SPEC_JSON`).
+
+Kinds: `rtk` (the library path: `sync_range` into a fresh DuckDB file + Parquet folder), `dagster`
+(`materialize` of the meetings and participants assets over the same partition range, ephemeral
+instance, fresh warehouse) and `dlt` (`dlt_pipeline.run`). The emulator's address and token come in the
+environment like a user's settings. The child writes a JSON report to $BENCH_REPORT: rows per table,
+what its own client counted, import and work seconds. With `profile` set in the spec, the work runs under
+pyinstrument and the profile is saved next to the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+T_START = time.perf_counter()
+
+
+def _rtk(spec: dict, workdir: Path) -> dict:
+    from rtk_pipeline.client import RealtimeKitClient
+    from rtk_pipeline.config import Settings
+    from rtk_pipeline.ratelimit import RateLimiter
+    from rtk_pipeline.store import Warehouse
+    from rtk_pipeline.sync import sync_range
+
+    imported = time.perf_counter()
+    settings = Settings.from_env()
+    limiter = RateLimiter(*spec["rate_limit"])
+    warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet")
+    with RealtimeKitClient.from_settings(settings, rate_limiter=limiter) as client:
+        results = sync_range(
+            client,
+            warehouse,
+            date.fromisoformat(spec["start"]),
+            date.fromisoformat(spec["end"]),
+            participants=spec["participants"],
+            workers=spec["workers"],
+        )
+        stats = client.stats.snapshot()
+    return {
+        "imported_at": imported,
+        "rows": {r.table: r.rows for r in results},
+        "client_requests": stats.requests,
+        "retries": stats.retries,
+        "throttled": stats.throttled,
+        "rate_limit_wait_s": stats.rate_limit_wait_s,
+    }
+
+
+def _dagster(spec: dict, workdir: Path) -> dict:
+    os.environ["RTK_DUCKDB_PATH"] = str(workdir / "rtk.duckdb")
+    os.environ["RTK_PARQUET_DIR"] = str(workdir / "parquet")
+    os.environ["RTK_RATE_LIMIT_REQUESTS"] = str(spec["rate_limit"][0])
+    os.environ["RTK_RATE_LIMIT_PERIOD_S"] = str(spec["rate_limit"][1])
+    os.environ["RTK_PARTITIONS_START"] = spec["start"]
+    os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
+    Path(os.environ["DAGSTER_HOME"]).mkdir()
+
+    from dagster import DagsterInstance, materialize
+
+    from dagster_defs.definitions import defs
+    from dagster_defs.resources import resources_from_env
+
+    keys = ["rtk_meetings", "rtk_participants"] if spec["participants"] else ["rtk_meetings"]
+    assets = [defs.get_assets_def(key) for key in keys]
+    imported = time.perf_counter()
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            assets,
+            instance=instance,
+            resources=resources_from_env(),
+            tags={
+                "dagster/asset_partition_range_start": spec["start"],
+                "dagster/asset_partition_range_end": spec["end"],
+            },
+        )
+    from rtk_pipeline.store import Warehouse
+
+    warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet")
+    tables = ["meetings", "participants"] if spec["participants"] else ["meetings"]
+    with warehouse.connect(read_only=True) as con:
+        rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+    return {"imported_at": imported, "rows": rows, "success": result.success}
+
+
+def _dlt(spec: dict, workdir: Path) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import dlt  # noqa: F401  (timed as import, like the others' imports)
+    import dlt_pipeline
+
+    imported = time.perf_counter()
+    rows = dlt_pipeline.run(
+        workdir,
+        base_url=os.environ["RTK_BASE_URL"],
+        token=os.environ["CLOUDFLARE_API_TOKEN"],
+        account_id=os.environ["CLOUDFLARE_ACCOUNT_ID"],
+        app_id=os.environ["RTK_APP_ID"],
+        start_day=date.fromisoformat(spec["start"]),
+        end_day=date.fromisoformat(spec["end"]),
+        participants=spec["participants"],
+    )
+    return {"imported_at": imported, "rows": rows}
+
+
+KINDS = {"rtk": _rtk, "dagster": _dagster, "dlt": _dlt}
+
+
+def main(kind: str, spec: dict) -> None:
+    workdir = Path(spec["workdir"])
+    report_path = Path(os.environ["BENCH_REPORT"])
+    profiler = None
+    if spec.get("profile"):
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+    report = KINDS[kind](spec, workdir)
+    end = time.perf_counter()
+    imported = report.pop("imported_at")
+    report.update(import_s=imported - T_START, work_s=end - imported, inside_s=end - T_START)
+    if profiler is not None:
+        profiler.stop()
+        base = Path(spec["profile"])
+        base.with_suffix(".txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+        base.with_suffix(".html").write_text(profiler.output_html())
+        report["profile"] = str(base)
+    report_path.write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], json.loads(sys.argv[2]))

@@ -1,0 +1,450 @@
+"""rtk-pipeline next to dlt's rest_api source, on one machine, in one run (`make bench`).
+
+For each workload one emulator process is started and every contender runs against it, alternately,
+round after round, each run in a fresh interpreter (its peak RSS is its own; see harness.py):
+  rtk      the library path, `sync_range` into a fresh DuckDB file + Parquet folder
+  dagster  `materialize` of the meetings/participants assets over the same partition range
+  dlt      dlt's `rest_api` source into DuckDB (dlt_pipeline.py)
+HTTP requests are counted by the emulator, not by the contenders. Printed: one Markdown table per
+workload (medians over rounds, ratios against dlt from the same run) and a target check.
+
+  python benchmarks/run.py                               # everything, 3 rounds
+  python benchmarks/run.py --workloads W1,W4 --rounds 3  # a subset
+  python benchmarks/run.py --quick                       # every workload at a tenth of its size
+  python benchmarks/run.py --workloads W1 --profile      # plus one pyinstrument run per rtk contender
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (
+    PYTHON,
+    EmulatorProcess,
+    Measured,
+    child_env,
+    max_in_window,
+    run_measured,
+    where_time_goes,
+)
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+END = datetime(2026, 11, 1, tzinfo=UTC)
+UNLIMITED = (1_000_000_000, 1.0)  # no client-side budget where the emulator enforces none
+W4_BUDGET = (100, 5.0)  # emulator: 100 requests per 5 s (20/s), then a lockout
+W4_HEADROOM = 0.95  # the client is configured just below the emulator's budget
+RUN_TIMEOUT = 3600.0
+
+
+@dataclass
+class Case:
+    """One emulator data set and the contenders measured against it."""
+
+    name: str
+    meetings: int
+    participants: bool
+    contenders: list[str]
+    days: int = 30
+    faults: dict = field(default_factory=dict)
+    client_budget: tuple[int, float] = UNLIMITED
+    workers: int = 8
+
+    @property
+    def emulator(self) -> dict:
+        return {
+            "meetings": self.meetings,
+            "days": self.days,
+            "seed": 7,
+            "end": END.isoformat(),
+            "participants_mean": 4.0 if self.participants else 0.0,
+        }
+
+    @property
+    def day_range(self) -> tuple[date, date]:
+        return (END - timedelta(days=self.days)).date(), (END - timedelta(days=1)).date()
+
+
+def cases(workloads: list[str], quick: bool, with_dlt_in_w3: bool) -> list[Case]:
+    """The workloads of issue 6; `quick` divides every size by ten (a smoke run, not a result)."""
+    k = 10 if quick else 1
+    both = ["rtk", "dagster", "dlt"]
+    out: list[Case] = []
+    if "W1" in workloads:
+        out.append(Case("W1", 20_000 // k, True, both))
+    if "W2" in workloads:
+        out.append(Case("W2", 2_000 // k, True, both, faults={"latency_s": 0.1}))
+    if "W3" in workloads:
+        w3 = ["rtk", "dlt"] if with_dlt_in_w3 else ["rtk"]
+        for n, participants in ((10_000, True), (100_000, True), (10_000, False), (100_000, False)):
+            tag = "" if participants else " meetings only"
+            out.append(Case(f"W3 {n // k:,}{tag}", n // k, participants, w3))
+        out.append(Case(f"W3 {1_000_000 // k:,} meetings only", 1_000_000 // k, False, ["rtk"]))
+    if "W4" in workloads:
+        budget = (int(W4_BUDGET[0] * W4_HEADROOM), W4_BUDGET[1])
+        faults = {"rate_limit": list(W4_BUDGET), "lockout_s": 60.0}
+        out.append(Case("W4", 500 // k, True, ["rtk", "dagster"], faults=faults, client_budget=budget))
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass
+class Run:
+    contender: str
+    round: int
+    measured: Measured
+    requests: int
+    statuses: dict
+    endpoints: dict
+    max_5s: int
+    max_1s: int
+    emulator_cpu_s: float
+
+    @property
+    def rows(self) -> int:
+        return sum(self.measured.report.get("rows", {}).values())
+
+
+def run_case(case: Case, rounds: int, profile: bool, log) -> tuple[dict, list[Run]]:
+    start, end = case.day_range
+    with EmulatorProcess(case.emulator, case.faults) as emu:
+        truth = ground_truth(emu.info, case)
+        log(f"{case.name}: emulator up in {emu.info['setup_s']} s at {emu.base_url}; truth {truth['rows']}")
+        runs: list[Run] = []
+        for r in range(rounds):
+            order = case.contenders[r % len(case.contenders) :] + case.contenders[: r % len(case.contenders)]
+            for contender in order:
+                run = run_once(emu, case, contender, r + 1, start, end)
+                runs.append(run)
+                log(describe(case, run, truth))
+        if profile:
+            for contender in ("rtk", "dagster"):
+                if contender not in case.contenders:
+                    continue
+                for profiler in ("pyinstrument", "py-spy"):
+                    run = run_once(emu, case, contender, 0, start, end, profile=profiler)
+                    where = run.measured.report["profile"]
+                    log(f"{describe(case, run, truth)} (profiled with {profiler}: {where})")
+                    if profiler == "py-spy":
+                        log(where_time_goes(Path(run.measured.report["profile"]), run.measured.wall_s))
+    return truth, runs
+
+
+def run_once(
+    emu: EmulatorProcess, case: Case, contender: str, rnd: int, start: date, end: date, profile: str = ""
+) -> Run:
+    """One measured run; `profile` = "pyinstrument" (main thread, inside the child) or "py-spy" (every
+    thread, samples only while a thread holds the GIL, i.e. where this process's CPU goes)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"rtk-bench-{contender}-"))
+    spec = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "participants": case.participants,
+        "workers": case.workers,
+        "rate_limit": list(case.client_budget),
+        "workdir": str(workdir),
+    }
+    cmd = [PYTHON, str(HERE / "contenders.py"), contender]
+    base = OUT / f"profile-{case.name.split()[0]}-{contender}"
+    if profile == "pyinstrument":
+        spec["profile"] = str(base)
+    elif profile == "py-spy":
+        raw = base.with_suffix(".pyspy.txt")
+        cmd = [str(Path(PYTHON).parent / "py-spy"), "record", "--gil", "-r", "200", "-f", "raw"]
+        cmd += ["--nolineno", "-o", str(raw), "--", PYTHON, str(HERE / "contenders.py"), contender]
+    env = child_env(
+        {**emu.env, "BENCH_REPORT": str(workdir / "report.json"), "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    )
+    emu.mark()
+    cpu0 = emu.cpu_seconds()
+    try:
+        measured = run_measured([*cmd, json.dumps(spec)], env=env, timeout=RUN_TIMEOUT)
+        if profile == "py-spy":
+            measured.report["profile"] = str(raw)
+        seen = emu.since()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return Run(
+        contender,
+        rnd,
+        measured,
+        seen["requests"],
+        seen["statuses"],
+        seen["endpoints"],
+        max_in_window(seen["times"], 5.0),
+        max_in_window(seen["times"], 1.0),
+        emu.cpu_seconds() - cpu0,
+    )
+
+
+def ground_truth(info: dict, case: Case) -> dict:
+    """Rows the emulator holds for the case's days, and the fewest requests that can list them."""
+    cap = 100  # the emulator's largest page (EmulatorConfig.max_per_page default)
+    meetings = sum(info["meetings_by_day"].values())
+    per_meeting = [n for counts in info["participants_by_day"].values() for n in counts]
+    participants = sum(per_meeting)
+    minimum = math.ceil(meetings / cap) + sum(math.ceil(n / cap) for n in per_meeting)
+    # An empty listing still costs one request: what a perfect client would send.
+    ideal = max(1, math.ceil(meetings / cap)) + sum(max(1, math.ceil(n / cap)) for n in per_meeting)
+    listings = 1 + (len(per_meeting) if case.participants else 0)
+    return {
+        "meetings": meetings,
+        "participants": participants,
+        "rows": meetings + participants,
+        "min_requests": minimum,
+        "ideal_requests": ideal,
+        "listings": listings,
+        "max_requests": minimum + listings,
+    }
+
+
+def describe(case: Case, run: Run, truth: dict) -> str:
+    m = run.measured
+    status = "ok" if m.returncode == 0 else f"EXIT {m.returncode}: {m.stderr_tail.strip().splitlines()[-1:]}"
+    rows_ok = "" if run.rows == truth["rows"] or m.returncode else f" ROWS {run.rows} != {truth['rows']}"
+    return (
+        f"{case.name} round {run.round} {run.contender:8s} {m.wall_s:7.2f} s wall, "
+        f"{m.report.get('work_s', float('nan')):7.2f} s work, {m.cpu_s:7.2f} s cpu, {m.peak_rss_mb:7.1f} MB, "
+        f"{run.requests:,} req {run.statuses} {run.endpoints}, "
+        f"emulator cpu {run.emulator_cpu_s:.1f} s — {status}{rows_ok}"
+    )
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def summarize(case: Case, truth: dict, runs: list[Run]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for contender in case.contenders:
+        mine = [r for r in runs if r.contender == contender and r.round > 0]
+        good = [r for r in mine if r.measured.returncode == 0]
+        if not good:
+            out[contender] = {"failed": len(mine)}
+            continue
+        wall = statistics.median(r.measured.wall_s for r in good)
+        work = statistics.median(r.measured.report["work_s"] for r in good)
+        cpu = statistics.median(r.measured.cpu_s for r in good)
+        out[contender] = {
+            "runs": len(good),
+            "failed": len(mine) - len(good),
+            "wall_s": wall,
+            "work_s": work,
+            "cpu_s": cpu,
+            "walls": [round(r.measured.wall_s, 2) for r in good],
+            "rows": statistics.median(r.rows for r in good),
+            "rows_ok": all(r.rows == truth["rows"] for r in good),
+            "rows_per_s": truth["rows"] / wall,
+            "us_per_row": wall / truth["rows"] * 1e6,
+            "requests": statistics.median(r.requests for r in good),
+            "http_429": sum(r.statuses.get("429", 0) for r in good),
+            "max_5s": max(r.max_5s for r in good),
+            "max_1s": max(r.max_1s for r in good),
+            "peak_rss_mb": statistics.median(r.measured.peak_rss_mb for r in good),
+            "peak_rss_max_mb": max(r.measured.peak_rss_mb for r in good),
+            "emulator_cpu_s": statistics.median(r.emulator_cpu_s for r in good),
+        }
+    return out
+
+
+def table(case: Case, truth: dict, summary: dict[str, dict]) -> str:
+    dlt = summary.get("dlt", {})
+    head = (
+        f"### {case.name}: {case.meetings:,} meetings / {case.days} days"
+        f"{' + participants' if case.participants else ', participants off'}"
+        f"{', faults ' + json.dumps(case.faults) if case.faults else ''} "
+        f"({truth['rows']:,} rows; {truth['listings']:,} listings; request minimum "
+        f"{truth['min_requests']:,}, one per empty listing included {truth['ideal_requests']:,})\n\n"
+        "| contender | wall s (median) | work s | CPU s | rows/s | HTTP requests | 429s | peak RSS MB "
+        "| wall vs dlt | CPU vs dlt | RSS vs dlt | rows ok | walls |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---|\n"
+    )
+    lines = []
+    for contender, s in summary.items():
+        if "wall_s" not in s:
+            lines.append(f"| {contender} | failed ({s['failed']} runs) | | | | | | | | | | | |")
+            continue
+        vs_wall = f"{s['wall_s'] / dlt['wall_s']:.3f}" if "wall_s" in dlt else "-"
+        vs_rss = f"{s['peak_rss_mb'] / dlt['peak_rss_mb']:.3f}" if "wall_s" in dlt else "-"
+        vs_cpu = f"{s['cpu_s'] / dlt['cpu_s']:.3f}" if "wall_s" in dlt else "-"
+        failed = f" ({s['failed']} failed)" if s["failed"] else ""
+        lines.append(
+            f"| {contender}{failed} | {s['wall_s']:.2f} | {s['work_s']:.2f} | {s['cpu_s']:.2f} "
+            f"| {s['rows_per_s']:,.0f} | {s['requests']:,.0f} | {s['http_429']} | {s['peak_rss_mb']:.0f} "
+            f"| {vs_wall} | {vs_cpu} | {vs_rss} "
+            f"| {'yes' if s['rows_ok'] else 'NO'} | {s['walls']} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def targets(case: Case, truth: dict, summary: dict[str, dict]) -> list[str]:
+    """Issue 6's targets for this workload, each with the measured figure."""
+    checks: list[tuple[str, bool]] = []
+    ours = {k: v for k, v in summary.items() if k != "dlt" and "wall_s" in v}
+    dlt = summary.get("dlt", {})
+    for name, s in ours.items():
+        if case.name == "W1":
+            if "wall_s" in dlt:
+                ratio = s["wall_s"] / dlt["wall_s"]
+                checks.append((f"{name}: wall {ratio:.3f} x dlt's (target <= 0.2)", ratio <= 0.2))
+                ratio = s["peak_rss_mb"] / dlt["peak_rss_mb"]
+                checks.append((f"{name}: peak RSS {ratio:.3f} x dlt's (target <= 0.1)", ratio <= 0.1))
+            checks.append(
+                (
+                    f"{name}: peak RSS {s['peak_rss_max_mb']:.0f} MB (target <= 300)",
+                    s["peak_rss_max_mb"] <= 300,
+                )
+            )
+            checks.append(
+                (
+                    f"{name}: {s['requests']:,.0f} requests (target <= {truth['max_requests']:,} = "
+                    f"{truth['min_requests']:,} + {truth['listings']:,} listings)",
+                    s["requests"] <= truth["max_requests"],
+                )
+            )
+        elif case.name == "W2":
+            latency = case.faults["latency_s"]
+            bound = 1.25 * s["requests"] * latency / case.workers
+            checks.append(
+                (
+                    f"{name}: wall {s['wall_s']:.2f} s (target <= 1.25 x {s['requests']:,.0f} req x "
+                    f"{latency} s / {case.workers} workers = {bound:.2f} s)",
+                    s["wall_s"] <= bound,
+                )
+            )
+        elif case.name == "W4":
+            limit = W4_BUDGET[0]
+            checks.append((f"{name}: {s['http_429']} responses 429 (target 0)", s["http_429"] == 0))
+            checks.append(
+                (
+                    f"{name}: at most {s['max_5s']} requests in any 5 s window (budget {limit}); "
+                    f"at most {s['max_1s']} in any 1 s",
+                    s["max_5s"] <= limit,
+                )
+            )
+    return [f"- [{'x' if ok else ' '}] {text}" for text, ok in checks]
+
+
+def w3_targets(results: list[tuple[Case, dict, dict]]) -> list[str]:
+    """Time per row within +-25% across sizes and peak RSS within 1.5x, for each participants mode."""
+    lines = []
+    for participants in (True, False):
+        rows = [
+            (c, s["rtk"]) for c, _, s in results if c.name.startswith("W3") and c.participants == participants
+        ]
+        rows = [(c, s) for c, s in rows if "wall_s" in s]
+        if len(rows) < 2:
+            continue
+        per_row = [s["us_per_row"] for _, s in rows]
+        mid = statistics.median(per_row)
+        spread = max(abs(x / mid - 1) for x in per_row)
+        rss = [s["peak_rss_max_mb"] for _, s in rows]
+        mode = "with participants" if participants else "meetings only"
+        detail = ", ".join(
+            f"{c.meetings:,}: {s['us_per_row']:.1f} us/row, {s['peak_rss_max_mb']:.0f} MB" for c, s in rows
+        )
+        lines.append(
+            f"- [{'x' if spread <= 0.25 else ' '}] W3 {mode}: time per row within +-{spread:.0%} "
+            f"of the median (target +-25%): {detail}"
+        )
+        lines.append(
+            f"- [{'x' if max(rss) <= 1.5 * min(rss) else ' '}] W3 {mode}: peak RSS "
+            f"{max(rss) / min(rss):.2f} x from smallest to largest (target <= 1.5)"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="W1,W2,W3,W4", help="comma-separated subset of W1,W2,W3,W4")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per contender (median reported)")
+    parser.add_argument("--quick", action="store_true", help="every workload at a tenth of its size")
+    parser.add_argument("--contenders", default="rtk,dagster,dlt", help="comma-separated subset")
+    parser.add_argument("--dlt-in-w3", action="store_true", help="also run dlt on W3's 10k/100k sizes")
+    parser.add_argument("--profile", action="store_true", help="one extra pyinstrument run of rtk/dagster")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    wanted = set(args.contenders.split(","))
+    OUT.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_path = OUT / f"run-{stamp}.log"
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        with open(log_path, "a") as f:
+            f.write(line + "\n")
+
+    log(f"command: {' '.join([Path(PYTHON).name, *sys.argv])}")
+    log(f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, {_versions()}")
+    results: list[tuple[Case, dict, dict]] = []
+    raw: list[dict] = []
+    t0 = time.perf_counter()
+    for case in cases(args.workloads.split(","), args.quick, args.dlt_in_w3):
+        case.contenders = [c for c in case.contenders if c in wanted]
+        if not case.contenders:
+            continue
+        truth, runs = run_case(case, args.rounds, args.profile, log)
+        summary = summarize(case, truth, runs)
+        results.append((case, truth, summary))
+        raw.append(
+            {
+                "case": case.name,
+                "truth": truth,
+                "summary": summary,
+                "runs": [
+                    {
+                        "contender": r.contender,
+                        "round": r.round,
+                        "wall_s": r.measured.wall_s,
+                        "cpu_s": r.measured.cpu_s,
+                        "peak_rss_mb": r.measured.peak_rss_mb,
+                        "returncode": r.measured.returncode,
+                        "report": r.measured.report,
+                        "requests": r.requests,
+                        "statuses": r.statuses,
+                        "endpoints": r.endpoints,
+                        "max_5s": r.max_5s,
+                        "emulator_cpu_s": r.emulator_cpu_s,
+                    }
+                    for r in runs
+                ],
+            }
+        )
+        (OUT / f"results-{stamp}.json").write_text(json.dumps(raw, indent=1, default=str))
+        print(table(case, truth, summary), flush=True)
+    print("### Targets\n")
+    checks = [line for case, truth, s in results for line in targets(case, truth, s)]
+    print("\n".join(checks + w3_targets(results)) or "- (no targeted workload in this run)")
+    print(f"\n({time.perf_counter() - t0:.0f} s in all; raw runs in {OUT.name}/results-{stamp}.json)")
+    return 0
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("rtk-pipeline", "dagster", "duckdb", "pyarrow", "httpx", "dlt", "requests"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return ", ".join(found)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -278,7 +278,7 @@ class Stage:
 
     def write(self, data: pa.RecordBatch | pa.Table | Normalized) -> int:
         """Stage a batch (or a Normalized: its batch here, its rejects in a companion stage); rows kept."""
-        if self.committed or self._cleanup.alive is False:
+        if self.committed or not self._cleanup.alive:
             raise WarehouseError(f"{self!r} is already committed or discarded")
         if isinstance(data, Normalized):
             if data.rejected.num_rows:
@@ -423,9 +423,9 @@ class Warehouse:
         Read-write connections hold the warehouse write lock until closed, so they are serialized with
         commits; the schema is created first when the file does not exist yet.
         """
-        if read_only and not self.duckdb_path.exists():
-            self.ensure_schema()
         if read_only:
+            if not self.duckdb_path.exists():
+                self.ensure_schema()
             return connect_duckdb(self.duckdb_path, read_only=True, busy_timeout=self.busy_timeout)
         self._acquire()
         try:
@@ -447,13 +447,10 @@ class Warehouse:
         if not wanted:
             return []
         with self.connect(read_only=True) as con:
-            return [
-                (mid, day)
-                for mid, day in con.execute(
-                    f"SELECT id, created_day FROM meetings WHERE created_day IN ({_days_sql(wanted)}) "
-                    "ORDER BY created_day, created_at, id"
-                ).fetchall()
-            ]
+            return con.execute(
+                f"SELECT id, created_day FROM meetings WHERE created_day IN ({_days_sql(wanted)}) "
+                "ORDER BY created_day, created_at, id"
+            ).fetchall()
 
     def parquet_path(self, table: str, day: date) -> Path:
         spec = TABLES[table]
@@ -463,8 +460,9 @@ class Warehouse:
 
     def ensure_schema(self) -> None:
         """Create tables, views and macros from sql/ (idempotent) and add columns a newer schema declares."""
-        with self._writer() as con:
-            self._apply_schema(con)
+        self._schema_ready = False
+        with self._writer():
+            pass
 
     def stage(self, table: str, days: Iterable[date]) -> Stage:
         """A new Stage for `table` ("meetings", "participants" or "rejected_records") and those UTC days."""
@@ -504,7 +502,7 @@ class Warehouse:
                 for stage in everything:
                     stage.committed = True
                 self._export_pending(con)
-            return [p for table, day in sorted(affected) if (p := self.parquet_path(table, day)).exists()]
+            return self._files(affected)
         finally:
             for stage in everything:
                 stage.discard()
@@ -536,7 +534,10 @@ class Warehouse:
             finally:
                 con.unregister("_rtk_upsert")
             self._export_pending(con)
-        return [p for table_, day in sorted(affected) if (p := self.parquet_path(table_, day)).exists()]
+        return self._files(affected)
+
+    def _files(self, affected: set[tuple[str, date]]) -> list[Path]:
+        return [path for table, day in sorted(affected) if (path := self.parquet_path(table, day)).exists()]
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -690,7 +691,8 @@ class Warehouse:
             columns = ", ".join(_q(n) for n in spec.schema.names)
             con.execute(
                 f"INSERT INTO rejected_records BY NAME SELECT {columns} FROM {source} QUALIFY row_number() "
-                f"OVER (PARTITION BY {key} ORDER BY {spec.winner}{_STAGED_TIEBREAK}) = 1"
+                f"OVER (PARTITION BY {key} ORDER BY {spec.winner}{_STAGED_TIEBREAK}) = 1 "
+                f"ORDER BY {spec.order}"
             )
 
     def _insert_sync_run(self, con: duckdb.DuckDBPyConnection, row: pa.Table) -> None:

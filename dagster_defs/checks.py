@@ -199,15 +199,17 @@ def created_at_in_partition(probe: Probe) -> dict[date, Outcome]:
 
 
 def meeting_exists(probe: Probe) -> dict[date, Outcome]:
-    """Every participant's meeting is in `meetings`, created on the day the participant is filed under."""
+    """Every participant's meeting is in `meetings`, created on the day the participant is filed under.
+    (A meeting stored twice is `ids_unique`'s finding, not its participants'.)"""
     found = probe.per_day(
         """
+        WITH m AS (SELECT id, list(created_day) AS days FROM meetings GROUP BY id)
         SELECT p.meeting_created_day,
                count(*) FILTER (WHERE m.id IS NULL),
-               count(*) FILTER (WHERE m.id IS NOT NULL AND m.created_day <> p.meeting_created_day),
+               count(*) FILTER (WHERE NOT list_contains(m.days, p.meeting_created_day)),
                list(DISTINCT p.meeting_id)
-                   FILTER (WHERE m.id IS NULL OR m.created_day <> p.meeting_created_day)
-        FROM participants p LEFT JOIN meetings m ON m.id = p.meeting_id
+                   FILTER (WHERE m.id IS NULL OR NOT list_contains(m.days, p.meeting_created_day))
+        FROM participants p LEFT JOIN m ON m.id = p.meeting_id
         WHERE p.meeting_created_day BETWEEN ? AND ?
         GROUP BY 1
         """

@@ -28,6 +28,12 @@ rtk_sync_job = define_asset_job(
     description="Meetings, then participants, then the analyst views, with every check, for a range of days.",
 )
 
+rtk_checks_job = define_asset_job(
+    "rtk_checks_job",
+    selection=AssetSelection.checks_for_assets(rtk_meetings, rtk_participants),
+    description="Every check of the synced tables for a range of days, no sync: re-judge what is stored.",
+)
+
 rtk_freshness_job = define_asset_job(
     "rtk_freshness_job",
     selection=AssetSelection.checks(*freshness_checks),

@@ -75,8 +75,8 @@ def run_job(rtk_env: dict[str, str]) -> Callable[..., ExecuteInProcessResult]:
 
     def run(
         instance: DagsterInstance,
-        first: date,
-        last: date,
+        first: date | None = None,
+        last: date | None = None,
         job: str = "rtk_sync_job",
         run_config: dict | None = None,
     ) -> ExecuteInProcessResult:
@@ -85,7 +85,7 @@ def run_job(rtk_env: dict[str, str]) -> Callable[..., ExecuteInProcessResult]:
             .resolve_job_def(job)
             .execute_in_process(
                 instance=instance,
-                tags=range_tags(first, last),
+                tags=range_tags(first, last) if first and last else {},
                 run_config={**QUIET, **(run_config or {})},
                 raise_on_error=False,
             )

@@ -157,7 +157,7 @@ from rtk_pipeline.store import Warehouse
 db, parquet, day, n = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3]), int(sys.argv[4])
 wh = Warehouse(Path(db), Path(parquet))
 created = f"{day}T12:00:00.000Z"
-for attempt in range(3):  # each process re-syncs its day a few times, racing the other one
+for attempt in range(2):  # each process re-syncs its day twice, racing the other one
     records = [{"id": f"{day}-{i}", "created_at": created} for i in range(n)]
     with wh.stage("meetings", [day]) as stage:
         stage.write(normalize_meetings(records, synced_at=datetime.now(timezone.utc)))
@@ -189,4 +189,4 @@ def test_writers_in_separate_processes_are_serialized_and_all_land(tmp_path, war
         assert writer.returncode == 0, err.decode()
     for d, n in days.items():
         assert len(stored_ids(warehouse, d)) == n == len(file_ids(warehouse, d))
-    assert len(warehouse.query_df("sync_runs")) == 6
+    assert len(warehouse.query_df("sync_runs")) == 4

@@ -28,7 +28,7 @@ OP_NAME = "deactivate_stale_meetings"
 DEFAULT_SENSOR_INTERVAL_S = 3600
 DEFAULT_COOLDOWN_HOURS = 24.0
 # A run in any of these states may still PATCH: never request another one alongside it.
-_BUSY = [
+BUSY_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
@@ -197,7 +197,9 @@ def stale_meetings_sensor(
     policy = stale.StalePolicy.from_env()
     requested = {k: v for k, v in _load_cursor(context.cursor).items() if now - v < cooldown()}
     cursor = _dump_cursor(requested)
-    busy = context.instance.get_runs(filters=dg.RunsFilter(job_name=JOB_NAME, statuses=_BUSY), limit=1)
+    busy = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=JOB_NAME, statuses=BUSY_STATUSES), limit=1
+    )
     if busy:
         return dg.SensorResult(skip_reason=f"run {busy[0].run_id} is still in progress", cursor=cursor)
     if policy.max_deactivations == 0:

@@ -214,7 +214,7 @@ def stale_meetings_sensor(
         last = stale.latest_decisions(
             wh, {c.meeting_id: requested[c.meeting_id] for c in candidates if c.meeting_id in requested}
         )
-    except duckdb.Error as exc:
+    except (duckdb.Error, RTKError) as exc:  # e.g. a long commit holds the file: try again next tick
         return dg.SensorResult(skip_reason=f"warehouse not readable now: {exc}", cursor=cursor)
     eligible = [
         c.meeting_id

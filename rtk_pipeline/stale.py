@@ -727,6 +727,9 @@ def deactivate_stale(
         max_sync_age_hours=max_sync_age_hours,
     )
     as_of = _as_utc(as_of) or _now()
+    if as_of > _now() + timedelta(minutes=5):
+        # A future "now" would call meetings stale before they are: never an acceptable way to run.
+        raise ConfigError(f"as_of {as_of:%Y-%m-%d %H:%M} UTC is in the future")
     run = _Run(client, warehouse, policy, run_id or uuid.uuid4().hex, as_of)
     lock = FileLock(run_lock_path(warehouse), timeout=0)
     try:

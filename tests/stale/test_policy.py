@@ -109,3 +109,9 @@ def test_print_decisions_shows_every_decision_and_a_summary():
     console = Console(record=True, width=200)
     stale.print_decisions([], console=console)
     assert "no stale meetings" in console.export_text()
+
+
+def test_a_future_as_of_is_refused_before_anything_is_read():
+    future = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1)
+    with pytest.raises(ConfigError, match="in the future"):
+        stale.deactivate_stale(client=None, warehouse=None, as_of=future)

@@ -190,7 +190,8 @@ def _deactivate_stale(args: argparse.Namespace) -> int:
     with client:
         decisions = stale.deactivate_stale(client, warehouse, **stale.kwargs_from_args(args))
     stale.print_decisions(decisions, console=Console())
-    return 0
+    # Cron users need to see a failed PATCH in the exit code; the table says which meeting.
+    return 1 if any(d.decision == stale.FAILED for d in decisions) else 0
 
 
 COMMANDS = {

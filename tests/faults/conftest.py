@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from rtk_pipeline.client import RealtimeKitClient
@@ -62,6 +64,8 @@ PARTICIPANT_KNOWN = frozenset((*PARTICIPANT_PLAIN, *MEETING_TIMES))
 
 # ---------------------------------------------------------------------------------------------- clients
 
+_TLS = ssl.create_default_context()
+
 
 def client_for(target: Emulator | str, emu: Emulator | None = None, **kw: Any) -> RealtimeKitClient:
     """A client that retries fast and is not paced (the emulator enforces no budget unless asked).
@@ -75,6 +79,10 @@ def client_for(target: Emulator | str, emu: Emulator | None = None, **kw: Any) -
     kw.setdefault("max_attempts", 6)
     kw.setdefault("timeout", 5.0)
     kw.setdefault("rate_limiter", RateLimiter(1_000_000, 1.0))
+    # The client's own transport, but with one TLS context for all: building one costs ~80 ms (certifi),
+    # and loopback HTTP never uses it.
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    kw.setdefault("transport", httpx.HTTPTransport(verify=_TLS, limits=limits))
     kw.setdefault("api_token", emu.token)
     kw.setdefault("account_id", emu.account_id)
     return RealtimeKitClient(app_id=emu.app_id, base_url=base_url, **kw)
@@ -184,11 +192,33 @@ def expected_participant(meeting_id: str, day: date, record: dict) -> dict:
     return row
 
 
+_reading: dict[Path, Any] = {}
+
+
+@contextlib.contextmanager
+def reading(warehouse: Warehouse) -> Iterator[None]:
+    """Serve every `query` of the block from one read-only connection (opening one costs ~40 ms, and a
+    check makes dozens). Never around a sync: the writer could not open the file meanwhile."""
+    if warehouse.duckdb_path in _reading:
+        yield
+        return
+    con = warehouse.connect(read_only=True)
+    _reading[warehouse.duckdb_path] = con
+    try:
+        yield
+    finally:
+        del _reading[warehouse.duckdb_path]
+        con.close()
+
+
 def query(warehouse: Warehouse, sql: str, params: list | None = None) -> list[dict]:
-    with warehouse.connect(read_only=True) as con:
-        cursor = con.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    con = _reading.get(warehouse.duckdb_path)
+    if con is None:
+        with reading(warehouse):
+            return query(warehouse, sql, params)
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _decoded(row: dict, json_columns: tuple[str, ...]) -> dict:
@@ -247,9 +277,9 @@ def assert_matches_truth(warehouse: Warehouse, emu: Emulator, first: date, last:
 
 def snapshot(warehouse: Warehouse) -> dict[str, list[tuple]]:
     """Every stored row of the data tables (synced_at included: a failed sync must not touch a row)."""
-    if not warehouse.duckdb_path.exists():
-        return {}
     tables = ("meetings", "participants", "rejected_records")
+    if not warehouse.duckdb_path.exists():
+        return {t: [] for t in tables}
     return {
         t: [tuple(r.values()) for r in query(warehouse, f"SELECT * FROM {t} ORDER BY ALL")] for t in tables
     }
@@ -306,6 +336,13 @@ def check_attempt(
     """The suite's core invariant. A completed sync equals the ground truth; a failed one left the data of
     the table it failed on (and every later table) exactly as it was, and recorded a failed sync_runs row;
     its error message never carries the API token."""
+    with reading(warehouse):
+        _check_attempt(outcome, warehouse, emu, first, last, before)
+
+
+def _check_attempt(
+    outcome: Attempt, warehouse: Warehouse, emu: Emulator, first: date, last: date, before: dict
+) -> None:
     if outcome.error is None:
         assert [r["outcome"] for r in outcome.runs] == ["success"] * len(outcome.runs)
         assert_matches_truth(warehouse, emu, first, last)

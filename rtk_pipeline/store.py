@@ -232,8 +232,10 @@ def _close_and_release(con: duckdb.DuckDBPyConnection, release: Any) -> None:
 
 # ------------------------------------------------------------------------------------------------ staging
 
-_FLUSH_ROWS = 65_536
-_FLUSH_BYTES = 32 * 1024 * 1024
+# A stage buffers at most this much before writing a part file (and day files are written in batches of
+# _FLUSH_ROWS): what a sync holds in memory does not grow with the rows it syncs.
+_FLUSH_ROWS = 16_384
+_FLUSH_BYTES = 8 * 1024 * 1024
 
 
 class Stage:
@@ -241,7 +243,7 @@ class Stage:
 
     Rows whose partition day is not one of `days` are dropped (and counted in `skipped`): a stage replaces
     exactly its days, so an over-fetched listing can be written as is. Writing a `Normalized` also stages its
-    rejects. Memory stays bounded: at most ~64k buffered rows, then a part file.
+    rejects. Memory stays bounded: at most ~16k buffered rows (8 MB), then a part file.
     """
 
     def __init__(self, warehouse: Warehouse, spec: TableSpec, days: frozenset[date], path: Path) -> None:

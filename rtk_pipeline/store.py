@@ -243,7 +243,8 @@ class Stage:
 
     Rows whose partition day is not one of `days` are dropped (and counted in `skipped`): a stage replaces
     exactly its days, so an over-fetched listing can be written as is. Writing a `Normalized` also stages its
-    rejects. Memory stays bounded: at most ~16k buffered rows (8 MB), then a part file.
+    rejects. Memory stays bounded: at most ~16k buffered rows (8 MB), then a part file. Write from one
+    thread (the sync engine's consumer); a stage is not shared between threads.
     """
 
     def __init__(self, warehouse: Warehouse, spec: TableSpec, days: frozenset[date], path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -109,10 +110,50 @@ def _dlt(spec: dict, workdir: Path) -> dict:
 KINDS = {"rtk": _rtk, "dagster": _dagster, "dlt": _dlt}
 
 
+class _MemTrace:
+    """RSS every 20 ms with what the main thread was doing (its innermost rtk_pipeline/dagster frames):
+    tells which phase sets the peak, which outside sampling cannot."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.proc = psutil.Process()
+        self.main = threading.main_thread().ident
+        self.samples: list[tuple[float, int, str]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _where(self) -> str:
+        frame = sys._current_frames().get(self.main)
+        names = []
+        while frame is not None and len(names) < 3:
+            path = frame.f_code.co_filename
+            if "rtk_pipeline" in path or "dagster_defs" in path:
+                names.append(f"{Path(path).stem}.{frame.f_code.co_name}")
+            frame = frame.f_back
+        return " < ".join(names)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.02):
+            self.samples.append((time.perf_counter() - T_START, self.proc.memory_info().rss, self._where()))
+
+    def report(self) -> dict:
+        self.stop.set()
+        self.thread.join()
+        peak = max(self.samples, key=lambda s: s[1])
+        step = max(1, len(self.samples) // 60)
+        return {
+            "peak": [round(peak[0], 2), peak[1] >> 20, peak[2]],
+            "timeline": [[round(t, 2), rss >> 20, where] for t, rss, where in self.samples[::step]],
+        }
+
+
 def main(kind: str, spec: dict) -> None:
     workdir = Path(spec["workdir"])
     report_path = Path(os.environ["BENCH_REPORT"])
     profiler = None
+    memtrace = _MemTrace() if spec.get("memtrace") else None
     if spec.get("profile"):
         from pyinstrument import Profiler
 
@@ -128,6 +169,8 @@ def main(kind: str, spec: dict) -> None:
         base.with_suffix(".txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
         base.with_suffix(".html").write_text(profiler.output_html())
         report["profile"] = str(base)
+    if memtrace is not None:
+        report["memtrace"] = memtrace.report()
     report_path.write_text(json.dumps(report))
 
 

@@ -471,12 +471,17 @@ class RealtimeKitClient:
             last = page
 
     def _check_follows(self, path: str, previous: Page, page: Page) -> None:
-        """`page` must start right after `previous` and not repeat it, unless enough rows were inserted
-        ahead of it in between (total_count grew by a page) to shift the same rows onto it."""
+        """`page` must start right after `previous` and must not repeat it -- unless data moving between
+        the two requests explains the repeat: a page's worth of inserts ahead of it (total_count grew by
+        that much), or a single row that moved up (one update in a list ordered by update time shifts
+        one-row pages by one). A server that ignores page_no is caught here or by the offsets; any other
+        endless listing by the page bound in `_walk`."""
         grown = page.total_count - previous.total_count
-        if grown < len(page.records) and [r.get("id") for r in page.records] == [
-            r.get("id") for r in previous.records
-        ]:
+        if (
+            len(page.records) > 1
+            and grown < len(page.records)
+            and [r.get("id") for r in page.records] == [r.get("id") for r in previous.records]
+        ):
             raise self._paging_error(path, page, "the page repeats the previous page")
         if page.start_offset != previous.end_offset + 1:
             how = "went backwards" if page.start_offset <= previous.end_offset else "skipped records"

@@ -422,12 +422,14 @@ class RealtimeKitClient:
         Neither the base of `page_no` nor the largest `per_page` is documented, so both are learnt from
         the first answer and remembered per listing kind: asked for page 1, a 1-based server starts at
         offset 1, while a 0-based one has handed us its *second* page (start_offset = honoured size + 1),
-        so page 0 is fetched next; an empty page 1 while total_count > 0 means everything fitted on page 0.
-        A non-final page shorter than what we asked for reveals the server's cap, and later pages ask for
-        exactly that so the offsets line up. A listing thus costs ceil(rows / honoured size) requests
-        (one for an empty listing; one more, once, to find a 0-based server). Every later page must start
-        right after the previous one and not repeat its ids, and the page count is bounded by twice what
-        the first total_count needs, so a misbehaving server raises PagingError instead of looping.
+        and an empty page 1 while total_count > 0 means everything fits on page 0. Either way the walk
+        starts again at page 0 and reads forward: pages read out of order would lose a row that an insert
+        on top pushes from one page's range into another's between the two reads. A non-final page
+        shorter than what we asked for reveals the server's cap, and later pages ask for exactly that so
+        the offsets line up. A listing thus costs ceil(rows / honoured size) requests (one for an empty
+        listing; one more, once per client, to find a 0-based server). Every later page must start right
+        after the previous one and not repeat it, and the page count is bounded by twice what the first
+        total_count needs, so a misbehaving server raises PagingError instead of looping.
         """
         base, cap = self._paging_hints.get(kind, (1, None))
         size = cap or self.per_page
@@ -438,26 +440,21 @@ class RealtimeKitClient:
             fetched += 1
             return self._page(path, filters, page_no, size)
 
-        pages = [fetch(base)]
-        if pages[0].records and pages[0].start_offset != 1 and base == 1:
-            # 0-based page_no: page 1 was the second page; its offset tells the honoured size.
-            size = pages[0].start_offset - 1
+        head = fetch(base)
+        if head.records and head.start_offset != 1 and base == 1:
+            size = head.start_offset - 1  # page 1 was the second page: its offset tells the honoured size
             base = 0
-            pages.insert(0, fetch(0))
-        elif not pages[0].records and pages[0].total_count:
-            # Everything fits on the page we did not ask for (page 0 of a 0-based server, or the reverse).
-            base = 1 - base
-            pages = [fetch(base)]
-        head = pages[0]
+            head = fetch(0)
+        elif not head.records and head.total_count:
+            base = 1 - base  # everything fits on the page we did not ask for
+            head = fetch(base)
         if head.total_count and not (head.records and head.start_offset == 1):
             raise self._paging_error(path, head, "no page starts at offset 1")
         if head.end_offset is not None and head.end_offset < head.total_count and len(head.records) < size:
             size = len(head.records)  # a non-final page shorter than asked for: the server's cap
-        if len(pages) == 2:
-            self._check_follows(path, head, pages[1])
         self._paging_hints[kind] = (base, size if size < self.per_page else None)
-        yield from pages
-        last = pages[-1]
+        yield head
+        last = head
         limit = 2 * math.ceil(head.total_count / size) + 2
         while last.records and last.end_offset < last.total_count:
             if fetched >= limit:

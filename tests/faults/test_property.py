@@ -110,11 +110,6 @@ def shared_warehouse(tmp_path_factory) -> Warehouse:
 )
 @given(data=datasets, faults=fault_mixes)
 def test_random_faults_never_lose_double_or_corrupt_a_row(shared_warehouse, data, faults):
-    if data["page_base"] == 0:
-        # Known bug, kept as a strict xfail in test_fault_matrix.py
-        # (test_meeting_inserted_while_a_zero_based_listing_is_discovered): meetings moving while a 0-based
-        # listing is discovered can lose a row. Remove this once it is fixed.
-        faults = {**faults, "drift_insert": 0.0, "drift_update": 0.0}
     warehouse = shared_warehouse
     with Emulator(EmulatorConfig(**data, end=END)) as emu:
         first, last = emulator_days(emu)

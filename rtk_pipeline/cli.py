@@ -18,7 +18,6 @@ from rich.table import Table
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.config import Settings
 from rtk_pipeline.errors import ConfigError, RTKError
-from rtk_pipeline.ratelimit import shared_limiter
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import SyncResult, day_range, sync_range
 
@@ -110,9 +109,7 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def _open(settings: Settings) -> tuple[RealtimeKitClient, Warehouse]:
-    requests, period = settings.rate_limit
-    limiter = shared_limiter(settings.api_token, settings.base_url, max_requests=requests, period=period)
-    client = RealtimeKitClient.from_settings(settings, rate_limiter=limiter)
+    client = RealtimeKitClient.from_settings(settings)
     return client, Warehouse(settings.duckdb_path, settings.parquet_dir)
 
 

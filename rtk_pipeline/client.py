@@ -314,6 +314,12 @@ class RealtimeKitClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> RealtimeKitClient:
+        """A client for these settings, paced by the process-wide limiter at `settings.rate_limit`."""
+        if "rate_limiter" not in kw:
+            requests, period = settings.rate_limit
+            kw["rate_limiter"] = shared_limiter(
+                settings.api_token, settings.base_url, max_requests=requests, period=period
+            )
         return cls(
             api_token=settings.api_token,
             account_id=settings.account_id,
@@ -351,12 +357,10 @@ class RealtimeKitClient:
     ) -> dict:
         """One page of meetings: the whole envelope `{data, paging, success}`."""
         params = self._meeting_filters(start_time, end_time, search, status)
-        return self._request(
-            "GET", self._meetings_path(), params=self._page_params(params, page_no, per_page)
-        )
+        return self._request("GET", self.meetings_path(), params=self._page_params(params, page_no, per_page))
 
     def create_meeting(self, body: dict) -> dict:
-        return self._data("POST", self._meetings_path(), body=body)
+        return self._data("POST", self.meetings_path(), body=body)
 
     def get_meeting(self, meeting_id: str, *, name: str | None = None) -> dict:
         params = None if name is None else {"name": name}
@@ -376,12 +380,12 @@ class RealtimeKitClient:
         self, meeting_id: str, *, page_no: int | None = None, per_page: int | None = None
     ) -> dict:
         """One page of a meeting's participants: the whole envelope `{data, paging, success}`."""
-        path = self._participants_path(meeting_id)
+        path = self.participants_path(meeting_id)
         return self._request("GET", path, params=self._page_params({}, page_no, per_page))
 
     def add_participant(self, meeting_id: str, body: dict) -> dict:
         """POST; the answer holds the participant's join `token` (a secret)."""
-        return self._data("POST", self._participants_path(meeting_id), body=body)
+        return self._data("POST", self.participants_path(meeting_id), body=body)
 
     def get_participant(self, meeting_id: str, participant_id: str) -> dict:
         return self._data("GET", self._participant_path(meeting_id, participant_id), required=True)
@@ -410,11 +414,11 @@ class RealtimeKitClient:
     ) -> Iterator[Page]:
         """Every page of the meetings list for these filters (see `_walk`)."""
         params = self._meeting_filters(start_time, end_time, search, status)
-        return self._walk("meetings", self._meetings_path(), params)
+        return self._walk("meetings", self.meetings_path(), params)
 
     def iter_participant_pages(self, meeting_id: str) -> Iterator[Page]:
         """Every page of one meeting's participants (see `_walk`)."""
-        return self._walk("participants", self._participants_path(meeting_id), {})
+        return self._walk("participants", self.participants_path(meeting_id), {})
 
     def _walk(self, kind: str, path: str, filters: dict) -> Iterator[Page]:
         """Yield pages in offset order until `end_offset` reaches `total_count` or a page comes back empty.
@@ -522,17 +526,17 @@ class RealtimeKitClient:
 
     # ------------------------------------------------------------------ paths and parameters
 
-    def _meetings_path(self) -> str:
+    def meetings_path(self) -> str:
         return f"{self._app_path}/meetings"
 
     def _meeting_path(self, meeting_id: str) -> str:
         return f"{self._app_path}/meetings/{_segment(meeting_id, 'meeting_id')}"
 
-    def _participants_path(self, meeting_id: str) -> str:
+    def participants_path(self, meeting_id: str) -> str:
         return f"{self._meeting_path(meeting_id)}/participants"
 
     def _participant_path(self, meeting_id: str, participant_id: str) -> str:
-        return f"{self._participants_path(meeting_id)}/{_segment(participant_id, 'participant_id')}"
+        return f"{self.participants_path(meeting_id)}/{_segment(participant_id, 'participant_id')}"
 
     @staticmethod
     def _meeting_filters(
@@ -673,7 +677,7 @@ class RealtimeKitClient:
                 **details,
             )
         if status == 404:
-            if call.path == self._meetings_path() or "app" in (message or "").lower().split():
+            if call.path == self.meetings_path() or "app" in (message or "").lower().split():
                 why = (
                     f"no app {self.app_id!r} in account {self.account_id!r}: "
                     "check RTK_APP_ID and CLOUDFLARE_ACCOUNT_ID"

@@ -15,18 +15,17 @@ DEFAULT_PARQUET_DIR = "data/parquet"
 DEFAULT_RATE_LIMIT = (1200, 300.0)
 
 
-def parse_rate_limit(text: str) -> tuple[int, float]:
-    """`RTK_RATE_LIMIT` as "REQUESTS/SECONDS", e.g. "1200/300"."""
+def _number(env: dict[str, str], name: str, kind: type, default: float, minimum: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
     try:
-        requests, seconds = text.split("/")
-        parsed = int(requests), float(seconds)
+        value = kind(text)
     except ValueError:
-        raise ConfigError(
-            f"RTK_RATE_LIMIT must look like 1200/300 (requests/seconds), got {text!r}"
-        ) from None
-    if parsed[0] < 1 or parsed[1] <= 0:
-        raise ConfigError(f"RTK_RATE_LIMIT needs at least 1 request per positive period, got {text!r}")
-    return parsed
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,8 @@ class Settings:
             base_url=env.get("RTK_BASE_URL", "").strip() or DEFAULT_BASE_URL,
             duckdb_path=Path(env.get("RTK_DUCKDB_PATH", "").strip() or DEFAULT_DUCKDB_PATH),
             parquet_dir=Path(env.get("RTK_PARQUET_DIR", "").strip() or DEFAULT_PARQUET_DIR),
-            rate_limit=parse_rate_limit(env["RTK_RATE_LIMIT"])
-            if env.get("RTK_RATE_LIMIT")
-            else DEFAULT_RATE_LIMIT,
+            rate_limit=(
+                int(_number(env, "RTK_RATE_LIMIT_REQUESTS", int, DEFAULT_RATE_LIMIT[0], 1)),
+                float(_number(env, "RTK_RATE_LIMIT_PERIOD_S", float, DEFAULT_RATE_LIMIT[1], 0.001)),
+            ),
         )

@@ -121,7 +121,7 @@ def sync_meetings(
                     f"listing still short after {result.passes} passes: {result.listed_ids} distinct ids for "
                     f"total_count {result.api_total_count}; the days keep their previous data",
                     method="GET",
-                    path=client._meetings_path(),
+                    path=client.meetings_path(),
                 )
             log.warning(
                 "meetings %s..%s: pass %d saw %d of %d ids (data moved while paging); listing again",
@@ -268,7 +268,7 @@ def _participant_fetcher(client: RealtimeKitClient, max_passes: int):
         raise PagingError(
             f"participants of meeting {meeting_id} kept moving for {max_passes} passes",
             method="GET",
-            path=client._participants_path(meeting_id),
+            path=client.participants_path(meeting_id),
         )
 
     return fetch

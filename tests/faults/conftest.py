@@ -505,7 +505,8 @@ def cli_env(tmp_path: Path, emu_env: dict[str, str], **extra: str) -> dict[str, 
     env.update(
         RTK_DUCKDB_PATH=str(tmp_path / "rtk.duckdb"),
         RTK_PARQUET_DIR=str(tmp_path / "parquet"),
-        RTK_RATE_LIMIT="1000000/1",
+        RTK_RATE_LIMIT_REQUESTS="1000000",
+        RTK_RATE_LIMIT_PERIOD_S="1",
         COLUMNS="160",
         PYTHONUNBUFFERED="1",
     )

@@ -27,7 +27,8 @@ def run_cli(args: list[str], env: dict[str, str], tmp_path) -> subprocess.Comple
     clean.update(
         RTK_DUCKDB_PATH=str(tmp_path / "rtk.duckdb"),
         RTK_PARQUET_DIR=str(tmp_path / "parquet"),
-        RTK_RATE_LIMIT="100000/1",
+        RTK_RATE_LIMIT_REQUESTS="100000",
+        RTK_RATE_LIMIT_PERIOD_S="1",
         COLUMNS="160",
     )
     clean.update(env)

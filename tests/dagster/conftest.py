@@ -4,12 +4,15 @@ DagsterInstance with the project's instance config, and helpers to run the real 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult
 
@@ -124,6 +127,33 @@ def evaluations(result: ExecuteInProcessResult) -> dict[tuple[str, str, str | No
 @pytest.fixture
 def check_results() -> Callable[[ExecuteInProcessResult], dict[tuple[str, str, str | None], bool]]:
     return evaluations
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port that was free a moment ago, for a server subprocess to bind."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_ui(proc: subprocess.Popen, url: str, timeout: float = 240) -> None:
+    """Poll `url`/server_info until the Dagster webserver answers; fail if `proc` dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"the server process exited with {proc.returncode}"
+        try:
+            if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"no answer from {url} within {timeout:g} s"
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def wait_for_ui() -> Callable[..., None]:
+    return _wait_for_ui
 
 
 @pytest.fixture

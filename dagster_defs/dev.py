@@ -1,0 +1,70 @@
+"""`make dev` / `rtk-pipeline dev`: the bundled emulator and `dagster dev` together, for clicking around.
+
+The emulator (same seeded month as `rtk-pipeline demo`) runs in a thread of this process; `dagster dev`
+runs as a child process with the environment pointing at it, the warehouse under data/, and a
+DAGSTER_HOME at data/dagster_home holding this project's instance config (pools, run queue, run retries).
+Ctrl-C stops both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from rich.console import Console
+
+from dagster_defs.local import (
+    PROJECT_ROOT,
+    emulator_config,
+    emulator_env,
+    first_day,
+    prepare_dagster_home,
+    warehouse_paths,
+)
+from rtk_pipeline.emulator import Emulator
+
+console = Console()
+
+
+def run_dev(port: int = 3000, meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
+    """Serve the emulator and the Dagster UI until Ctrl-C; returns dagster dev's exit code."""
+    duckdb_path, parquet_dir = warehouse_paths()
+    home = prepare_dagster_home(duckdb_path.parent / "dagster_home")
+    config = emulator_config(meetings, days, seed)
+    start = os.environ.get("RTK_PARTITIONS_START") or first_day(config).date().isoformat()
+    with Emulator(config) as emu:
+        env = {
+            **os.environ,
+            **emulator_env(emu, duckdb_path, parquet_dir),
+            "DAGSTER_HOME": str(home),
+            # Only the emulator's days as partitions, so the UI's partition bar is the seeded month.
+            "RTK_PARTITIONS_START": start,
+        }
+        command = [
+            sys.executable, "-m", "dagster", "dev",
+            "-w", str(PROJECT_ROOT / "workspace.yaml"),
+            "-h", "127.0.0.1", "-p", str(port),
+        ]  # fmt: skip
+        console.rule("[bold]rtk-pipeline dev")
+        console.print(f"emulator     {emu.base_url}  ({meetings:,} meetings, {days} days, seed {seed})")
+        console.print(f"Dagster UI   http://127.0.0.1:{port}   (DAGSTER_HOME={home})")
+        console.print(f"warehouse    {duckdb_path}  +  {parquet_dir}")
+        console.print(
+            "try          Assets > rtk_meetings > Materialize > select all partitions (a backfill, "
+            "31 days per run); Ctrl-C stops everything"
+        )
+        child = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            # The terminal sent SIGINT to dagster dev too; give it time to stop its daemon and webserver.
+            try:
+                return child.wait(timeout=30)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                child.terminate()
+                try:
+                    return child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    return child.wait()

@@ -1,0 +1,171 @@
+"""`dagster-webserver` on loopback against workspace.yaml, asked over its GraphQL API what a user would
+click through: the code location loads, the assets, checks (with per-partition results), jobs,
+schedules and sensor are there, and the instance has the project's pool and run-queue settings."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from dagster_defs.local import PROJECT_ROOT
+
+QUERY = """
+{
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name loadStatus
+        locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+  }
+  repositoriesOrError {
+    ... on RepositoryConnection {
+      nodes {
+        name
+        jobs { name }
+        schedules { name scheduleState { status } }
+        sensors { name }
+      }
+    }
+  }
+  assetNodes {
+    assetKey { path }
+    pools
+    isPartitioned
+    backfillPolicy { maxPartitionsPerRun }
+    assetChecksOrError {
+      __typename
+      ... on AssetChecks {
+        checks {
+          name blocking
+          partitionStatuses {
+            __typename
+            ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } }
+          }
+        }
+      }
+    }
+  }
+  instance {
+    poolConfig { defaultPoolLimit poolGranularity }
+    runQueueConfig { maxConcurrentRuns }
+  }
+}
+"""
+
+
+@pytest.fixture
+def webserver(rtk_env: dict[str, str], disk_instance, free_port: int, wait_for_ui) -> Iterator[str]:
+    """A webserver in its own process group (it starts a code server of its own); killed at teardown."""
+    port = free_port
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**base, **rtk_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_ui(proc, url)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _graphql(url: str) -> dict:
+    deadline = time.monotonic() + 120
+    while True:  # the code location may still be loading right after the server answers
+        data = httpx.post(f"{url}/graphql", json={"query": QUERY}, timeout=60).json()
+        assert "errors" not in data, data.get("errors")
+        entries = data["data"]["workspaceOrError"]["locationEntries"]
+        if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+            return data["data"]
+        assert time.monotonic() < deadline, entries
+        time.sleep(1)
+
+
+@pytest.mark.slow
+def test_ui_shows_everything(rtk_env, disk_instance, run_job, webserver):
+    # Two partitions synced into this DAGSTER_HOME, then one of them broken and re-checked.
+    first, last = date(2026, 10, 30), date(2026, 10, 31)
+    assert run_job(disk_instance, first, last).success
+    con = duckdb.connect(rtk_env["RTK_DUCKDB_PATH"])
+    con.execute(
+        "DELETE FROM meetings WHERE id = (SELECT min(id) FROM meetings WHERE created_day = ?)", [last]
+    )
+    con.close()
+    assert not run_job(disk_instance, last, last, job="rtk_checks_job").success
+
+    data = _graphql(webserver)
+
+    (entry,) = data["workspaceOrError"]["locationEntries"]
+    assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+
+    (repo,) = data["repositoriesOrError"]["nodes"]
+    assert {j["name"] for j in repo["jobs"]} >= {
+        "rtk_sync_job", "rtk_checks_job", "rtk_freshness_job", "deactivate_stale_meetings_job",
+    }  # fmt: skip
+    schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
+    assert schedules == {"rtk_daily_sync_schedule": "RUNNING", "rtk_freshness_schedule": "RUNNING"}
+    assert {s["name"] for s in repo["sensors"]} == {"stale_meetings_sensor"}
+
+    assets = {"/".join(a["assetKey"]["path"]): a for a in data["assetNodes"]}
+    assert set(assets) == {"rtk_meetings", "rtk_participants", "rtk_analyst_views"}
+    for name in ("rtk_meetings", "rtk_participants"):
+        node = assets[name]
+        assert node["pools"] == ["rtk_api"] and node["isPartitioned"]
+        assert node["backfillPolicy"]["maxPartitionsPerRun"] == 31
+    checks = {c["name"]: c for c in assets["rtk_meetings"]["assetChecksOrError"]["checks"]}
+    assert set(checks) == {
+        "rows_match_api", "ids_unique", "created_at_in_partition", "secrets_absent",
+        "parquet_matches_table", "latest_partition_fresh",
+    }  # fmt: skip
+    assert checks["secrets_absent"]["blocking"] and not checks["parquet_matches_table"]["blocking"]
+
+    def status(check: str, day: date) -> str:
+        ranges = checks[check]["partitionStatuses"]["ranges"]
+        return next(r["status"] for r in ranges if r["startKey"] <= day.isoformat() <= r["endKey"])
+
+    assert status("rows_match_api", first) == "SUCCEEDED"
+    assert status("rows_match_api", last) == "FAILED"
+    assert status("ids_unique", last) == "SUCCEEDED"
+
+    assert data["instance"]["poolConfig"]["defaultPoolLimit"] == 1
+    assert data["instance"]["runQueueConfig"]["maxConcurrentRuns"] == 4
+
+
+def test_no_token_in_dagster_storage(rtk_env, disk_instance, run_job, dagster_home, token):
+    """After a run, no file Dagster wrote (SQLite run/event storage, compute logs) holds the token."""
+    assert run_job(disk_instance, date(2026, 10, 30), date(2026, 10, 31)).success
+    leaked = [p for p in Path(dagster_home).rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+    assert leaked == []

@@ -99,8 +99,6 @@ def everything(tmp_path_factory):
             root,
             {**emu.env(), "RTK_BASE_URL": proxy.base_url},
             DAGSTER_HOME=str(home),
-            RTK_RATE_LIMIT_REQUESTS="1000000",
-            RTK_RATE_LIMIT_PERIOD_S="1",
             RTK_STEP_MAX_RETRIES="0",
         )
         outputs: dict[str, subprocess.CompletedProcess] = {}

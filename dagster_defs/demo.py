@@ -20,7 +20,7 @@ from dagster import DagsterInstance
 from rich.console import Console
 from rich.table import Table
 
-from dagster_defs.local import emulator_config, emulator_env, first_day, warehouse_paths
+from dagster_defs.local import emulator_config, emulator_env, first_day, prepare_dagster_home, warehouse_paths
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator
 from rtk_pipeline.ratelimit import RateLimiter
@@ -173,6 +173,7 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
     succeeded and every check passed."""
     started = time.perf_counter()
     duckdb_path, parquet_dir = warehouse_paths()
+    home = prepare_dagster_home(duckdb_path.parent / "dagster_home")
     config = emulator_config(meetings, days, seed)
     first, last = first_day(config).date(), config.end.date() - timedelta(days=1)
     console.rule("[bold]rtk-pipeline demo")
@@ -180,11 +181,10 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
         console.print(
             f"emulator: {meetings:,} meetings created {first}..{last} (seed {seed}), serving {emu.base_url}"
         )
-        console.print(f"Dagster backfill of {days} daily partitions into {duckdb_path}")
+        console.print(f"Dagster backfill of {days} daily partitions into {duckdb_path} (DAGSTER_HOME={home})")
         backfill_started = time.perf_counter()
-        # In-memory instance: a month of per-partition check results is ~500 events, which the SQLite
-        # event log writes at ~75 ms each on a small machine; the data itself lands in data/ as always.
-        with DagsterInstance.ephemeral() as instance:
+        # The instance `make dev` opens too: the UI then shows this backfill's runs, metadata and checks.
+        with DagsterInstance.from_config(str(home)) as instance:
             results, evaluations = _backfill(instance, first, last)
         backfill_s = time.perf_counter() - backfill_started
         warehouse = Warehouse(duckdb_path, parquet_dir)
@@ -216,6 +216,6 @@ def _next_steps(duckdb_path: Path, parquet_dir: Path) -> None:
     )
     console.print(f"Parquet:       {os.path.relpath(parquet_dir)}/meetings/created_day=*/data.parquet")
     console.print(
-        "Dagster UI:    make dev   (the same emulator data + dagster dev on http://127.0.0.1:3000, on this "
-        "DuckDB file; launch a backfill from an asset page to watch runs, checks and metadata)"
+        "Dagster UI:    make dev   (dagster dev on http://127.0.0.1:3000 over this DuckDB file and this "
+        "demo's runs, checks and metadata, with the same emulator data to launch more backfills against)"
     )

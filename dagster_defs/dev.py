@@ -9,6 +9,7 @@ Ctrl-C stops both.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -55,16 +56,35 @@ def run_dev(port: int = 3000, meetings: int = 3000, days: int = 30, seed: int = 
             "31 days per run); Ctrl-C stops everything"
         )
         child = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             return child.wait()
-        except KeyboardInterrupt:
-            # The terminal sent SIGINT to dagster dev too; give it time to stop its daemon and webserver.
-            try:
-                return child.wait(timeout=30)
-            except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                child.terminate()
-                try:
-                    return child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    return child.wait()
+        except KeyboardInterrupt:  # Ctrl-C: the terminal sent SIGINT to dagster dev as well
+            return _stop(child, forward=False)
+        except _Terminated:  # `kill <pid>` reached only this process: pass it on as a Ctrl-C
+            return _stop(child, forward=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _stop(child: subprocess.Popen, *, forward: bool) -> int:
+    """Let dagster dev stop its webserver, daemon and code servers; force it if it takes too long."""
+    if forward:
+        child.send_signal(signal.SIGINT)
+    try:
+        return child.wait(timeout=30)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt, _Terminated):
+        child.terminate()
+        try:
+            return child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.wait()

@@ -61,7 +61,10 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 @pytest.mark.slow
-def test_dev_serves_emulator_and_ui_and_stops_on_ctrl_c(tmp_path, free_port, wait_for_ui):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_dev_serves_emulator_and_ui_and_stops(stop, tmp_path, free_port, wait_for_ui):
+    """Ctrl-C in the terminal (SIGINT to the whole foreground group) or `kill <pid>` of the launcher
+    alone: either way the emulator, dagster dev and everything it started are gone."""
     port = free_port
     base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     env = {
@@ -95,7 +98,10 @@ def test_dev_serves_emulator_and_ui_and_stops_on_ctrl_c(tmp_path, free_port, wai
         assert (tmp_path / "data" / "dagster_home" / "dagster.yaml").is_file()
 
         children = _descendants(proc.pid)
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends to the foreground group
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends to the foreground process group
+        else:
+            proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=90) == 0
         psutil.wait_procs(children, timeout=30)
         assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, EventRecordsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from dagster_defs.local import PROJECT_ROOT
 from dagster_defs.schedules import range_tags
@@ -109,10 +109,11 @@ def test_four_concurrent_partition_runs(emu, rtk_env, disk_instance, dagster_hom
         assert len(intervals) == 8
         for (_, end), (start, _) in itertools.pairwise(intervals):
             assert start >= end, "two API steps ran at once despite the rtk_api pool limit of 1"
-        checks = instance.get_event_records(
-            EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION), limit=1000
-        )
-        evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in checks]
+        evaluations = [
+            entry.dagster_event.event_specific_data
+            for run in runs
+            for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        ]
         per_partition = [e for e in evaluations if e.partition is not None]
         assert len(per_partition) == 10 * 10 and all(e.passed for e in per_partition)
 

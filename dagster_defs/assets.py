@@ -33,6 +33,7 @@ from dagster import (
 from dagster_defs.env import env_number
 from dagster_defs.partitions import backfill_policy, daily_partitions, window_days
 from dagster_defs.resources import RealtimeKitResource, WarehouseResource
+from dagster_defs.secrets import redact_frame
 from rtk_pipeline.errors import AuthError, BadRequestError, ConfigError, NotFoundError
 from rtk_pipeline.normalize import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA
 from rtk_pipeline.store import Warehouse
@@ -41,6 +42,7 @@ from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
 API_POOL = "rtk_api"
 GROUP = "realtimekit"
 PREVIEW_ROWS = 5
+MAX_MISSING_LISTED = 1000  # meeting ids kept in metadata when participants could not be listed
 
 # Faults the client already retried until its budget ran out (429, 5xx, timeouts, a listing that kept
 # moving) get whole-step retries with exponential backoff. Errors a retry cannot fix fail at once.
@@ -112,10 +114,16 @@ def _sync_and_report(
             )
     except _PERMANENT_ERRORS as exc:
         raise Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
-    _report(context, store, result)
+    _report(context, store, result, realtimekit.api_token)
 
 
-def _previews(con, table: str, start_day: date, end_day: date) -> dict[date, str]:
+def _markdown(frame: pd.DataFrame, api_token: str) -> str:
+    """A small table for the UI; any cell holding something secret-shaped is redacted first, because
+    metadata is kept for good and shown to everyone with UI access."""
+    return redact_frame(frame, api_token).to_markdown(index=False)
+
+
+def _previews(con, table: str, start_day: date, end_day: date, api_token: str) -> dict[date, str]:
     """Markdown preview of the first stored rows of each day, read back from the (scrubbed) table."""
     day_col = _DAY_COLUMN[table]
     columns = ", ".join(_PREVIEW_COLUMNS[table])
@@ -125,7 +133,7 @@ def _previews(con, table: str, start_day: date, end_day: date) -> dict[date, str
         [start_day, end_day],
     ).df()
     return {
-        pd.Timestamp(day).date(): rows.drop(columns="day").to_markdown(index=False)
+        pd.Timestamp(day).date(): _markdown(rows.drop(columns="day"), api_token)
         for day, rows in frame.groupby("day")
     }
 
@@ -139,7 +147,7 @@ def _rejected_by_day(con, table: str, start_day: date, end_day: date) -> dict[da
     return dict(found)
 
 
-def _report(context: AssetExecutionContext, warehouse: Warehouse, result: SyncResult) -> None:
+def _report(context: AssetExecutionContext, warehouse: Warehouse, result: SyncResult, api_token: str) -> None:
     """Attach per-partition and per-run metadata to every partition the run materialized."""
     run_metadata = {
         "run_window": f"{result.start_day}..{result.end_day}",
@@ -157,11 +165,14 @@ def _report(context: AssetExecutionContext, warehouse: Warehouse, result: SyncRe
     if result.table == "meetings":
         run_metadata["outside_window"] = result.outside_window
     else:
-        run_metadata["missing_meetings"] = MetadataValue.json(sorted(result.missing_meetings))
+        run_metadata["missing_meetings_count"] = len(result.missing_meetings)
+        run_metadata["missing_meetings"] = MetadataValue.json(
+            sorted(result.missing_meetings)[:MAX_MISSING_LISTED]
+        )
     context.add_asset_metadata(run_metadata)
 
     with warehouse.connect(read_only=True) as con:
-        previews = _previews(con, result.table, result.start_day, result.end_day)
+        previews = _previews(con, result.table, result.start_day, result.end_day, api_token)
         rejected = _rejected_by_day(con, result.table, result.start_day, result.end_day)
     files = {p.parent.name.split("=", 1)[-1]: p for p in result.parquet_files}
     for key in context.partition_keys:
@@ -214,7 +225,9 @@ def rtk_participants(
 
 
 @asset(deps=[rtk_meetings, rtk_participants], group_name=GROUP, kinds={"duckdb", "sql"})
-def rtk_analyst_views(context: AssetExecutionContext, warehouse: WarehouseResource) -> None:
+def rtk_analyst_views(
+    context: AssetExecutionContext, warehouse: WarehouseResource, realtimekit: RealtimeKitResource
+) -> None:
     """The analyst views and macros from `sql/views/` (re)created over the whole warehouse; each one is
     queried once so a view that no longer compiles fails here, not in an analyst's notebook."""
     store = warehouse.get()
@@ -230,6 +243,9 @@ def rtk_analyst_views(context: AssetExecutionContext, warehouse: WarehouseResour
             count = con.execute(f'SELECT count(*) FROM "{view}"').fetchone()[0]
             preview = con.execute(f'SELECT * FROM "{view}" LIMIT {PREVIEW_ROWS}').df()
             context.add_asset_metadata(
-                {f"{view}_rows": count, f"{view}_preview": MetadataValue.md(preview.to_markdown(index=False))}
+                {
+                    f"{view}_rows": count,
+                    f"{view}_preview": MetadataValue.md(_markdown(preview, realtimekit.api_token)),
+                }
             )
     context.add_asset_metadata({"views": MetadataValue.json(views)})

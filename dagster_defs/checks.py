@@ -12,9 +12,6 @@ day there, some hours after it closed?) and runs on its own schedule as well as 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations of
 # decorated functions at definition time and rejects them as strings.
 
-import contextlib
-import json
-import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,7 +39,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from dagster_defs.env import env_number
 from dagster_defs.partitions import daily_partitions, partition_day
 from dagster_defs.resources import RealtimeKitResource, WarehouseResource
-from rtk_pipeline.normalize import is_secret_key
+from dagster_defs.secrets import secret_findings
 from rtk_pipeline.store import Warehouse
 
 MAX_SAMPLES = 20
@@ -107,7 +104,12 @@ def rows_match_api(probe: Probe) -> dict[date, Outcome]:
         f"SELECT {t.day_column}, count(*) FROM {t.name} WHERE {t.day_column} BETWEEN ? AND ? GROUP BY 1"
     )
     missing_by_day: dict[date, list[str]] = {}
+    unattributed = False  # more meetings went missing than the metadata lists: fail every day of the run
     if t is PARTICIPANTS:
+        unattributed = any(
+            int(meta.get("missing_meetings_count", 0)) > len(meta.get("missing_meetings") or [])
+            for meta in probe.synced.values()
+        )
         missing = sorted({m for meta in probe.synced.values() for m in meta.get("missing_meetings") or []})
         if missing:
             rows = probe.rows(
@@ -126,7 +128,7 @@ def rows_match_api(probe: Probe) -> dict[date, Outcome]:
         api_total, listed = int(meta["api_total_count"]), int(meta["listed_ids"])
         accounted = listed if t is MEETINGS else int(meta["run_rows"]) + int(meta["run_rejected_rows"])
         lost = missing_by_day.get(day, [])
-        passed = stored_rows == synced_rows and api_total >= 0 and accounted >= api_total and not lost
+        passed = stored_rows == synced_rows and 0 <= api_total <= accounted and not lost and not unattributed
         out[day] = (
             passed,
             {
@@ -228,38 +230,6 @@ def meeting_exists(probe: Probe) -> dict[date, Outcome]:
     return out
 
 
-# Values that look like credentials wherever they appear. Matches are counted, never shown.
-_SECRET_VALUE_PATTERNS = (
-    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWT (participant tokens)
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}"),
-)
-
-
-def _secret_keys_in(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if is_secret_key(k):
-                yield str(k)
-            yield from _secret_keys_in(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _secret_keys_in(v)
-
-
-def _secret_findings(text: str, api_token: str) -> list[str]:
-    """Kinds of secret found in one stored text value (JSON is walked for secret keys at any depth)."""
-    kinds = []
-    if api_token and len(api_token) >= 8 and api_token in text:
-        kinds.append("api-token")
-    kinds += [f"value:{p.pattern[:12]}" for p in _SECRET_VALUE_PATTERNS if p.search(text)]
-    if text[:1] in "{[":
-        with contextlib.suppress(ValueError):
-            kinds += [f"key:{k}" for k in _secret_keys_in(json.loads(text))]
-    return kinds
-
-
 def secrets_absent(probe: Probe) -> dict[date, Outcome]:
     """No secret in any text column of the day's rows nor in their rejected records: no API token, no
     JSON key the scrubber removes (token, access_key, secret, password, private_key, ...), no JWT /
@@ -293,7 +263,7 @@ def secrets_absent(probe: Probe) -> dict[date, Outcome]:
     for table, columns, sql, params in scans:
         for day, row_id, *texts in probe.rows(sql, params):
             for column, text in zip(columns, texts, strict=True):
-                kinds = _secret_findings(text, probe.api_token) if text else []
+                kinds = secret_findings(text, probe.api_token) if text else []
                 if kinds:
                     findings.setdefault(day, []).append(
                         {"table": table, "column": column, "id": row_id, "kinds": sorted(set(kinds))}

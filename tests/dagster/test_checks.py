@@ -118,12 +118,17 @@ def test_blocking_check_stops_downstream(emu, rtk_env, instance, run_job, check_
     """The API itself serves a meeting whose title carries the token: the meetings land, the blocking
     secrets check fails for that day, and participants and the views are not materialized."""
     first, last = window
-    emu.add_meeting(title=f"paste {token} here", created_at=datetime(2026, 10, 25, 9, 30, tzinfo=UTC))
+    emu.add_meeting(title=f"paste {token} here", created_at=datetime(2026, 10, 25, 0, 0, 1, tzinfo=UTC))
     result = run_job(instance, first, last)
     assert not result.success
     assert _failures(check_results(result)) == {("rtk_meetings", "secrets_absent", "2026-10-25")}
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"rtk_meetings"}
+    materializations = result.get_asset_materialization_events()
+    assert {e.asset_key.to_user_string() for e in materializations} == {"rtk_meetings"}
+    # The day's preview shows the row, not the token: metadata is kept for good.
+    (day,) = [e for e in materializations if e.partition == "2026-10-25"]
+    preview = day.step_materialization_data.materialization.metadata["preview"].value
+    assert "[redacted]" in preview
+    assert not [e for e in materializations if token in repr(e.step_materialization_data.materialization)]
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert not {"rtk_participants", "rtk_analyst_views"} & started
 

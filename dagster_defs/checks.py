@@ -1,8 +1,8 @@
 """Asset checks, evaluated per partition (UTC day) on what actually landed in DuckDB and Parquet.
 
-Each table gets one multi-check step that opens one read-only connection and judges every day of the
-run's partition range: a month-long backfill run yields 31 evaluations per check, one per partition, so
-the UI shows check health partition by partition. Checks that protect downstream assets are blocking: a
+Each table gets one multi-check step that judges every day of the run's partition range with a few
+short read-only queries: a month-long backfill run yields 31 evaluations per check, one per partition,
+so the UI shows check health partition by partition. Checks that protect downstream assets are blocking: a
 failure stops participants (after meetings) and the analyst views (after participants).
 
 `latest_partition_fresh` is the exception: it is about the asset as a whole (is the most recent closed
@@ -32,6 +32,9 @@ from dagster import (
     asset_check,
     multi_asset_check,
 )
+
+# Not exported by `dagster`, but the only way to tie a per-partition evaluation built by hand (see
+# `_evaluate`) to the materialization it judged, which is how the UI tells a current result from an old one.
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )

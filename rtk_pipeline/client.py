@@ -37,6 +37,7 @@ from rtk_pipeline.errors import (
     ServerError,
     TransportError,
 )
+from rtk_pipeline.normalize import scrub_text
 from rtk_pipeline.ratelimit import RateLimiter, shared_limiter
 
 __all__ = ["ClientStats", "Page", "RealtimeKitClient", "StatsSnapshot"]
@@ -703,12 +704,12 @@ class RealtimeKitClient:
         raise BadResponseError(f"`data` is {what}, expected an object", method=method, path=path)
 
     def _scrub(self, text: str | None) -> str | None:
-        """Drop the API token from text the server or a library produced (it could echo it back)."""
+        """Drop the API token and anything credential-shaped (`password=...`, `Bearer ...`) from text the
+        server or a library produced: a server may echo a request's secrets back in its error."""
         if not text:
             return text
         token = self._http.headers["authorization"].removeprefix("Bearer ")
-        text = text.replace(token, "***")
-        return text if len(text) <= _MAX_API_MESSAGE else text[:_MAX_API_MESSAGE] + "..."
+        return scrub_text(text.replace(token, "***"), limit=_MAX_API_MESSAGE)
 
     def _log(self, call: _Call, outcome: int | str, started: float, detail: str) -> None:
         if log.isEnabledFor(logging.DEBUG):

@@ -202,19 +202,31 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
 
 
+def _storable(text: str) -> str:
+    """Text DuckDB's JSON type accepts: a lone UTF-16 surrogate becomes a visible `\\ud800`."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _finite(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
+    if isinstance(obj, str):
+        return _storable(obj)
     if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
+        return {_storable(str(k)): _finite(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_finite(v) for v in obj]
     return obj
 
 
 def _raw_json(record: Any) -> str:
-    """The scrubbed record as JSON for `rejected_records.raw`; never fails (ASCII, NaN -> null)."""
-    return json.dumps(_finite(scrub(record)), ensure_ascii=True, separators=(",", ":"), default=repr)
+    """The scrubbed record as JSON for `rejected_records.raw`; never fails (NaN -> null, lone surrogates
+    escaped visibly, since DuckDB's JSON refuses them even as `\\u` escapes)."""
+    return json.dumps(_finite(scrub(record)), ensure_ascii=False, separators=(",", ":"), default=repr)
 
 
 def _to_str(name: str, value: Any) -> str:

@@ -390,6 +390,23 @@ class Stage:
 _STAGED_TIEBREAK = ", filename DESC, file_row_number DESC"
 
 
+@contextmanager
+def _as_warehouse_error(doing: str) -> Iterator[None]:
+    """A DuckDB error becomes a WarehouseError naming what was being done, so callers get one typed error
+    and the CLI a one-line cause; the transaction has already been rolled back."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise WarehouseError(f"{doing} the warehouse failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _describe(stages: list[Stage]) -> str:
+    tables = sorted({stage.table for stage in stages})
+    days = sorted(frozenset().union(*(stage.days for stage in stages)))
+    span = f"{days[0]}..{days[-1]}" if days else "no days"
+    return f"{', '.join(tables)} for {span}"
+
+
 def _staged_source(stages: list[Stage]) -> str:
     files = [part for stage in stages for part in stage.parts()]
     return f"read_parquet({_files_sql(files)}, filename = true, file_row_number = true)"
@@ -455,6 +472,16 @@ class Warehouse:
                 "ORDER BY created_day, created_at, id"
             ).fetchall()
 
+    def stored_participants(self, meeting_ids: Sequence[str]) -> pa.Table:
+        """The stored participants of these meetings, as they are (e.g. to keep them through a re-sync)."""
+        columns = ", ".join(_q(n) for n in PARTICIPANTS_SCHEMA.names)
+        with self.connect(read_only=True) as con:
+            table = con.sql(
+                f"SELECT {columns} FROM participants WHERE list_contains(?, meeting_id)",
+                params=[list(meeting_ids)],
+            ).to_arrow_table()
+        return table.cast(PARTICIPANTS_SCHEMA) if table.num_rows else PARTICIPANTS_SCHEMA.empty_table()
+
     def parquet_path(self, table: str, day: date) -> Path:
         spec = TABLES[table]
         return self.parquet_dir / table / f"{spec.day}={day.isoformat()}" / "data.parquet"
@@ -490,7 +517,7 @@ class Warehouse:
                 if stage.committed or not stage._cleanup.alive:
                     raise WarehouseError(f"{stage!r} is already committed or discarded")
                 stage._flush()
-            with self._writer() as con:
+            with self._writer() as con, _as_warehouse_error(f"committing {_describe(everything)} to"):
                 con.begin()
                 try:
                     affected, inserted = self._replace_staged(con, everything)

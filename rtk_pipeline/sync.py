@@ -11,16 +11,17 @@ on a boundary belongs to exactly one day whatever the API does with the bound, a
 are dropped (they belong to the neighbouring run). Rows far outside the asked window would mean the
 API filters on something other than `created_at`; they are counted (`outside_window`) and logged.
 
-Completeness. Data moves while we page (meetings are created and updated, which can shift a row across
-a page boundary when the list is ordered by update time). A listing pass is accepted only when the
-distinct ids kept so far cover the `total_count` the API reported at the end of that pass; otherwise the
-listing is walked again and the passes are unioned (rows are deduplicated by id at commit, latest
-`updated_at` wins). Meetings are never deleted through this API, so a row that existed for the whole
-sync is in some pass; after `max_passes` the sync fails instead of committing a short day.
+Completeness. Data moves while we page (meetings are created, updated — which can move a row across a
+page boundary when the list is ordered by update time — or, however rarely, removed, which shifts later
+rows onto pages already read). A listing pass is accepted only when `total_count` held still for all of
+its pages and the distinct ids kept so far cover it; otherwise the listing is walked again and the passes
+are unioned (rows are deduplicated by id at commit, latest `updated_at` wins). A row that existed for the
+whole sync is in some pass; after `max_passes` the sync fails instead of committing a short day.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -30,9 +31,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 from rtk_pipeline.client import Page, RealtimeKitClient, StatsSnapshot
 from rtk_pipeline.errors import NotFoundError, PagingError, RTKError
-from rtk_pipeline.normalize import normalize_meetings, normalize_participants
+from rtk_pipeline.normalize import REJECTED_SCHEMA, normalize_meetings, normalize_participants
 from rtk_pipeline.store import Stage, Warehouse
 
 log = logging.getLogger("rtk_pipeline.sync")
@@ -105,8 +108,10 @@ def sync_meetings(
         while True:
             result.passes += 1
             result.rejected = 0  # a record rejected in two passes is one reject
+            totals: set[int] = set()
             for page in client.iter_meeting_pages(**listing):
                 result.api_total_count = page.total_count or 0
+                totals.add(result.api_total_count)
                 kept = _keep_in_window(page.records, lo, hi, margin_ids, result)
                 out = normalize_meetings(kept, synced_at=_now())
                 stage.write(out)
@@ -114,7 +119,9 @@ def sync_meetings(
                 if progress:
                     progress("meetings", out.batch.num_rows)
             result.listed_ids = stage.distinct_count("id") + len(margin_ids) + result.rejected
-            if result.listed_ids >= (result.api_total_count or 0):
+            # A total that moved during the pass means rows were added or removed while we paged; a
+            # removal shifts later rows onto pages already read, so only a still total is evidence.
+            if len(totals) <= 1 and result.listed_ids >= (result.api_total_count or 0):
                 break
             if result.passes >= max_passes:
                 raise PagingError(
@@ -172,8 +179,9 @@ def sync_participants(
                 progress("participants", out.batch.num_rows)
         result.listed_ids = result.api_total_count
         if result.missing_meetings:
+            _keep_participants_of_missing(warehouse, stage, meetings, result.missing_meetings)
             log.warning(
-                "participants %s..%s: %d meeting(s) no longer found: %s",
+                "participants %s..%s: %d meeting(s) not found (404); their stored participants were kept: %s",
                 start_day,
                 end_day,
                 len(result.missing_meetings),
@@ -181,6 +189,35 @@ def sync_participants(
             )
         accounting.commit(stage)
     return result
+
+
+def _keep_participants_of_missing(
+    warehouse: Warehouse, stage: Stage, meetings: list[tuple[str, date]], missing: list[str]
+) -> None:
+    """A meeting that 404s on its participants call (gone, or not visible on that replica yet) keeps the
+    participants already stored for it, since the day is replaced whole, and is recorded in
+    rejected_records so the gap is visible in SQL, not only in this run's result."""
+    stage.write(warehouse.stored_participants(missing))
+    day_of = dict(meetings)
+    now = _now()
+    stage.rejects.write(
+        pa.RecordBatch.from_pylist(
+            [
+                {
+                    "table_name": "participants",
+                    "meeting_id": meeting_id,
+                    "record_id": None,
+                    "reason": "meeting not found (HTTP 404) when listing its participants; "
+                    "its previously stored participants were kept",
+                    "raw": json.dumps({"meeting_id": meeting_id}),
+                    "day": day_of.get(meeting_id),
+                    "synced_at": now,
+                }
+                for meeting_id in missing
+            ],
+            schema=REJECTED_SCHEMA,
+        )
+    )
 
 
 def sync_range(
@@ -221,7 +258,13 @@ def _keep_in_window(
     lo_iso, hi_iso = _iso_bounds(lo, hi)
     for record in records:
         created = record.get("created_at") if isinstance(record, dict) else None
-        if isinstance(created, str) and len(created) >= 20 and created.endswith("Z") and created[19] in ".Z":
+        if (
+            isinstance(created, str)
+            and len(created) >= 20
+            and created[10] == "T"
+            and created.endswith("Z")
+            and created[19] in ".Z"
+        ):
             # Fast path for the API's usual `YYYY-MM-DDTHH:MM:SS[.fff]Z`: string order is time order.
             inside = lo_iso <= created[:19] < hi_iso
         else:

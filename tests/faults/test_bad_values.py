@@ -234,18 +234,9 @@ def reject_for(landed: dict, case: Case) -> dict | None:
     return None
 
 
-SPACE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: sync._keep_in_window's fast path compares created_at[:19] as a string when it ends in Z; "
-    "'2026-10-30 12:25:00.123Z' (RFC 3339 space separator) sorts before '2026-10-30T00:00:00', so on the "
-    "first day of a window the meeting counts as margin and is dropped: neither stored nor rejected",
-)
-
-
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(c, marks=SPACE_BUG if c.name == "space instead of T" else ()) for c in CASES],
+    CASES,
     ids=[c.name for c in CASES],
 )
 def test_each_odd_meeting_loads_correctly_or_is_rejected_with_a_reason(landed, case):
@@ -353,13 +344,6 @@ def test_parquet_day_files_hold_what_the_table_holds(landed, day):
     assert set(pq.read_table(path).column("id").to_pylist()) == table_ids
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: normalize._raw_json writes a rejected record's lone surrogate as a \\ud800 escape "
-    "(ensure_ascii=True); DuckDB's JSON type refuses it at commit (ConversionException 'no low surrogate'), "
-    "so one such record fails its whole day with a raw duckdb error, on every re-run",
-)
 def test_lone_surrogate_is_rejected_without_failing_the_day(tmp_path, proxy_factory):
     """JSON may carry an unpaired UTF-16 surrogate (`"\\ud800"`); the record cannot be stored as text, so it
     belongs in rejected_records, and the rest of its day still loads."""

@@ -331,13 +331,6 @@ def test_meeting_inserted_inside_the_window_while_paging(emu, warehouse, proxy_f
     assert inserted and inserted[0]["id"] in stored_meetings(warehouse)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: sync.sync_meetings accepts a pass when its distinct ids reach the LAST page's total_count; "
-    "a meeting deleted after page 1 drops total_count by one and slides the next row onto page 1, so that "
-    "row (which existed for the whole sync) is never seen and its day is committed without it",
-)
 def test_meeting_deleted_while_paging_loses_no_other_meeting(emu, warehouse, proxy_factory):
     """The API may lose a meeting mid-listing (deleted elsewhere): every later row moves up one place, so
     the row at the top of page 2 slides onto page 1, which was already read. total_count drops with it;
@@ -446,13 +439,6 @@ def test_token_revoked_between_meetings_and_participants(emu, warehouse):
     assert outcome.runs[-1]["table_name"] == "participants"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: sync.sync_participants replaces whole days, so a meeting whose participants call 404s "
-    "(recorded only in SyncResult.missing_meetings) loses every participant row stored for it, while its "
-    "meeting row stays; sync_runs and rejected_records say nothing",
-)
 def test_404_between_list_and_participants_loses_no_stored_participant(emu, warehouse):
     """A meeting that 404s on its participants call (gone, or not yet visible on that replica) is recorded
     and the sync goes on; the participants already stored for it are not silently deleted."""

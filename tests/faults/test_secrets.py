@@ -155,7 +155,7 @@ def test_every_path_ran(everything):
 
 
 def test_no_secret_in_any_output(everything):
-    """(The echoed storage password is the xfail below; the echoed token is checked here.)"""
+    """(The echoed storage password is checked below; the echoed token here.)"""
     for name, done in everything["outputs"].items():
         for marker in MARKERS if name != "cli echoed token" else (TOKEN,):
             assert marker not in done.stdout, f"{marker} in stdout of {name}"
@@ -170,13 +170,6 @@ def test_error_messages_name_the_problem_without_the_token(everything):
     assert "HTTP 400" in echoed and "Traceback" not in outputs["cli echoed token"].stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: client._fail/_scrub removes only the API token from a server's error message; a credential "
-    "the server echoes (`password=...`) is printed by the CLI's one-line error (and would reach Dagster's "
-    "Failure description), while the same text in sync_runs.error is redacted by normalize.scrub_text",
-)
 def test_a_credential_echoed_in_an_error_message_is_redacted(everything):
     done = everything["outputs"]["cli echoed token"]
     assert "EMU-SECRET-echo" not in done.stdout + done.stderr

@@ -112,6 +112,7 @@ def shared_warehouse(tmp_path_factory) -> Warehouse:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # 200 examples take ~90 s on an idle 2-core machine, several times that when busy
 @settings(
     max_examples=200,
     deadline=None,

@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -428,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"command: {' '.join([Path(PYTHON).name, *sys.argv])}")
     log(f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, {_versions()}")
+    log(f"code: {_revision()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     results: list[tuple[Case, dict, dict]] = []
     raw: list[dict] = []
     t0 = time.perf_counter()
@@ -469,6 +471,21 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(checks + w3_targets(results)) or "- (no targeted workload in this run)")
     print(f"\n({time.perf_counter() - t0:.0f} s in all; raw runs in {OUT.name}/results-{stamp}.json)")
     return 0
+
+
+def _revision() -> str:
+    """The commit measured, and whether the library or Dagster code differs from it (others edit too)."""
+    git = ["git", "-C", str(HERE.parent)]
+    try:
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "rtk_pipeline", "dagster_defs", "sql"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    except OSError:
+        return "unknown (no git)"
+    return f"commit {head.strip()}" + (" + uncommitted changes" if dirty.strip() else "")
 
 
 def _versions() -> str:

@@ -684,11 +684,19 @@ class Warehouse:
             f"DELETE FROM {table} WHERE {day} IN ({_days_sql(days)}) "
             f"OR ({key}) IN (SELECT {key} FROM _rtk_keys)"
         )
-        (inserted,) = con.execute(
-            f"INSERT INTO {table} BY NAME SELECT {columns} FROM {source} "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {spec.winner}{tiebreak}) = 1 "
-            f"ORDER BY {day}, {spec.order}"
-        ).fetchone()
+        # One INSERT per day: the dedup window and the clustering sort then hold one day's rows, not the
+        # run's (a single statement for 1M meetings added ~390 MB). Keys belong to one day (created_at
+        # never changes), so deduplicating within a day is deduplicating within the stage.
+        inserted = 0
+        for (each_day,) in sorted(new_days, key=lambda row: (row[0] is None, row[0])):
+            (n,) = con.execute(
+                f"INSERT INTO {table} BY NAME SELECT {columns} FROM {source} "
+                f"WHERE {day} IS NOT DISTINCT FROM ? "
+                f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {spec.winner}{tiebreak}) = 1 "
+                f"ORDER BY {spec.order}",
+                [each_day],
+            ).fetchone()
+            inserted += n
         con.execute("DROP VIEW _rtk_keys")
         touched = set(days) | {d for (d,) in moved} | {d for (d,) in new_days}
         return {(spec.name, d) for d in touched}, inserted

@@ -86,12 +86,12 @@ def check_moving_truth(warehouse: Warehouse, first, last, before: dict, after: d
             continue
         # A meeting updated twice during the sync (drift_update touches only updated_at) may be stored as
         # the version the API served in between: equal to the last one but for an updated_at between them.
-        last = versions[-1]
+        latest = versions[-1]
         first_seen = versions[0]["updated_at"]
-        assert {k: row.get(k) for k in last if k != "updated_at"} == {
-            k: v for k, v in last.items() if k != "updated_at"
+        assert {k: row.get(k) for k in latest if k != "updated_at"} == {
+            k: v for k, v in latest.items() if k != "updated_at"
         }, meeting_id
-        assert first_seen <= row["updated_at"] <= last["updated_at"], meeting_id
+        assert first_seen <= row["updated_at"] <= latest["updated_at"], meeting_id
     people_before, people_after = people
     mine = {
         k: v for k, v in stored_participants(warehouse).items() if first <= v["meeting_created_day"] <= last

@@ -6,23 +6,9 @@ import os
 
 from dagster import EnvVar
 
-from rtk_pipeline.errors import ConfigError
+from rtk_pipeline.config import env_number
 
-
-def env_number(name: str, default: float, *, minimum: float, kind: type[int] | type[float] = int):
-    """`kind(os.environ[name])`, or `default` when unset; a malformed value names the variable."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return kind(default)
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{name} must be a{'n integer' if kind is int else ' number'}, got {raw!r}"
-        ) from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return value
+__all__ = ["env_number", "env_var_or"]
 
 
 def env_var_or(name: str, default: str) -> EnvVar | str:

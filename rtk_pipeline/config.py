@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,16 +16,27 @@ DEFAULT_PARQUET_DIR = "data/parquet"
 DEFAULT_RATE_LIMIT = (1200, 300.0)
 
 
-def _number(env: dict[str, str], name: str, kind: type, default: float, minimum: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
+def env_number(
+    name: str,
+    default: float,
+    *,
+    minimum: float,
+    kind: type[int] | type[float] = int,
+    env: Mapping[str, str] | None = None,
+):
+    """`kind(env[name])` (the process environment by default), or `default` when unset; a malformed
+    value names the variable."""
+    raw = (os.environ if env is None else env).get(name, "").strip()
+    if not raw:
+        return kind(default)
     try:
-        value = kind(text)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+        raise ConfigError(
+            f"{name} must be a{'n integer' if kind is int else ' number'}, got {raw!r}"
+        ) from None
     if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {text!r}")
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
@@ -59,7 +71,9 @@ class Settings:
             duckdb_path=Path(env.get("RTK_DUCKDB_PATH", "").strip() or DEFAULT_DUCKDB_PATH),
             parquet_dir=Path(env.get("RTK_PARQUET_DIR", "").strip() or DEFAULT_PARQUET_DIR),
             rate_limit=(
-                int(_number(env, "RTK_RATE_LIMIT_REQUESTS", int, DEFAULT_RATE_LIMIT[0], 1)),
-                float(_number(env, "RTK_RATE_LIMIT_PERIOD_S", float, DEFAULT_RATE_LIMIT[1], 0.001)),
+                env_number("RTK_RATE_LIMIT_REQUESTS", DEFAULT_RATE_LIMIT[0], minimum=1, env=env),
+                env_number(
+                    "RTK_RATE_LIMIT_PERIOD_S", DEFAULT_RATE_LIMIT[1], minimum=0.001, kind=float, env=env
+                ),
             ),
         )

@@ -35,7 +35,12 @@ import pyarrow as pa
 
 from rtk_pipeline.client import Page, RealtimeKitClient, StatsSnapshot
 from rtk_pipeline.errors import NotFoundError, PagingError, RTKError
-from rtk_pipeline.normalize import REJECTED_SCHEMA, normalize_meetings, normalize_participants
+from rtk_pipeline.normalize import (
+    REJECTED_SCHEMA,
+    normalize_meetings,
+    normalize_participants,
+    parse_timestamp,
+)
 from rtk_pipeline.store import Stage, Warehouse
 
 log = logging.getLogger("rtk_pipeline.sync")
@@ -258,6 +263,7 @@ def _keep_in_window(
     lo_iso, hi_iso = _iso_bounds(lo, hi)
     for record in records:
         created = record.get("created_at") if isinstance(record, dict) else None
+        moment = None
         if (
             isinstance(created, str)
             and len(created) >= 20
@@ -277,7 +283,7 @@ def _keep_in_window(
             kept.append(record)
             continue
         margin_ids.add(str(record.get("id")))
-        moment = _parse_or_none(created)
+        moment = moment or _parse_or_none(created)  # only the fast path leaves it unparsed
         if moment is not None and not (lo - WINDOW_MARGIN <= moment <= hi + WINDOW_MARGIN):
             result.outside_window += 1
     return kept
@@ -288,8 +294,6 @@ def _iso_bounds(lo: datetime, hi: datetime) -> tuple[str, str]:
 
 
 def _parse_or_none(value: object) -> datetime | None:
-    from rtk_pipeline.normalize import parse_timestamp
-
     try:
         return parse_timestamp(value)
     except (TypeError, ValueError):

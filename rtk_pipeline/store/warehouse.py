@@ -48,7 +48,7 @@ from rtk_pipeline.normalize import (
     scrub_text,
 )
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 class WarehouseError(RTKError):

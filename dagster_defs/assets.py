@@ -34,9 +34,9 @@ from dagster_defs.env import env_number
 from dagster_defs.partitions import backfill_policy, daily_partitions, window_days
 from dagster_defs.resources import RealtimeKitResource, WarehouseResource
 from dagster_defs.secrets import redact_frame
-from rtk_pipeline.errors import AuthError, BadRequestError, ConfigError, NotFoundError
-from rtk_pipeline.normalize import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.errors import PermanentError
+from rtk_pipeline.store import Store
+from rtk_pipeline.store.tables import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA
 from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
 
 API_POOL = "rtk_api"
@@ -56,14 +56,11 @@ SYNC_RETRY_POLICY = RetryPolicy(
 # to ~12 runs a year, so it stays, without the noise.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
 
-_PERMANENT_ERRORS = (AuthError, BadRequestError, NotFoundError, ConfigError)
-
 # Columns shown in the markdown previews: enough to recognise the rows, no JSON blobs, no names.
 _PREVIEW_COLUMNS = {
     "meetings": ("id", "title", "status", "created_at", "updated_at"),
     "participants": ("meeting_id", "id", "preset_name", "created_at", "updated_at"),
 }
-_DAY_COLUMN = {"meetings": "created_day", "participants": "meeting_created_day"}
 
 
 def _column_schema(schema: pa.Schema) -> TableSchema:
@@ -112,7 +109,7 @@ def _sync_and_report(
                 progress=_log_progress(context),
                 **kwargs,
             )
-    except _PERMANENT_ERRORS as exc:
+    except PermanentError as exc:
         raise Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
     _report(context, store, result, realtimekit.api_token)
 
@@ -123,31 +120,13 @@ def _markdown(frame: pd.DataFrame, api_token: str) -> str:
     return redact_frame(frame, api_token).to_markdown(index=False)
 
 
-def _previews(con, table: str, start_day: date, end_day: date, api_token: str) -> dict[date, str]:
+def _previews(store: Store, table: str, start_day: date, end_day: date, api_token: str) -> dict[date, str]:
     """Markdown preview of the first stored rows of each day, read back from the (scrubbed) table."""
-    day_col = _DAY_COLUMN[table]
-    columns = ", ".join(_PREVIEW_COLUMNS[table])
-    frame = con.execute(
-        f"SELECT {day_col} AS day, {columns} FROM {table} WHERE {day_col} BETWEEN ? AND ? "
-        f"QUALIFY row_number() OVER (PARTITION BY {day_col} ORDER BY created_at, id) <= {PREVIEW_ROWS}",
-        [start_day, end_day],
-    ).df()
-    return {
-        pd.Timestamp(day).date(): _markdown(rows.drop(columns="day"), api_token)
-        for day, rows in frame.groupby("day")
-    }
+    frames = store.day_previews(table, start_day, end_day, _PREVIEW_COLUMNS[table], PREVIEW_ROWS)
+    return {day: _markdown(frame, api_token) for day, frame in frames.items()}
 
 
-def _rejected_by_day(con, table: str, start_day: date, end_day: date) -> dict[date, int]:
-    found = con.execute(
-        "SELECT day, count(*) FROM rejected_records WHERE table_name = ? AND day BETWEEN ? AND ? "
-        "GROUP BY day",
-        [table, start_day, end_day],
-    ).fetchall()
-    return dict(found)
-
-
-def _report(context: AssetExecutionContext, warehouse: Warehouse, result: SyncResult, api_token: str) -> None:
+def _report(context: AssetExecutionContext, store: Store, result: SyncResult, api_token: str) -> None:
     """Attach per-partition and per-run metadata to every partition the run materialized."""
     run_metadata = {
         "run_window": f"{result.start_day}..{result.end_day}",
@@ -171,9 +150,8 @@ def _report(context: AssetExecutionContext, warehouse: Warehouse, result: SyncRe
         )
     context.add_asset_metadata(run_metadata)
 
-    with warehouse.connect(read_only=True) as con:
-        previews = _previews(con, result.table, result.start_day, result.end_day, api_token)
-        rejected = _rejected_by_day(con, result.table, result.start_day, result.end_day)
+    previews = _previews(store, result.table, result.start_day, result.end_day, api_token)
+    rejected = store.rejects_by_day(result.table, result.start_day, result.end_day)
     files = {p.parent.name.split("=", 1)[-1]: p for p in result.parquet_files}
     for key in context.partition_keys:
         day = date.fromisoformat(key)
@@ -232,20 +210,12 @@ def rtk_analyst_views(
     queried once so a view that no longer compiles fails here, not in an analyst's notebook."""
     store = warehouse.get()
     store.ensure_schema()
-    with store.connect(read_only=True) as con:
-        views = [
-            row[0]
-            for row in con.execute(
-                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1"
-            ).fetchall()
-        ]
-        for view in views:
-            count = con.execute(f'SELECT count(*) FROM "{view}"').fetchone()[0]
-            preview = con.execute(f'SELECT * FROM "{view}" LIMIT {PREVIEW_ROWS}').df()
-            context.add_asset_metadata(
-                {
-                    f"{view}_rows": count,
-                    f"{view}_preview": MetadataValue.md(_markdown(preview, realtimekit.api_token)),
-                }
-            )
-    context.add_asset_metadata({"views": MetadataValue.json(views)})
+    views = store.view_summaries(PREVIEW_ROWS)
+    for view in views:
+        context.add_asset_metadata(
+            {
+                f"{view.name}_rows": view.rows,
+                f"{view.name}_preview": MetadataValue.md(_markdown(view.preview, realtimekit.api_token)),
+            }
+        )
+    context.add_asset_metadata({"views": MetadataValue.json([view.name for view in views])})

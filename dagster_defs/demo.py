@@ -26,7 +26,7 @@ from dagster_defs.local import emulator_config, emulator_env, first_day, prepare
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator
 from rtk_pipeline.ratelimit import RateLimiter
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import Store, Warehouse
 
 console = Console()
 
@@ -96,26 +96,23 @@ def _run_stats(results: list) -> dict[str, Counter]:
     return stats
 
 
-def _landed_table(warehouse: Warehouse, results: list) -> Table:
+def _landed_table(warehouse: Store, results: list) -> Table:
     table = Table(title="What landed", box=box.SIMPLE_HEAD)
     for column in ("table", "rows", "rejected", "days", "requests", "retries", "429s", "sync s"):
         table.add_column(column, justify="left" if column == "table" else "right")
-    with warehouse.connect(read_only=True) as con:
-        for name, stats in _run_stats(results).items():
-            rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-            rejected = con.execute(
-                "SELECT count(*) FROM rejected_records WHERE table_name = ?", [name]
-            ).fetchone()[0]
-            table.add_row(
-                name,
-                f"{rows:,}",
-                str(rejected),
-                str(stats["partitions"]),
-                f"{stats['requests']:,}",
-                str(stats["retries"]),
-                str(stats["throttled_429"]),
-                f"{stats['seconds']:.1f}",
-            )
+    stats_by_table = _run_stats(results)
+    counts = warehouse.table_counts(list(stats_by_table))
+    for name, stats in stats_by_table.items():
+        table.add_row(
+            name,
+            f"{counts[name].rows:,}",
+            str(counts[name].rejected),
+            str(stats["partitions"]),
+            f"{stats['requests']:,}",
+            str(stats["retries"]),
+            str(stats["throttled_429"]),
+            f"{stats['seconds']:.1f}",
+        )
     return table
 
 
@@ -135,7 +132,7 @@ def _checks_table(evaluations: list) -> tuple[Table, int]:
     return table, failed
 
 
-def _deactivate(emu: Emulator, warehouse: Warehouse) -> Table:
+def _deactivate(emu: Emulator, warehouse: Store) -> Table:
     """Stale-meeting deactivation through the API, then each deactivated meeting re-read from the API."""
     from rtk_pipeline.stale import DEACTIVATED, deactivate_stale
 

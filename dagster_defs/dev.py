@@ -16,7 +16,6 @@ import sys
 from rich.console import Console
 
 from dagster_defs.local import (
-    PROJECT_ROOT,
     emulator_config,
     emulator_env,
     first_day,
@@ -44,7 +43,7 @@ def run_dev(port: int = 3000, meetings: int = 3000, days: int = 30, seed: int = 
         }
         command = [
             sys.executable, "-m", "dagster", "dev",
-            "-w", str(PROJECT_ROOT / "workspace.yaml"),
+            "-m", "dagster_defs.definitions",
             "-h", "127.0.0.1", "-p", str(port),
         ]  # fmt: skip
         console.rule("[bold]rtk-pipeline dev")
@@ -55,7 +54,7 @@ def run_dev(port: int = 3000, meetings: int = 3000, days: int = 30, seed: int = 
             "try          Assets > rtk_meetings > Materialize > select all partitions (a backfill, "
             "31 days per run); Ctrl-C stops everything"
         )
-        child = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+        child = subprocess.Popen(command, env=env)
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             return child.wait()

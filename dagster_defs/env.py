@@ -1,4 +1,5 @@
-"""Knobs read from the environment when the code location loads, with the variable named in every error."""
+"""Knobs read from the environment when the code location loads: the package's one set of env parsers
+(`rtk_pipeline.config`, which names the variable in every error), plus what only Dagster needs."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import os
 
 from dagster import EnvVar
 
-from rtk_pipeline.config import env_number
+from rtk_pipeline.config import env_flag, env_number
 
-__all__ = ["env_number", "env_var_or"]
+__all__ = ["env_flag", "env_number", "env_var_or"]
 
 
 def env_var_or(name: str, default: str) -> EnvVar | str:

@@ -7,26 +7,24 @@ DuckDB file and Parquet folder, and the same DAGSTER_HOME next to them, so the D
 
 from __future__ import annotations
 
-import os
-import shutil
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 
-from rtk_pipeline.config import DEFAULT_DUCKDB_PATH, DEFAULT_PARQUET_DIR
+from rtk_pipeline import config
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-INSTANCE_TEMPLATE = Path(__file__).with_name("dagster_home") / "dagster.yaml"
+# Shipped as package data, so a wheel install has it too.
+INSTANCE_TEMPLATE = files("dagster_defs") / "dagster_home" / "dagster.yaml"
 # The emulator enforces no budget unless asked to; the client's limiter need not pace requests to it.
 EMULATOR_RATE_LIMIT = {"RTK_RATE_LIMIT_REQUESTS": "100000", "RTK_RATE_LIMIT_PERIOD_S": "10"}
 
 
 def warehouse_paths(env: dict[str, str] | None = None) -> tuple[Path, Path]:
     """RTK_DUCKDB_PATH / RTK_PARQUET_DIR (defaults under data/), made absolute from the current directory."""
-    env = os.environ if env is None else env
-    duckdb_path = Path(env.get("RTK_DUCKDB_PATH", "").strip() or DEFAULT_DUCKDB_PATH).resolve()
-    parquet_dir = Path(env.get("RTK_PARQUET_DIR", "").strip() or DEFAULT_PARQUET_DIR).resolve()
-    return duckdb_path, parquet_dir
+    duckdb_path, parquet_dir = config.warehouse_paths(env)
+    return duckdb_path.resolve(), parquet_dir.resolve()
 
 
 def prepare_dagster_home(home: Path) -> Path:
@@ -35,7 +33,7 @@ def prepare_dagster_home(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if not target.exists():
-        shutil.copyfile(INSTANCE_TEMPLATE, target)
+        target.write_bytes(INSTANCE_TEMPLATE.read_bytes())
     return home
 
 

@@ -11,14 +11,12 @@ the cool-down unless their last attempt failed or never happened. The cursor rem
 
 import hashlib
 import json
-import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
-from dagster_defs.env import env_number
+from dagster_defs.env import env_flag, env_number
 from dagster_defs.resources import RealtimeKitResource, WarehouseResource
 from rtk_pipeline import stale
 from rtk_pipeline.errors import RTKError
@@ -51,7 +49,7 @@ def cooldown() -> timedelta:
 
 def sensor_default_status() -> dg.DefaultSensorStatus:
     """RTK_STALE_SENSOR=off ships the sensor stopped; the UI toggle overrides either default."""
-    running = stale.env_flag(os.environ, "RTK_STALE_SENSOR", True)
+    running = env_flag("RTK_STALE_SENSOR", True)
     return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
@@ -67,11 +65,14 @@ class DeactivateStaleConfig(dg.Config):
     )
     max_deactivations: int | None = Field(default=None, description="Cap per run (RTK_STALE_MAX_PER_RUN).")
     dry_run: bool | None = Field(
-        default=None, description="Decide and audit, send no PATCH (RTK_STALE_DRY_RUN)."
+        default=None,
+        description="Decide and audit, send no PATCH (RTK_STALE_DRY_RUN; either one switches it on).",
     )
-    allow_ids: list[str] | None = Field(default=None, description="Only ever touch these ids.")
+    allow_ids: list[str] | None = Field(
+        default=None, description="Only ever touch these ids (added to RTK_STALE_ALLOW_IDS)."
+    )
     allow_title_patterns: list[str] | None = Field(
-        default=None, description="Only ever touch matching titles."
+        default=None, description="Only ever touch matching titles (added to RTK_STALE_ALLOW_TITLE)."
     )
     deny_ids: list[str] = Field(
         default=[], description="Never touch these ids (added to RTK_STALE_DENY_IDS)."
@@ -81,21 +82,16 @@ class DeactivateStaleConfig(dg.Config):
     )
 
     def policy(self) -> stale.StalePolicy:
-        """The environment's policy overridden by what is set here; deny lists only ever grow."""
-        env = stale.StalePolicy.from_env()
-        return stale.StalePolicy(
-            stale_after_days=env.stale_after_days if self.stale_after_days is None else self.stale_after_days,
-            max_deactivations=env.max_deactivations
-            if self.max_deactivations is None
-            else self.max_deactivations,
-            dry_run=env.dry_run if self.dry_run is None else self.dry_run,
-            allow_ids=env.allow_ids if self.allow_ids is None else tuple(self.allow_ids),
-            allow_title_patterns=env.allow_title_patterns
-            if self.allow_title_patterns is None
-            else tuple(self.allow_title_patterns),
-            deny_ids=tuple(dict.fromkeys((*env.deny_ids, *self.deny_ids))),
-            deny_title_patterns=tuple(dict.fromkeys((*env.deny_title_patterns, *self.deny_title_patterns))),
-            max_sync_age_hours=env.max_sync_age_hours,
+        """The environment's policy overlaid with what is set here, by the rule the CLI uses too
+        (`StalePolicy.overlay`: set fields replace, lists add up, dry run only switches on)."""
+        return stale.StalePolicy.from_env().overlay(
+            stale_after_days=self.stale_after_days,
+            max_deactivations=self.max_deactivations,
+            dry_run=self.dry_run,
+            allow_ids=self.allow_ids,
+            allow_title_patterns=self.allow_title_patterns,
+            deny_ids=self.deny_ids,
+            deny_title_patterns=self.deny_title_patterns,
         )
 
 
@@ -214,7 +210,7 @@ def stale_meetings_sensor(
         last = stale.latest_decisions(
             wh, {c.meeting_id: requested[c.meeting_id] for c in candidates if c.meeting_id in requested}
         )
-    except (duckdb.Error, RTKError) as exc:  # e.g. a long commit holds the file: try again next tick
+    except RTKError as exc:  # e.g. a long commit holds the file: try again next tick
         return dg.SensorResult(skip_reason=f"warehouse not readable now: {exc}", cursor=cursor)
     eligible = [
         c.meeting_id

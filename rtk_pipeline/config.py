@@ -1,11 +1,15 @@
-"""Settings from the environment (DESIGN.md contract). The token is kept out of repr()."""
+"""Settings from the environment (DESIGN.md contract), and the one set of env parsers the whole package
+(library, CLI, Dagster definitions) uses, so every malformed value is reported the same way, by name.
+The token is kept out of repr()."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rtk_pipeline.errors import ConfigError
 
@@ -16,28 +20,74 @@ DEFAULT_PARQUET_DIR = "data/parquet"
 DEFAULT_RATE_LIMIT = (1200, 300.0)
 
 
+_OFF = frozenset({"off", "none", "never"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _raw(name: str, env: Mapping[str, str] | None) -> str:
+    return (os.environ if env is None else env).get(name, "").strip()
+
+
 def env_number(
     name: str,
-    default: float,
+    default: float | None,
     *,
-    minimum: float,
+    minimum: float | None = None,
     kind: type[int] | type[float] = int,
     env: Mapping[str, str] | None = None,
-):
-    """`kind(env[name])` (the process environment by default), or `default` when unset; a malformed
-    value names the variable."""
-    raw = (os.environ if env is None else env).get(name, "").strip()
+    off: bool = False,
+) -> Any:
+    """`kind(env[name])` (the process environment by default), or `default` when unset; with `off`,
+    "off"/"none"/"never" mean None. A malformed value is a ConfigError naming the variable."""
+    raw = _raw(name, env)
     if not raw:
-        return kind(default)
+        return default if default is None else kind(default)
+    if off and raw.lower() in _OFF:
+        return None
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(
-            f"{name} must be a{'n integer' if kind is int else ' number'}, got {raw!r}"
-        ) from None
-    if value < minimum:
+        what = ("a whole number" if kind is int else "a number") + (" (or 'off')" if off else "")
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+    if minimum is not None and value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def env_flag(name: str, default: bool, *, env: Mapping[str, str] | None = None) -> bool:
+    """An on/off variable; anything unrecognized is a ConfigError, never a guess."""
+    raw = _raw(name, env).lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+
+
+def env_list(name: str, *, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """A comma-separated list (blanks dropped)."""
+    return tuple(part.strip() for part in _raw(name, env).split(",") if part.strip())
+
+
+def env_regex(name: str, *, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """One regular expression, checked here so the error names the variable; () when unset."""
+    raw = _raw(name, env)
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise ConfigError(f"{name} is not a valid regular expression: {exc}") from None
+    return (raw,) if raw else ()
+
+
+def warehouse_paths(env: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """RTK_DUCKDB_PATH and RTK_PARQUET_DIR, defaulting to data/rtk.duckdb and data/parquet."""
+    return (
+        Path(_raw("RTK_DUCKDB_PATH", env) or DEFAULT_DUCKDB_PATH),
+        Path(_raw("RTK_PARQUET_DIR", env) or DEFAULT_PARQUET_DIR),
+    )
 
 
 @dataclass(frozen=True)
@@ -63,13 +113,14 @@ class Settings:
                 "missing setting(s): " + ", ".join(missing) + " (export them, or run `rtk-pipeline demo` "
                 "to use the bundled emulator)"
             )
+        duckdb_path, parquet_dir = warehouse_paths(env)
         return cls(
             api_token=env["CLOUDFLARE_API_TOKEN"].strip(),
             account_id=env["CLOUDFLARE_ACCOUNT_ID"].strip(),
             app_id=env["RTK_APP_ID"].strip(),
             base_url=env.get("RTK_BASE_URL", "").strip() or DEFAULT_BASE_URL,
-            duckdb_path=Path(env.get("RTK_DUCKDB_PATH", "").strip() or DEFAULT_DUCKDB_PATH),
-            parquet_dir=Path(env.get("RTK_PARQUET_DIR", "").strip() or DEFAULT_PARQUET_DIR),
+            duckdb_path=duckdb_path,
+            parquet_dir=parquet_dir,
             rate_limit=(
                 env_number("RTK_RATE_LIMIT_REQUESTS", DEFAULT_RATE_LIMIT[0], minimum=1, env=env),
                 env_number(

@@ -1,4 +1,10 @@
-"""Typed errors. Every message names the request (method + path, never the token) and the cause."""
+"""Typed errors, sorted by what the caller should do. Every message names the request (method + path, never
+the token) and the cause.
+
+`RetriableError`: trying again later may work (throttling, 5xx, timeouts, a listing that kept moving, a
+busy warehouse); Dagster retries the step. `PermanentError`: the same call fails again until someone fixes
+a setting or the request (a wrong token, a malformed value); callers fail at once.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,15 @@ class RTKError(Exception):
     """Base of everything rtk-pipeline raises on purpose."""
 
 
-class ConfigError(RTKError):
+class RetriableError(RTKError):
+    """Trying again later may succeed."""
+
+
+class PermanentError(RTKError):
+    """Retrying cannot help: fix the setting or the request first."""
+
+
+class ConfigError(PermanentError):
     """A setting is missing or malformed; the message names the setting to fix."""
 
 
@@ -39,34 +53,47 @@ class APIError(RTKError):
             detail = f" [{self.code}] {self.api_message or ''}".rstrip()
         return f"{where}{status}: {self.args[0]}{detail}"
 
+    @property
+    def refused(self) -> bool:
+        """The API answered 4xx: it refused the request, so a write was certainly not applied."""
+        return self.status is not None and 400 <= self.status < 500
 
-class AuthError(APIError):
+
+class AuthError(APIError, PermanentError):
     """401/403: the token, account id or app id is wrong; never retried."""
 
 
-class NotFoundError(APIError):
+class NotFoundError(APIError, PermanentError):
     """404: the meeting or participant does not exist (or is not visible to this token)."""
 
 
-class BadRequestError(APIError):
+class BadRequestError(APIError, PermanentError):
     """400/422: the request was malformed; never retried."""
 
 
-class RateLimitedError(APIError):
+class RateLimitedError(APIError, RetriableError):
     """429 that outlasted the retry budget."""
 
 
-class ServerError(APIError):
+class ServerError(APIError, RetriableError):
     """5xx that outlasted the retry budget."""
 
 
-class BadResponseError(APIError):
+class BadResponseError(APIError, RetriableError):
     """A 2xx whose body is not the documented envelope (HTML, truncated JSON, success=false, no data)."""
 
 
-class PagingError(APIError):
+class PagingError(APIError, RetriableError):
     """The listing cannot be proven complete: pages repeat, offsets go backwards, or it never ends."""
 
 
-class TransportError(APIError):
+class TransportError(APIError, RetriableError):
     """Connection refused/reset or timed out, after retries."""
+
+
+class WarehouseError(RTKError):
+    """The warehouse cannot be written or read as asked; the message names the file."""
+
+
+class WarehouseBusyError(WarehouseError, RetriableError):
+    """Another process held the write lock or the DuckDB file for longer than we were willing to wait."""

@@ -12,13 +12,12 @@ than one query (and waits, bounded, if a sync is committing at that moment).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from rtk_pipeline.config import DEFAULT_DUCKDB_PATH
+from rtk_pipeline.config import warehouse_paths
 from rtk_pipeline.store import query_df
 
 
@@ -33,7 +32,7 @@ def read_table(
 
     Timestamps come back as UTC-aware datetimes.
     """
-    path = Path(duckdb_path or os.environ.get("RTK_DUCKDB_PATH", "").strip() or DEFAULT_DUCKDB_PATH)
+    path = Path(duckdb_path) if duckdb_path else warehouse_paths()[0]
     if not path.exists():
         raise FileNotFoundError(
             f"no warehouse at {path}: run `rtk-pipeline backfill` (or `rtk-pipeline demo`) first, "

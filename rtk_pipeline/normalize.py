@@ -1,7 +1,7 @@
 """API records -> Arrow record batches, one declared schema per table.
 
-The schemas below are the single declaration of every stored table: the DDL in `sql/` must match them
-(tests/store/test_schema.py proves it), the store writes Parquet with them, and tests read them.
+Every batch carries the table's declared schema (`rtk_pipeline.store.tables`, re-exported here): the DDL
+in `sql/` matches it (tests/store/test_schema.py proves it) and the store writes Parquet with it.
 
 This runs on the hot path of a backfill (a million meetings), so it works column-wise: one pass over a
 page's records builds plain Python lists, then Arrow converts whole columns at once. Timestamps are parsed
@@ -25,90 +25,13 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-TS = pa.timestamp("us", tz="UTC")
-
-MEETINGS_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("title", pa.string()),
-        pa.field("status", pa.string()),
-        pa.field("created_at", TS, nullable=False),
-        pa.field("updated_at", TS),
-        pa.field("live_stream_on_start", pa.bool_()),
-        pa.field("persist_chat", pa.bool_()),
-        pa.field("record_on_start", pa.bool_()),
-        pa.field("summarize_on_end", pa.bool_()),
-        pa.field("transcribe_on_end", pa.bool_()),
-        pa.field("session_keep_alive_time_in_secs", pa.int64()),
-        pa.field("ai_config", pa.string()),
-        pa.field("recording_config", pa.string()),
-        pa.field("extra", pa.string()),
-        pa.field("created_day", pa.date32(), nullable=False),
-        pa.field("synced_at", TS, nullable=False),
-    ]
+from rtk_pipeline.store.tables import (  # the declared schemas live with the store
+    JSON_COLUMNS,
+    MEETINGS_SCHEMA,
+    PARTICIPANTS_SCHEMA,
+    REJECTED_SCHEMA,
+    TS,
 )
-
-PARTICIPANTS_SCHEMA = pa.schema(
-    [
-        pa.field("meeting_id", pa.string(), nullable=False),
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("custom_participant_id", pa.string()),
-        pa.field("preset_name", pa.string()),
-        pa.field("name", pa.string()),
-        pa.field("picture", pa.string()),
-        pa.field("created_at", TS),
-        pa.field("updated_at", TS),
-        pa.field("extra", pa.string()),
-        pa.field("meeting_created_day", pa.date32(), nullable=False),
-        pa.field("synced_at", TS, nullable=False),
-    ]
-)
-
-REJECTED_SCHEMA = pa.schema(
-    [
-        pa.field("table_name", pa.string(), nullable=False),
-        pa.field("meeting_id", pa.string()),
-        pa.field("record_id", pa.string()),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("raw", pa.string(), nullable=False),
-        # The partition day the record belongs to when it can be told (a participant's meeting day, a
-        # meeting's created_at day); NULL when created_at itself is unreadable. Re-syncing a day replaces
-        # that day's rejects, so re-runs do not pile them up.
-        pa.field("day", pa.date32()),
-        pa.field("synced_at", TS, nullable=False),
-    ]
-)
-
-SYNC_RUNS_SCHEMA = pa.schema(
-    [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("table_name", pa.string(), nullable=False),
-        pa.field("window_start", TS),
-        pa.field("window_end", TS),
-        pa.field("days", pa.int64()),
-        pa.field("rows", pa.int64()),
-        pa.field("rejected", pa.int64()),
-        pa.field("requests", pa.int64()),
-        pa.field("retries", pa.int64()),
-        pa.field("throttled", pa.int64()),
-        pa.field("api_total_count", pa.int64()),
-        pa.field("started_at", TS),
-        pa.field("finished_at", TS),
-        pa.field("seconds", pa.float64()),
-        pa.field("outcome", pa.string(), nullable=False),
-        pa.field("error", pa.string()),
-    ]
-)
-
-TABLE_SCHEMAS: dict[str, pa.Schema] = {
-    "meetings": MEETINGS_SCHEMA,
-    "participants": PARTICIPANTS_SCHEMA,
-    "rejected_records": REJECTED_SCHEMA,
-    "sync_runs": SYNC_RUNS_SCHEMA,
-}
-
-# String columns that hold JSON text (DuckDB type JSON).
-JSON_COLUMNS = frozenset({"ai_config", "recording_config", "extra", "raw"})
 
 SECRET_KEYS = frozenset({"token", "access_key", "secret", "password", "private_key"})
 # Compacted (lower case, no `_`/`-`) endings and fragments that also mark a key as secret, so that

@@ -41,7 +41,7 @@ from rtk_pipeline.normalize import (
     normalize_participants,
     parse_timestamp,
 )
-from rtk_pipeline.store import Stage, Warehouse
+from rtk_pipeline.store import Stage, Store
 
 log = logging.getLogger("rtk_pipeline.sync")
 
@@ -95,7 +95,7 @@ def window_bounds(start_day: date, end_day: date) -> tuple[datetime, datetime]:
 
 def sync_meetings(
     client: RealtimeKitClient,
-    warehouse: Warehouse,
+    warehouse: Store,
     start_day: date,
     end_day: date,
     *,
@@ -149,7 +149,7 @@ def sync_meetings(
 
 def sync_participants(
     client: RealtimeKitClient,
-    warehouse: Warehouse,
+    warehouse: Store,
     start_day: date,
     end_day: date,
     *,
@@ -197,7 +197,7 @@ def sync_participants(
 
 
 def _keep_participants_of_missing(
-    warehouse: Warehouse, stage: Stage, meetings: list[tuple[str, date]], missing: list[str]
+    warehouse: Store, stage: Stage, meetings: list[tuple[str, date]], missing: list[str]
 ) -> None:
     """A meeting that 404s on its participants call (gone, or not visible on that replica yet) keeps the
     participants already stored for it, since the day is replaced whole, and is recorded in
@@ -227,7 +227,7 @@ def _keep_participants_of_missing(
 
 def sync_range(
     client: RealtimeKitClient,
-    warehouse: Warehouse,
+    warehouse: Store,
     start_day: date,
     end_day: date,
     *,
@@ -364,7 +364,7 @@ def _bounded_map(fn, items: Iterable, workers: int) -> Iterator[tuple]:
 class _Accounting:
     """Times the sync, attributes client requests to it, commits it, or records it as failed."""
 
-    def __init__(self, client: RealtimeKitClient, warehouse: Warehouse, result: SyncResult) -> None:
+    def __init__(self, client: RealtimeKitClient, warehouse: Store, result: SyncResult) -> None:
         self.client, self.warehouse, self.result = client, warehouse, result
 
     def __enter__(self) -> _Accounting:

@@ -220,6 +220,10 @@ class Store(Protocol):
         """One audit transaction: insert `new` rows, update `settled` ones in place (same attempt_id)."""
         ...
 
+    def run_lock_path(self, job: str) -> Path:
+        """A lock file for a job that must run once per warehouse at a time (e.g. "deactivate")."""
+        ...
+
     # -- quality rules ----------------------------------------------------------------------------------
 
     def rows_by_day(self, table: str, first: date, last: date) -> dict[date, int]:

@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from rtk_pipeline import stale
+from rtk_pipeline.cli import deactivate
 from rtk_pipeline.errors import ConfigError
 
 
@@ -18,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stale-after-days", type=int, default=None)
     parser.add_argument("--max", type=int, default=None)
     parser.add_argument("--dry-run", action="store_true")
-    stale.add_cli_arguments(parser)
+    deactivate.add_cli_arguments(parser)
     return parser
 
 
@@ -32,7 +33,7 @@ def test_environment_policy_and_cli_flags_combine_safely():
     }
     args = _parser().parse_args(["--max", "3", "--deny-id", "c", "--deny-title", "^VIP", "--meeting", "m1"])
 
-    kwargs = stale.kwargs_from_args(args, env)
+    kwargs = deactivate.kwargs_from_args(args, env)
 
     assert kwargs["stale_after_days"] == 45  # not given on the command line: the environment's
     assert kwargs["max_deactivations"] == 3  # given: the flag wins
@@ -101,13 +102,13 @@ def test_print_decisions_shows_every_decision_and_a_summary():
         ),
     ]
     console = Console(record=True, width=200)
-    stale.print_decisions(decisions, console=console)
+    deactivate.print_decisions(decisions, console=console)
     text = console.export_text()
     assert "m-1" in text and "m-2" in text and "HTTP 503" in text
     assert "2 decision(s): 1 deactivated, 1 failed" in text
 
     console = Console(record=True, width=200)
-    stale.print_decisions([], console=console)
+    deactivate.print_decisions([], console=console)
     assert "no stale meetings" in console.export_text()
 
 

@@ -11,6 +11,7 @@ import pytest
 from dagster_defs import stale as dstale
 from dagster_defs.resources import RealtimeKitResource, WarehouseResource
 from rtk_pipeline import stale
+from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.store import Warehouse
 
 
@@ -164,5 +165,5 @@ def test_sensor_settings_come_from_the_environment(monkeypatch):
     assert dstale.sensor_interval_seconds() == 120
     assert dstale.sensor_default_status() == dg.DefaultSensorStatus.STOPPED
     monkeypatch.setenv("RTK_STALE_DENY_TITLE", "([unclosed")
-    with pytest.raises(stale.ConfigError, match="RTK_STALE_DENY_TITLE is not a valid regular expression"):
+    with pytest.raises(ConfigError, match="RTK_STALE_DENY_TITLE is not a valid regular expression"):
         stale.StalePolicy.from_env()

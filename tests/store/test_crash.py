@@ -26,22 +26,24 @@ REPO = Path(rtk_pipeline.__file__).resolve().parents[1]
 # The child stages the new rows and commits; a test hook stalls it at the chosen point so the parent can
 # SIGKILL it there. The hook wraps the real method, so everything up to that point really happened.
 WRITER = """
-import json, sys, time
+import importlib, json, sys, time
 from datetime import date, datetime, timezone
 from pathlib import Path
 from rtk_pipeline.normalize import normalize_meetings
 from rtk_pipeline.store import Warehouse
 
 db, parquet, phase, marker, records = sys.argv[1:]
-real = getattr(Warehouse, phase)
+module_name, function = phase.split(":")
+module = importlib.import_module(module_name)
+real = getattr(module, function)
 
-def stall(self, *args):
-    out = real(self, *args)
+def stall(*args):
+    out = real(*args)
     Path(marker).write_text(phase)
     time.sleep(120)
     return out
 
-setattr(Warehouse, phase, stall)
+setattr(module, function, stall)
 wh = Warehouse(Path(db), Path(parquet))
 days = [date(2026, 10, 1), date(2026, 10, 2)]
 with wh.stage("meetings", days) as stage:
@@ -83,7 +85,7 @@ def test_sigkill_inside_the_transaction_keeps_the_old_day_and_a_rerun_completes(
     api.sync_meetings(warehouse, [D1, D2], old)
     new = [api.meeting(D1) for _ in range(4)]
 
-    run_and_kill(tmp_path, warehouse, "_insert_sync_run", new)
+    run_and_kill(tmp_path, warehouse, "rtk_pipeline.store.commit:insert_sync_run", new)
 
     con = duckdb.connect(str(warehouse.duckdb_path))  # opens read-write: not corrupt, not locked
     con.close()
@@ -103,7 +105,9 @@ def test_sigkill_between_commit_and_parquet_is_finished_by_the_next_writer(tmp_p
     api.sync_meetings(warehouse, [D1, D2], old)
     new = [api.meeting(D1), api.meeting(D2)]
 
-    run_and_kill(tmp_path, warehouse, "_export_day", new)  # dies after writing the first day's file
+    run_and_kill(
+        tmp_path, warehouse, "rtk_pipeline.store.parquet:_export_day", new
+    )  # dies after writing the first day's file
 
     assert stored_ids(warehouse, D1) + stored_ids(warehouse, D2) == [new[0]["id"], new[1]["id"]]
     assert file_ids(warehouse, D1) == [new[0]["id"]]

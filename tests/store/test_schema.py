@@ -9,15 +9,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rtk_pipeline.normalize import TABLE_SCHEMAS, normalize_meetings, normalize_participants
-from rtk_pipeline.store import SQL_DIR, TABLES, duckdb_type
+from rtk_pipeline.normalize import normalize_meetings, normalize_participants
+from rtk_pipeline.store import TABLES, duckdb_type, sql_dir
+from rtk_pipeline.store.tables import TABLE_SCHEMAS
 
 
 @pytest.fixture(scope="module")
 def ddl_columns() -> dict[str, list[tuple[str, str, bool]]]:
     """(name, type, nullable) per table, from running only the sql/ files in an empty database."""
     con = duckdb.connect()
-    for path in sorted(SQL_DIR.glob("*.sql")):
+    for path in sorted((p for p in sql_dir().iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
         con.execute(path.read_text())
     out = {}
     for table in TABLE_SCHEMAS:

@@ -12,8 +12,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from rtk_pipeline.normalize import MEETINGS_SCHEMA, normalize_meetings, normalize_participants
+from rtk_pipeline.normalize import normalize_meetings, normalize_participants
 from rtk_pipeline.store import Warehouse, WarehouseBusyError, WarehouseError
+from rtk_pipeline.store.tables import MEETINGS_SCHEMA
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
 

@@ -1,15 +1,18 @@
-"""`rtk-pipeline` command: demo, dev, emulator, backfill, deactivate-stale.
+"""`rtk-pipeline` command: demo, dev, emulator, backfill, deactivate-stale, verify.
 
 Each subcommand is a thin shell over a library function, so the CLI and the Dagster assets load the same
 data. Failures end with a one-line cause on stderr and a non-zero exit, never a traceback of secrets.
+`demo` and `dev` run Dagster, which this package never imports: the Dagster side registers them under the
+`rtk_pipeline.commands` entry point group and the parser discovers them (importlib.metadata).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
+from collections.abc import Callable
 from datetime import date
+from importlib.metadata import entry_points
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,6 +24,9 @@ from rtk_pipeline.errors import ConfigError, RTKError
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import SyncResult, day_range, sync_range
 
+Handler = Callable[[argparse.Namespace], int]
+COMMAND_GROUP = "rtk_pipeline.commands"
+
 err_console = Console(stderr=True)
 
 
@@ -31,73 +37,71 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from None
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
     return number
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from rtk_pipeline import emulator, stale
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    """The parser and the handler of each subcommand (the library's, then the registered ones)."""
+    from rtk_pipeline import emulator
+    from rtk_pipeline.cli import deactivate, verify
 
     parser = argparse.ArgumentParser(prog="rtk-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="emulator + Dagster backfill + stale deactivation, then a summary")
-    demo.add_argument("--meetings", type=_positive, default=3000)
-    demo.add_argument("--days", type=_positive, default=30)
-    demo.add_argument("--seed", type=int, default=7)
-
-    sub.add_parser("dev", help="start the emulator and `dagster dev` together (Ctrl-C stops both)")
+    handlers: dict[str, Handler] = {}
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        handlers[entry.name] = entry.load()(sub)
 
     emu = sub.add_parser("emulator", help="serve the RealtimeKit API locally")
     emulator.add_cli_arguments(emu)
+    handlers["emulator"] = _emulator
 
     backfill = sub.add_parser("backfill", help="sync meetings and participants for UTC days (inclusive)")
     backfill.add_argument("--start", type=_day, required=True, metavar="YYYY-MM-DD")
     backfill.add_argument("--end", type=_day, required=True, metavar="YYYY-MM-DD")
     backfill.add_argument("--no-participants", action="store_true", help="meetings only")
-    backfill.add_argument("--workers", type=_positive, default=8, help="concurrent participant listings")
+    backfill.add_argument("--workers", type=positive_int, default=8, help="concurrent participant listings")
     backfill.add_argument(
-        "--days-per-run", type=_positive, default=31, help="days per listing and commit (as Dagster's policy)"
+        "--days-per-run",
+        type=positive_int,
+        default=31,
+        help="days per listing and commit (as in Dagster)",
     )
+    handlers["backfill"] = _backfill
 
-    deactivate = sub.add_parser("deactivate-stale", help="PATCH stale ACTIVE meetings to INACTIVE")
-    deactivate.add_argument(
-        "--stale-after-days", type=_positive, default=None, help="idle days before a meeting is stale (30)"
+    stale = sub.add_parser("deactivate-stale", help="PATCH stale ACTIVE meetings to INACTIVE")
+    stale.add_argument(
+        "--stale-after-days", type=positive_int, default=None, help="idle days before a meeting is stale (30)"
     )
-    deactivate.add_argument("--max", type=_positive, default=None, help="deactivations per run at most (50)")
-    deactivate.add_argument("--dry-run", action="store_true", help="decide and audit, send no PATCH")
-    stale.add_cli_arguments(deactivate)
-    return parser
+    stale.add_argument("--max", type=positive_int, default=None, help="deactivations per run at most (50)")
+    stale.add_argument("--dry-run", action="store_true", help="decide and audit, send no PATCH")
+    deactivate.add_cli_arguments(stale)
+    handlers["deactivate-stale"] = deactivate.run
+
+    checks = sub.add_parser("verify", help="run the data-quality rules over stored UTC days (no Dagster)")
+    checks.add_argument("--start", type=_day, required=True, metavar="YYYY-MM-DD")
+    checks.add_argument("--end", type=_day, required=True, metavar="YYYY-MM-DD")
+    handlers["verify"] = verify.run
+    return parser, handlers
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, handlers = build_parser()
+    args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return COMMANDS[args.command](args)
+        return handlers[args.command](args)
     except (RTKError, ValueError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         return 1
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from dagster_defs.demo import run_demo  # the CLI's only Dagster import: the demo runs the real assets
-
-    return run_demo(meetings=args.meetings, days=args.days, seed=args.seed)
-
-
-def _dev(args: argparse.Namespace) -> int:
-    from dagster_defs.dev import run_dev
-
-    return run_dev()
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -108,7 +112,7 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(settings: Settings) -> tuple[RealtimeKitClient, Warehouse]:
+def open_from_settings(settings: Settings) -> tuple[RealtimeKitClient, Warehouse]:
     client = RealtimeKitClient.from_settings(settings)
     return client, Warehouse(settings.duckdb_path, settings.parquet_dir)
 
@@ -119,7 +123,7 @@ def _backfill(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     days = list(day_range(args.start, args.end))
     chunks = [days[i : i + args.days_per_run] for i in range(0, len(days), args.days_per_run)]
-    client, warehouse = _open(settings)
+    client, warehouse = open_from_settings(settings)
     results: list[SyncResult] = []
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -177,27 +181,3 @@ def summary_table(results: list[SyncResult], *, title: str) -> Table:
             f"{r.seconds:.2f}",
         )
     return table
-
-
-def _deactivate_stale(args: argparse.Namespace) -> int:
-    from rtk_pipeline import stale
-
-    settings = Settings.from_env()
-    client, warehouse = _open(settings)
-    with client:
-        decisions = stale.deactivate_stale(client, warehouse, **stale.kwargs_from_args(args))
-    stale.print_decisions(decisions, console=Console())
-    # Cron users need to see a failed PATCH in the exit code; the table says which meeting.
-    return 1 if any(d.decision == stale.FAILED for d in decisions) else 0
-
-
-COMMANDS = {
-    "demo": _demo,
-    "dev": _dev,
-    "emulator": _emulator,
-    "backfill": _backfill,
-    "deactivate-stale": _deactivate_stale,
-}
-
-if __name__ == "__main__":
-    sys.exit(main())

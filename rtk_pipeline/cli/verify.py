@@ -1,0 +1,54 @@
+"""`rtk-pipeline verify --start --end`: the data-quality rules of the Dagster asset checks, run without
+Dagster over the stored days; one row per day, one column per table and rule, and exit 1 on any failure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rich.console import Console
+from rich.table import Table
+
+from rtk_pipeline.config import warehouse_paths
+from rtk_pipeline.errors import ConfigError
+from rtk_pipeline.quality import Verdict, verify
+from rtk_pipeline.store import Warehouse
+
+_PASS, _FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.end < args.start:
+        raise ConfigError(f"--end {args.end} is before --start {args.start}")
+    duckdb_path, parquet_dir = warehouse_paths()
+    if not duckdb_path.exists():
+        raise ConfigError(
+            f"no warehouse at {duckdb_path}: run `rtk-pipeline backfill` first or set RTK_DUCKDB_PATH"
+        )
+    token = os.environ.get("CLOUDFLARE_API_TOKEN", "").strip()  # so a stored copy of the token is found too
+    verdicts = verify(Warehouse(duckdb_path, parquet_dir), args.start, args.end, api_token=token)
+    console = Console()
+    console.print(verdict_table(verdicts, title=f"verify {args.start} .. {args.end} ({duckdb_path})"))
+    failed = [v for v in verdicts if not v.passed]
+    for v in failed:
+        console.print(f"[red]{v.table}.{v.rule} {v.day}[/]: {v.details}", highlight=False)
+    columns = len({(v.table, v.rule) for v in verdicts})
+    days = len({v.day for v in verdicts})
+    console.print(
+        f"{len(verdicts) - len(failed)} of {len(verdicts)} passed ({columns} rules x {days} days)"
+        + (f"; [bold red]{len(failed)} failed[/]" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+def verdict_table(verdicts: list[Verdict], *, title: str) -> Table:
+    """Rows are days, columns are table.rule, cells pass/FAIL."""
+    columns = list(dict.fromkeys((v.table, v.rule) for v in verdicts))
+    cells = {(v.day, v.table, v.rule): v.passed for v in verdicts}
+    table = Table(title=title)
+    table.add_column("day")
+    for name, rule in columns:
+        table.add_column(f"{name}\n{rule}", justify="center")
+    for day in sorted({v.day for v in verdicts}):
+        table.add_row(str(day), *(_PASS if cells[(day, *column)] else _FAIL for column in columns))
+    return table

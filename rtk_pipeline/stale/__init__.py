@@ -1,0 +1,81 @@
+"""Stale-meeting deactivation: `policy` says what may be done, `engine` does it over a `Store`."""
+
+from rtk_pipeline.stale.engine import (
+    FAILURES_STOP_AFTER,
+    PATCH_BODY,
+    REFRESH_BATCH,
+    THROTTLED_STOP_AFTER,
+    Candidate,
+    DeactivationBusyError,
+    Decision,
+    WarehouseNotFreshError,
+    deactivate_stale,
+    find_candidates,
+    freshness_problem,
+    latest_decisions,
+    run_lock_path,
+    summarize,
+)
+from rtk_pipeline.stale.policy import (
+    DEFAULT_MAX_DEACTIVATIONS,
+    DEFAULT_MAX_SYNC_AGE_HOURS,
+    DEFAULT_STALE_AFTER_DAYS,
+    RETRY_SOON,
+    Outcome,
+    StalePolicy,
+)
+
+# The decisions by their short names (`stale.DEACTIVATED`), as callers have always used them.
+DEACTIVATED = Outcome.DEACTIVATED
+WOULD_DEACTIVATE = Outcome.WOULD_DEACTIVATE
+FAILED = Outcome.FAILED
+PENDING = Outcome.PENDING
+SKIP_DENIED = Outcome.SKIP_DENIED
+SKIP_NOT_ALLOWED = Outcome.SKIP_NOT_ALLOWED
+SKIP_NOT_STALE = Outcome.SKIP_NOT_STALE
+SKIP_NOT_ACTIVE = Outcome.SKIP_NOT_ACTIVE
+SKIP_CHANGED = Outcome.SKIP_CHANGED
+SKIP_PARTICIPANTS = Outcome.SKIP_PARTICIPANTS
+SKIP_UNVERIFIABLE = Outcome.SKIP_UNVERIFIABLE
+SKIP_CAP = Outcome.SKIP_CAP
+SKIP_THROTTLED = Outcome.SKIP_THROTTLED
+SKIP_UNHEALTHY = Outcome.SKIP_UNHEALTHY
+SKIP_PENDING = Outcome.SKIP_PENDING
+
+__all__ = [
+    "DEACTIVATED",
+    "DEFAULT_MAX_DEACTIVATIONS",
+    "DEFAULT_MAX_SYNC_AGE_HOURS",
+    "DEFAULT_STALE_AFTER_DAYS",
+    "FAILED",
+    "FAILURES_STOP_AFTER",
+    "PATCH_BODY",
+    "PENDING",
+    "REFRESH_BATCH",
+    "RETRY_SOON",
+    "SKIP_CAP",
+    "SKIP_CHANGED",
+    "SKIP_DENIED",
+    "SKIP_NOT_ACTIVE",
+    "SKIP_NOT_ALLOWED",
+    "SKIP_NOT_STALE",
+    "SKIP_PARTICIPANTS",
+    "SKIP_PENDING",
+    "SKIP_THROTTLED",
+    "SKIP_UNHEALTHY",
+    "SKIP_UNVERIFIABLE",
+    "THROTTLED_STOP_AFTER",
+    "WOULD_DEACTIVATE",
+    "Candidate",
+    "DeactivationBusyError",
+    "Decision",
+    "Outcome",
+    "StalePolicy",
+    "WarehouseNotFreshError",
+    "deactivate_stale",
+    "find_candidates",
+    "freshness_problem",
+    "latest_decisions",
+    "run_lock_path",
+    "summarize",
+]

@@ -1,0 +1,156 @@
+"""What stale-meeting deactivation may do: the decisions it can record, and the policy that bounds it.
+
+The policy comes from the RTK_STALE_* environment, overlaid by one rule that the CLI and Dagster share
+(`StalePolicy.overlay`): a setting given by the caller replaces the environment's, the allow and deny lists
+add up (deny always wins when screening), and a dry run can be switched on but never off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from rtk_pipeline.config import env_flag, env_list, env_number, env_regex
+from rtk_pipeline.errors import ConfigError
+
+DEFAULT_STALE_AFTER_DAYS = 30
+DEFAULT_MAX_DEACTIVATIONS = 50
+DEFAULT_MAX_SYNC_AGE_HOURS = 48.0
+
+
+class Outcome(StrEnum):
+    """A decision as stored in meeting_deactivations.decision."""
+
+    DEACTIVATED = "deactivated"
+    WOULD_DEACTIVATE = "would-deactivate"
+    FAILED = "failed"
+    PENDING = "pending"
+    SKIP_DENIED = "skipped:denied"
+    SKIP_NOT_ALLOWED = "skipped:not-allowed"
+    SKIP_NOT_STALE = "skipped:not-stale-in-warehouse"
+    SKIP_NOT_ACTIVE = "skipped:not-active"
+    SKIP_CHANGED = "skipped:meeting-changed-since-sync"
+    SKIP_PARTICIPANTS = "skipped:participant-activity-since-sync"
+    SKIP_UNVERIFIABLE = "skipped:activity-unverifiable"
+    SKIP_CAP = "skipped:cap-reached"
+    SKIP_THROTTLED = "skipped:throttled"
+    SKIP_UNHEALTHY = "skipped:api-unhealthy"
+    SKIP_PENDING = "skipped:pending-unresolved"
+
+
+# Decisions after which the meeting should be tried again on the next tick rather than after a cool-down:
+# the run did not get to judge it, or the attempt failed.
+RETRY_SOON = frozenset(
+    {
+        Outcome.FAILED,
+        Outcome.PENDING,
+        Outcome.SKIP_CAP,
+        Outcome.SKIP_THROTTLED,
+        Outcome.SKIP_UNHEALTHY,
+        Outcome.SKIP_PENDING,
+    }
+)
+
+_LISTS = ("allow_ids", "allow_title_patterns", "deny_ids", "deny_title_patterns")
+
+
+@dataclass(frozen=True)
+class StalePolicy:
+    """Everything that decides which meetings may be deactivated; field names match `deactivate_stale`."""
+
+    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS
+    max_deactivations: int = DEFAULT_MAX_DEACTIVATIONS
+    dry_run: bool = False
+    allow_ids: tuple[str, ...] = ()
+    allow_title_patterns: tuple[str, ...] = ()
+    deny_ids: tuple[str, ...] = ()
+    deny_title_patterns: tuple[str, ...] = ()
+    max_sync_age_hours: float | None = DEFAULT_MAX_SYNC_AGE_HOURS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stale_after_days, bool) or int(self.stale_after_days) < 1:
+            raise ConfigError(f"stale_after_days must be at least 1, got {self.stale_after_days!r}")
+        if isinstance(self.max_deactivations, bool) or int(self.max_deactivations) < 0:
+            raise ConfigError(f"max_deactivations must be 0 or more, got {self.max_deactivations!r}")
+        if self.max_sync_age_hours is not None and self.max_sync_age_hours <= 0:
+            raise ConfigError(
+                f"max_sync_age_hours must be positive (or None), got {self.max_sync_age_hours!r}"
+            )
+        for field_name in _LISTS:
+            value = getattr(self, field_name)
+            if isinstance(value, str):
+                raise ConfigError(f"{field_name} must be a list of strings, not one string")
+            object.__setattr__(self, field_name, tuple(value))
+        for pattern in (*self.allow_title_patterns, *self.deny_title_patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"title pattern {pattern!r} is not a valid regular expression: {exc}"
+                ) from None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StalePolicy:
+        """RTK_STALE_AFTER_DAYS, RTK_STALE_MAX_PER_RUN, RTK_STALE_DRY_RUN, RTK_STALE_{ALLOW,DENY}_IDS
+        (comma-separated), RTK_STALE_{ALLOW,DENY}_TITLE (one regex each), RTK_STALE_MAX_SYNC_AGE_HOURS."""
+        return cls(
+            stale_after_days=env_number("RTK_STALE_AFTER_DAYS", DEFAULT_STALE_AFTER_DAYS, env=env),
+            max_deactivations=env_number("RTK_STALE_MAX_PER_RUN", DEFAULT_MAX_DEACTIVATIONS, env=env),
+            dry_run=env_flag("RTK_STALE_DRY_RUN", False, env=env),
+            allow_ids=env_list("RTK_STALE_ALLOW_IDS", env=env),
+            allow_title_patterns=env_regex("RTK_STALE_ALLOW_TITLE", env=env),
+            deny_ids=env_list("RTK_STALE_DENY_IDS", env=env),
+            deny_title_patterns=env_regex("RTK_STALE_DENY_TITLE", env=env),
+            max_sync_age_hours=env_number(
+                "RTK_STALE_MAX_SYNC_AGE_HOURS", DEFAULT_MAX_SYNC_AGE_HOURS, kind=float, env=env, off=True
+            ),
+        )
+
+    def overlay(
+        self,
+        *,
+        stale_after_days: int | None = None,
+        max_deactivations: int | None = None,
+        dry_run: bool | None = None,
+        max_sync_age_hours: float | None = None,
+        **lists: Iterable[str] | None,
+    ) -> StalePolicy:
+        """This policy with a caller's settings on top (the one rule the CLI and Dagster share): a setting
+        given (not None) replaces this one; allow and deny lists add up; dry run only ever switches on."""
+        unknown = set(lists) - set(_LISTS)
+        if unknown:
+            raise TypeError(f"unknown policy setting(s): {', '.join(sorted(unknown))}")
+        merged = {
+            name: tuple(dict.fromkeys((*getattr(self, name), *(lists.get(name) or ())))) for name in _LISTS
+        }
+        return dataclasses.replace(
+            self,
+            stale_after_days=self.stale_after_days if stale_after_days is None else stale_after_days,
+            max_deactivations=self.max_deactivations if max_deactivations is None else max_deactivations,
+            dry_run=self.dry_run or bool(dry_run),
+            max_sync_age_hours=self.max_sync_age_hours if max_sync_age_hours is None else max_sync_age_hours,
+            **merged,
+        )
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `deactivate_stale`."""
+        return dataclasses.asdict(self)
+
+    def screen(self, meeting_id: str, title: str | None) -> tuple[Outcome, str] | None:
+        """(decision, detail) when the allow/deny lists rule the meeting out; deny always wins."""
+        if meeting_id in self.deny_ids:
+            return Outcome.SKIP_DENIED, "meeting id is on the deny list"
+        for pattern in self.deny_title_patterns:
+            if title is not None and re.search(pattern, title):
+                return Outcome.SKIP_DENIED, f"title matches deny pattern {pattern!r}"
+        if self.allow_ids or self.allow_title_patterns:
+            allowed = meeting_id in self.allow_ids or any(
+                title is not None and re.search(pattern, title) for pattern in self.allow_title_patterns
+            )
+            if not allowed:
+                return Outcome.SKIP_NOT_ALLOWED, "an allow list is set and the meeting matches none of it"
+        return None

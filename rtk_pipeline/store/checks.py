@@ -1,0 +1,248 @@
+"""Named reads behind the quality rules, the Dagster previews and the demo's summary (DuckDB + Parquet)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rtk_pipeline.store.connection import lit, q
+from rtk_pipeline.store.interface import DayMismatch, KeyReport, MirrorDiff, TableCount, TextCell, ViewSummary
+from rtk_pipeline.store.queries import iter_rows
+from rtk_pipeline.store.tables import TABLES
+
+SAMPLE = 20  # ids kept per finding
+
+
+def _sample(values: Sequence[Any] | None) -> tuple[str, ...]:
+    return tuple(sorted(values or [])[:SAMPLE])
+
+
+class CheckQueries:
+    """Mixed into `Warehouse` (needs `connect`, `parquet_path`); one short read-only connection per call."""
+
+    def connect(self, read_only: bool = False) -> Any:
+        raise NotImplementedError
+
+    def parquet_path(self, table: str, day: date) -> Path:
+        raise NotImplementedError
+
+    def _per_day(self, sql: str, first: date, last: date, *params: Any) -> dict[date, tuple]:
+        """Run a `SELECT day, ... WHERE day BETWEEN ? AND ? GROUP BY day`; day -> the other columns."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute(sql, [first, last, *params]).fetchall()
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    # -- quality rules -------------------------------------------------------------------------------------
+
+    def rows_by_day(self, table: str, first: date, last: date) -> dict[date, int]:
+        day = q(TABLES[table].day)
+        found = self._per_day(
+            f"SELECT {day}, count(*) FROM {q(table)} WHERE {day} BETWEEN ? AND ? GROUP BY 1", first, last
+        )
+        return {d: n for d, (n,) in found.items()}
+
+    def key_reports(self, table: str, first: date, last: date) -> dict[date, KeyReport]:
+        """NULL keys, rows beyond one per key, and keys of the day stored under another day too."""
+        spec = TABLES[table]
+        key, day, last_key = ", ".join(spec.key), spec.day, spec.key[-1]
+        nulls = " OR ".join(f"{k} IS NULL" for k in spec.key)
+        counts = self._per_day(
+            f"""
+            WITH k AS (
+                SELECT {day}, {key}, count(*) AS n FROM {table} WHERE {day} BETWEEN ? AND ? GROUP BY ALL
+            )
+            SELECT {day}, sum(n) FILTER (WHERE {nulls}), sum(n - 1),
+                   list({last_key} ORDER BY {last_key}) FILTER (WHERE n > 1)
+            FROM k GROUP BY 1
+            """,
+            first,
+            last,
+        )
+        elsewhere = self._per_day(
+            f"""
+            SELECT m.{day}, count(*) FROM {table} m JOIN {table} o USING ({key})
+            WHERE m.{day} BETWEEN ? AND ? AND o.{day} <> m.{day} GROUP BY 1
+            """,
+            first,
+            last,
+        )
+        return {
+            d: KeyReport(
+                null_keys=int(counts.get(d, (0,))[0] or 0),
+                duplicate_rows=int(counts.get(d, (0, 0))[1] or 0),
+                duplicate_ids=_sample(counts.get(d, (0, 0, None))[2]),
+                also_elsewhere=int(elsewhere.get(d, (0,))[0]),
+            )
+            for d in set(counts) | set(elsewhere)
+        }
+
+    def created_outside_day(self, first: date, last: date) -> dict[date, DayMismatch]:
+        found = self._per_day(
+            """
+            SELECT created_day, count(*), list(id ORDER BY id)[1:20]
+            FROM meetings
+            WHERE created_day BETWEEN ? AND ? AND CAST(timezone('UTC', created_at) AS DATE) <> created_day
+            GROUP BY 1
+            """,
+            first,
+            last,
+        )
+        return {d: DayMismatch(rows=n, sample_ids=_sample(ids)) for d, (n, ids) in found.items()}
+
+    def participants_misfiled(self, first: date, last: date) -> dict[date, DayMismatch]:
+        """A meeting stored twice is `key_reports`' finding, not its participants'."""
+        found = self._per_day(
+            """
+            WITH m AS (SELECT id, list(created_day) AS days FROM meetings GROUP BY id)
+            SELECT p.meeting_created_day,
+                   count(*) FILTER (WHERE m.id IS NULL),
+                   count(*) FILTER (WHERE NOT list_contains(m.days, p.meeting_created_day)),
+                   list(DISTINCT p.meeting_id)
+                       FILTER (WHERE m.id IS NULL OR NOT list_contains(m.days, p.meeting_created_day))
+            FROM participants p LEFT JOIN m ON m.id = p.meeting_id
+            WHERE p.meeting_created_day BETWEEN ? AND ?
+            GROUP BY 1
+            """,
+            first,
+            last,
+        )
+        return {
+            d: DayMismatch(rows=orphans, other_rows=wrong, sample_ids=_sample(ids))
+            for d, (orphans, wrong, ids) in found.items()
+        }
+
+    def text_cells(self, table: str, first: date, last: date) -> Iterator[TextCell]:
+        spec = TABLES[table]
+        with self.connect(read_only=True) as con:
+            columns = [
+                name
+                for name, dtype in con.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+                    [table],
+                ).fetchall()
+                if dtype in ("VARCHAR", "JSON")
+            ]
+            selected = ", ".join(f"{q(c)}::VARCHAR" for c in columns)
+            scans = [
+                (
+                    table,
+                    columns,
+                    f"SELECT {q(spec.day)}, {q(spec.key[-1])}, {selected} FROM {q(table)} "
+                    f"WHERE {q(spec.day)} BETWEEN ? AND ?",
+                    [first, last],
+                ),
+                (
+                    "rejected_records",
+                    ["raw"],
+                    "SELECT day, record_id, raw::VARCHAR FROM rejected_records "
+                    "WHERE table_name = ? AND day BETWEEN ? AND ?",
+                    [table, first, last],
+                ),
+            ]
+            for name, names, sql, params in scans:
+                for day, row_id, *texts in iter_rows(con, sql, params):
+                    for column, text in zip(names, texts, strict=True):
+                        if text:
+                            yield TextCell(name, column, day, row_id, text)
+
+    def mirror_diffs(self, table: str, first: date, last: date) -> dict[date, MirrorDiff]:
+        """Each day's Parquet file against the day's DuckDB rows, by key with multiplicity."""
+        spec = TABLES[table]
+        key = ", ".join(spec.key)
+        days = pd.date_range(first, last, freq="D").date
+        files = {d: path for d in days if (path := self.parquet_path(table, d)).exists()}
+        table_rows = f"SELECT {spec.day} AS day, {key} FROM {table} WHERE {spec.day} BETWEEN $first AND $last"
+        if files:
+            listed = ", ".join(lit(str(p)) for p in files.values())
+            file_rows = (
+                f"SELECT CAST(regexp_extract(filename, '=([0-9-]+)/[^/]*$', 1) AS DATE) AS day, {key} "
+                f"FROM read_parquet([{listed}], filename = true, hive_partitioning = false)"
+            )
+        else:
+            file_rows = "SELECT * FROM t WHERE false"
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                f"""
+                WITH t AS ({table_rows}), p AS ({file_rows})
+                SELECT 'table', day, count(*) FROM t GROUP BY day
+                UNION ALL SELECT 'parquet', day, count(*) FROM p GROUP BY day
+                UNION ALL SELECT 'only_table', day, count(*) FROM (FROM t EXCEPT ALL FROM p) GROUP BY day
+                UNION ALL SELECT 'only_parquet', day, count(*) FROM (FROM p EXCEPT ALL FROM t) GROUP BY day
+                """,
+                {"first": first, "last": last},
+            ).fetchall()
+        counts = {(kind, d): n for kind, d, n in rows}
+        return {
+            d: MirrorDiff(
+                table_rows=counts.get(("table", d), 0),
+                mirror_rows=counts.get(("parquet", d), 0),
+                only_table=counts.get(("only_table", d), 0),
+                only_mirror=counts.get(("only_parquet", d), 0),
+                location=str(files[d]) if d in files else None,
+            )
+            for d in days
+        }
+
+    # -- previews and summaries -------------------------------------------------------------------------
+
+    def day_previews(
+        self, table: str, first: date, last: date, columns: Sequence[str], limit: int
+    ) -> dict[date, pd.DataFrame]:
+        """The first `limit` rows (by created_at, id) of each day, only `columns`."""
+        day = q(TABLES[table].day)
+        with self.connect(read_only=True) as con:
+            frame = con.execute(
+                f"SELECT {day} AS day, {', '.join(q(c) for c in columns)} FROM {q(table)} "
+                f"WHERE {day} BETWEEN ? AND ? "
+                f"QUALIFY row_number() OVER (PARTITION BY {day} ORDER BY created_at, id) <= {int(limit)}",
+                [first, last],
+            ).df()
+        return {
+            pd.Timestamp(d).date(): rows.drop(columns="day").reset_index(drop=True)
+            for d, rows in frame.groupby("day")
+        }
+
+    def rejects_by_day(self, table: str, first: date, last: date) -> dict[date, int]:
+        found = self._per_day(
+            "SELECT day, count(*) FROM rejected_records WHERE day BETWEEN ? AND ? AND table_name = ? "
+            "GROUP BY day",
+            first,
+            last,
+            table,
+        )
+        return {d: n for d, (n,) in found.items()}
+
+    def table_counts(self, tables: Sequence[str]) -> dict[str, TableCount]:
+        with self.connect(read_only=True) as con:
+            return {
+                name: TableCount(
+                    rows=con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0],
+                    rejected=con.execute(
+                        "SELECT count(*) FROM rejected_records WHERE table_name = ?", [name]
+                    ).fetchone()[0],
+                )
+                for name in tables
+            }
+
+    def view_summaries(self, limit: int) -> list[ViewSummary]:
+        """Every analyst view of the main schema, counted and previewed (one that fails to compile raises)."""
+        with self.connect(read_only=True) as con:
+            names = [
+                name
+                for (name,) in con.execute(
+                    "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' "
+                    "ORDER BY 1"
+                ).fetchall()
+            ]
+            return [
+                ViewSummary(
+                    name,
+                    con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0],
+                    con.execute(f"SELECT * FROM {q(name)} LIMIT {int(limit)}").df(),
+                )
+                for name in names
+            ]

@@ -1,0 +1,170 @@
+"""Named reads (and the audit write) that the sync and stale-meeting deactivation need from DuckDB."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from rtk_pipeline.store.connection import as_days, as_warehouse_error, days_sql, q, utc
+from rtk_pipeline.store.interface import Deactivation, MeetingSnapshot
+from rtk_pipeline.store.tables import DEACTIVATIONS_SCHEMA, PARTICIPANTS_SCHEMA
+
+_SNAPSHOT = "meeting_id, title, status, updated_at, last_activity_at"
+_AUDIT_COLUMNS = DEACTIVATIONS_SCHEMA.names
+# Deactivation's fields in audit-column order; `recorded_at` is written as the row's first `decided_at`.
+_AUDIT_FIELDS = [name if name != "recorded_at" else "decided_at" for name in _AUDIT_COLUMNS]
+
+
+def _snapshot(row: Sequence[Any]) -> MeetingSnapshot:
+    meeting_id, title, status, updated_at, last_activity_at = row
+    return MeetingSnapshot(meeting_id, title, status, utc(updated_at), utc(last_activity_at))
+
+
+class SyncAndStaleQueries:
+    """Mixed into `Warehouse`: each method opens a short read-only connection (or one write transaction)."""
+
+    def connect(self, read_only: bool = False) -> Any:
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        raise NotImplementedError
+
+    def _rows(
+        self, sql: str, params: Sequence | Mapping | None = None, *, missing_ok: bool = False
+    ) -> list[tuple]:
+        """A read-only query's rows; a DuckDB error is a WarehouseError (with `missing_ok`, a table that
+        does not exist yet reads as empty)."""
+        with self.connect(read_only=True) as con, as_warehouse_error("reading"):
+            try:
+                return con.execute(sql, params).fetchall()
+            except duckdb.CatalogException:
+                if missing_ok:
+                    return []
+                raise
+
+    # -- sync ---------------------------------------------------------------------------------------------
+
+    def meeting_ids_for_days(self, days: Iterable[date]) -> list[tuple[str, date]]:
+        """(meeting id, created_day) of the stored meetings created on those UTC days, oldest first."""
+        wanted = as_days(days)
+        if not wanted:
+            return []
+        return self._rows(
+            f"SELECT id, created_day FROM meetings WHERE created_day IN ({days_sql(wanted)}) "
+            "ORDER BY created_day, created_at, id"
+        )
+
+    def meeting_days(self, meeting_ids: Sequence[str]) -> list[tuple[str, date]]:
+        """(meeting id, created_day) of those stored meetings, by id."""
+        if not meeting_ids:
+            return []
+        return self._rows(
+            "SELECT id, created_day FROM meetings WHERE list_contains(?, id) ORDER BY id", [list(meeting_ids)]
+        )
+
+    def stored_participants(self, meeting_ids: Sequence[str]) -> pa.Table:
+        """The stored participants of these meetings, as they are (e.g. to keep them through a re-sync)."""
+        columns = ", ".join(q(n) for n in PARTICIPANTS_SCHEMA.names)
+        with self.connect(read_only=True) as con:
+            table = con.sql(
+                f"SELECT {columns} FROM participants WHERE list_contains(?, meeting_id)",
+                params=[list(meeting_ids)],
+            ).to_arrow_table()
+        return table.cast(PARTICIPANTS_SCHEMA) if table.num_rows else PARTICIPANTS_SCHEMA.empty_table()
+
+    # -- stale deactivation ---------------------------------------------------------------------------------
+
+    def stale_candidates(self, stale_after_days: int, as_of: datetime) -> list[MeetingSnapshot]:
+        """The `stale_candidates(threshold_days, as_of)` macro analysts query, most stale first."""
+        rows = self._rows(
+            f"SELECT {_SNAPSHOT} FROM stale_candidates(?, ?) ORDER BY last_activity_at, meeting_id",
+            [int(stale_after_days), as_of],
+        )
+        return [_snapshot(row) for row in rows]
+
+    def meeting_snapshots(self, meeting_ids: Iterable[str]) -> dict[str, MeetingSnapshot]:
+        """`meeting_last_activity` rows of those meetings (e.g. ones that are no longer candidates)."""
+        ids = sorted(set(meeting_ids))
+        if not ids:
+            return {}
+        rows = self._rows(
+            f"SELECT {_SNAPSHOT} FROM meeting_last_activity WHERE list_contains(?, meeting_id)", [ids]
+        )
+        return {row[0]: _snapshot(row) for row in rows}
+
+    def last_successful_syncs(self) -> dict[str, datetime]:
+        """Table name -> when its latest successful sync finished."""
+        rows = self._rows(
+            "SELECT table_name, max(finished_at) FROM sync_runs WHERE outcome = 'success' GROUP BY table_name"
+        )
+        return {table: utc(finished) for table, finished in rows}
+
+    def latest_decisions(self, requested: Mapping[str, datetime]) -> dict[str, str]:
+        """For each meeting id, its latest decision recorded at or after the given time (absent if none)."""
+        if not requested:
+            return {}
+        ids = list(requested)
+        rows = self._rows(
+            "WITH req AS (SELECT unnest(?) AS meeting_id, unnest(?::TIMESTAMPTZ[]) AS since) "
+            "SELECT d.meeting_id, arg_max(d.decision, d.decided_at) FROM meeting_deactivations d "
+            "JOIN req ON d.meeting_id = req.meeting_id AND d.recorded_at >= req.since "
+            "GROUP BY d.meeting_id",
+            [ids, [utc(requested[i]) for i in ids]],
+            missing_ok=True,  # a warehouse that no deactivation run has touched yet
+        )
+        return dict(rows)
+
+    def pending_deactivations(self) -> list[Deactivation]:
+        """Audit rows still 'pending' (a run died between writing one and settling it), oldest first."""
+        rows = self._rows(
+            f"SELECT {', '.join(_AUDIT_COLUMNS)} FROM meeting_deactivations "
+            "WHERE decision = 'pending' ORDER BY recorded_at"
+        )
+        return [_deactivation(dict(zip(_AUDIT_COLUMNS, row, strict=True))) for row in rows]
+
+    def record_deactivations(self, new: Sequence[Deactivation], settled: Sequence[Deactivation]) -> None:
+        """One audit transaction: settle earlier rows in place (same attempt_id), insert the new ones."""
+        if not new and not settled:
+            return
+        with self.transaction() as con:
+            if settled:
+                con.executemany(
+                    "UPDATE meeting_deactivations SET decision = ?, http_status = ?, detail = ?, error = ?, "
+                    "decided_at = ? WHERE attempt_id = ?",
+                    [
+                        [r.decision, r.http_status, r.detail, r.error, r.decided_at, r.attempt_id]
+                        for r in settled
+                    ],
+                )
+            if new:
+                con.executemany(
+                    f"INSERT INTO meeting_deactivations ({', '.join(_AUDIT_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in _AUDIT_COLUMNS)})",
+                    [[_plain(getattr(row, name)) for name in _AUDIT_FIELDS] for row in new],
+                )
+
+
+def _plain(value: Any) -> Any:
+    """A str subclass (the stale Outcome enum) as a plain str, which the DuckDB driver binds."""
+    return str(value) if isinstance(value, str) else value
+
+
+def _deactivation(row: dict[str, Any]) -> Deactivation:
+    fields = {f.name for f in dataclasses.fields(Deactivation)}
+    values = {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items() if k in fields}
+    return Deactivation(**values)
+
+
+def iter_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence, size: int = 10_000
+) -> Iterator[tuple]:
+    """Rows of a query fetched in batches, so a long scan never becomes one list."""
+    cursor = con.execute(sql, params)
+    while batch := cursor.fetchmany(size):
+        yield from batch

@@ -1,0 +1,173 @@
+"""Staging: rows of one table for some UTC days, streamed to Parquet part files until the commit.
+
+Fetching never holds the DuckDB file (DuckDB allows one read-write process per file, and a sync fetches for
+minutes): a stage writes part files in a folder beside the warehouse, and the commit reads them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import weakref
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rtk_pipeline import normalize
+from rtk_pipeline.errors import WarehouseError
+from rtk_pipeline.store.connection import files_sql, memory_connection, q
+from rtk_pipeline.store.tables import TableSpec
+
+if TYPE_CHECKING:
+    from rtk_pipeline.store.warehouse import Warehouse
+
+# A stage buffers at most this much before writing a part file (and day files are written in batches of
+# FLUSH_ROWS): what a sync holds in memory does not grow with the rows it syncs.
+FLUSH_ROWS = 16_384
+_FLUSH_BYTES = 8 * 1024 * 1024
+
+
+class ParquetStage:
+    """Rows of one table for some UTC days, streamed to Parquet part files until `Warehouse.commit`.
+
+    Rows whose partition day is not one of `days` are dropped (and counted in `skipped`): a stage replaces
+    exactly its days, so an over-fetched listing can be written as is. Writing a `Normalized` also stages its
+    rejects. Memory stays bounded: at most ~16k buffered rows (8 MB), then a part file. Write from one
+    thread (the sync engine's consumer); a stage is not shared between threads.
+    """
+
+    def __init__(self, warehouse: Warehouse, spec: TableSpec, days: frozenset[date], path: Path) -> None:
+        self.warehouse = warehouse
+        self.spec = spec
+        self.table = spec.name
+        self.days = days
+        self.path = path
+        self.rows_written = 0
+        self.skipped = 0
+        self.committed = False
+        self._days_array = pa.array(sorted(days), pa.date32())
+        # A reject whose day is unknown (created_at unreadable) belongs to every window.
+        self._allowed_days = days | {None} if spec.name == "rejected_records" else days
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered_rows = 0
+        self._buffered_bytes = 0
+        self._parts: list[Path] = []
+        self._rejects: ParquetStage | None = None
+        path.mkdir(parents=True)
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(path), True)
+
+    def __repr__(self) -> str:
+        return f"Stage({self.table!r}, {len(self.days)} days, {self.rows_written} rows, {self.path})"
+
+    def __enter__(self) -> ParquetStage:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.discard()
+        elif not self.committed:
+            self._flush()
+
+    def write(self, data: pa.RecordBatch | pa.Table | normalize.Normalized) -> int:
+        """Stage a batch (or a Normalized: its batch here, its rejects in a companion stage); rows kept."""
+        if self.committed or not self._cleanup.alive:
+            raise WarehouseError(f"{self!r} is already committed or discarded")
+        if isinstance(data, normalize.Normalized):
+            if data.rejected.num_rows:
+                self.rejects.write(data.rejected)
+            data = data.batch
+        batches = data.to_batches() if isinstance(data, pa.Table) else [data]
+        kept = 0
+        for batch in batches:
+            kept += self._write_batch(self._conform(batch))
+        return kept
+
+    @property
+    def rejects(self) -> ParquetStage:
+        """The companion rejected_records stage (same days), created on first use."""
+        if self.spec.name == "rejected_records":
+            return self
+        if self._rejects is None:
+            self._rejects = self.warehouse.stage("rejected_records", self.days)
+        return self._rejects
+
+    def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        schema = self.spec.schema
+        if batch.schema.equals(schema):
+            return batch
+        try:
+            return pa.RecordBatch.from_arrays(
+                [batch.column(n).cast(f.type) for n, f in zip(schema.names, schema, strict=True)],
+                schema=schema,
+            )
+        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TypeError(
+                f"batch does not fit the {self.table} schema ({exc}); build it with rtk_pipeline.normalize"
+            ) from None
+
+    def _write_batch(self, batch: pa.RecordBatch) -> int:
+        day = batch.column(self.spec.day)
+        allowed = self._allowed_days
+        if not allowed.issuperset(day.unique().to_pylist()):  # rare: rows for other days, filter them out
+            mask = pc.is_in(day, value_set=self._days_array)
+            if None in allowed:
+                mask = pc.or_kleene(mask, day.is_null())
+            batch = batch.filter(mask.fill_null(False))
+        self.skipped += len(day) - batch.num_rows
+        if batch.num_rows:
+            self._buffer.append(batch)
+            self._buffered_rows += batch.num_rows
+            self._buffered_bytes += batch.get_total_buffer_size()
+            self.rows_written += batch.num_rows
+            if self._buffered_rows >= FLUSH_ROWS or self._buffered_bytes >= _FLUSH_BYTES:
+                self._flush()
+        return batch.num_rows
+
+    def _flush(self) -> None:
+        if not self._buffer and self._parts:
+            return
+        table = pa.Table.from_batches(self._buffer, schema=self.spec.schema)
+        part = self.path / f"part-{len(self._parts):06d}.parquet"
+        pq.write_table(table, part, compression="snappy")
+        self._parts.append(part)
+        self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
+
+    def parts(self) -> list[Path]:
+        """Part files holding everything written so far (the buffer is flushed first)."""
+        self._flush()
+        return list(self._parts)
+
+    def _query(self, sql: str) -> list[tuple]:
+        con = memory_connection()
+        try:
+            staged = f"read_parquet({files_sql(self.parts())})"
+            return con.execute(sql.replace("{staged}", staged)).fetchall()
+        finally:
+            con.close()
+
+    def distinct_count(self, column: str = "id") -> int:
+        """Distinct non-null values of `column` staged so far (read back from the part files)."""
+        if column not in self.spec.schema.names:
+            raise KeyError(f"{self.table} has no column {column!r}")
+        return self._query(f"SELECT count(DISTINCT {q(column)}) FROM {{staged}}")[0][0]
+
+    def rows_by_day(self) -> dict[date, int]:
+        """Rows the commit will hold per day: distinct keys, as duplicates are settled at commit."""
+        key = ", ".join(q(k) for k in self.spec.key)
+        day = q(self.spec.day)
+        distinct = f"SELECT DISTINCT {day}, {key} FROM {{staged}}"
+        rows = self._query(f"SELECT {day}, count(*) FROM ({distinct}) GROUP BY 1 ORDER BY 1")
+        return {d: n for d, n in rows if d is not None}
+
+    def discard(self) -> None:
+        """Drop the staged files (and the companion rejects); the warehouse is untouched."""
+        self._buffer = []
+        if self._rejects is not None:
+            self._rejects.discard()
+        self._cleanup()
+
+    def _stages(self) -> list[ParquetStage]:
+        return [self] if self._rejects is None else [self, self._rejects]

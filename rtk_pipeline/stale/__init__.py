@@ -1,18 +1,16 @@
-"""Stale-meeting deactivation: `policy` says what may be done, `engine` does it over a `Store`."""
+"""Stale-meeting deactivation: `policy` says what may be done, `candidates` reads what the warehouse says,
+`engine` does it over a `Store`."""
 
+from rtk_pipeline.stale.candidates import Candidate, find_candidates, freshness_problem, latest_decisions
 from rtk_pipeline.stale.engine import (
     FAILURES_STOP_AFTER,
     PATCH_BODY,
     REFRESH_BATCH,
     THROTTLED_STOP_AFTER,
-    Candidate,
     DeactivationBusyError,
     Decision,
     WarehouseNotFreshError,
     deactivate_stale,
-    find_candidates,
-    freshness_problem,
-    latest_decisions,
     run_lock_path,
     summarize,
 )

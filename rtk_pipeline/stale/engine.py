@@ -16,15 +16,15 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock, Timeout
 
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import APIError, AuthError, ConfigError, RateLimitedError, RetriableError, RTKError
 from rtk_pipeline.normalize import normalize_meetings, parse_timestamp, scrub_text
+from rtk_pipeline.stale.candidates import Candidate, as_utc, find_candidates, freshness_problem, now_utc
 from rtk_pipeline.stale.policy import (
     DEFAULT_MAX_DEACTIVATIONS,
     DEFAULT_MAX_SYNC_AGE_HOURS,
@@ -32,7 +32,7 @@ from rtk_pipeline.stale.policy import (
     Outcome,
     StalePolicy,
 )
-from rtk_pipeline.store import Deactivation, MeetingSnapshot, Store
+from rtk_pipeline.store import Deactivation, Store
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ PATCH_BODY: Mapping[str, str] = {"status": "INACTIVE"}
 REFRESH_BATCH = 10
 _ERROR_MAX_CHARS = 500
 
-# The warehouse's snapshot a decision is based on, and the audit row it produces.
-Candidate = MeetingSnapshot
+# The audit row a decision produces.
 Decision = Deactivation
 
 
@@ -60,84 +59,10 @@ class WarehouseNotFreshError(RetriableError):
     """The warehouse is too old to judge staleness from (sync, then try again); the message says which."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _error_text(exc: BaseException) -> str:
     """What goes into the audit: the typed error's message (method, path, status), secrets redacted."""
     text = str(exc) if isinstance(exc, RTKError) else f"{type(exc).__name__}: {exc}"
     return scrub_text(text, _ERROR_MAX_CHARS) or ""
-
-
-def _as_utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return parse_timestamp(value)
-
-
-def find_candidates(
-    warehouse: Store, *, stale_after_days: int, as_of: datetime | None = None
-) -> list[Candidate]:
-    """Stale meetings according to the warehouse, most stale first (the order the cap takes them in).
-
-    Read through the `stale_candidates` macro so the list is the one analysts query. The Python side
-    re-checks status and threshold: a view bug must not widen what gets deactivated.
-    """
-    as_of = _as_utc(as_of) or _now()
-    cutoff = as_of - timedelta(days=stale_after_days)
-    candidates = []
-    for snap in warehouse.stale_candidates(int(stale_after_days), as_of):
-        last = snap.last_activity_at
-        if snap.status != "ACTIVE" or last is None or last >= cutoff:
-            log.warning(
-                "stale_candidates returned %s (status=%s, last activity %s); ignored",
-                snap.meeting_id,
-                snap.status,
-                last,
-            )
-            continue
-        candidates.append(snap)
-    return candidates
-
-
-def freshness_problem(
-    warehouse: Store,
-    *,
-    max_sync_age_hours: float | None = DEFAULT_MAX_SYNC_AGE_HOURS,
-    now: datetime | None = None,
-) -> str | None:
-    """Why the warehouse is too old to judge staleness from, or None when it is fresh enough.
-
-    Staleness is only as good as the last sync: a meeting used yesterday looks stale in a warehouse
-    synced last month. Both tables must have a successful sync that finished within the window.
-    """
-    if max_sync_age_hours is None:
-        return None
-    now = _as_utc(now) or _now()
-    oldest_ok = now - timedelta(hours=max_sync_age_hours)
-    finished_at = warehouse.last_successful_syncs()
-    for table in ("meetings", "participants"):
-        finished = finished_at.get(table)
-        if finished is None:
-            return f"no successful {table} sync recorded yet; sync before deactivating"
-        if finished < oldest_ok:
-            return (
-                f"last successful {table} sync finished {finished:%Y-%m-%d %H:%M} UTC, more than "
-                f"{max_sync_age_hours:g} h ago; the warehouse is too old to judge staleness"
-            )
-    return None
-
-
-def latest_decisions(warehouse: Store, requested: Mapping[str, datetime]) -> dict[str, str]:
-    """For each meeting id, its latest decision recorded at or after the given time (absent if none).
-
-    The sensor uses this to tell meetings worth requesting again (failed, never judged) from those that
-    were judged and should wait out a cool-down.
-    """
-    return warehouse.latest_decisions({k: _as_utc(v) for k, v in requested.items()})
 
 
 class _Run:
@@ -175,7 +100,7 @@ class _Run:
             http_status=http_status,
             error=error,
             detail=detail,
-            decided_at=_now(),
+            decided_at=now_utc(),
             run_id=self.run_id,
             as_of=self.as_of,
         )
@@ -201,7 +126,12 @@ class _Run:
     ) -> None:
         """Settle the pending row of an attempt (same attempt_id); written with the next flush."""
         final = dataclasses.replace(
-            pending, decision=decision, detail=detail, http_status=http_status, error=error, decided_at=_now()
+            pending,
+            decision=decision,
+            detail=detail,
+            http_status=http_status,
+            error=error,
+            decided_at=now_utc(),
         )
         self.decisions[self.decisions.index(pending)] = final
         self.finals.append(final)
@@ -247,7 +177,7 @@ class _Run:
             return
         records, self.refresh = list(self.refresh.values()), {}
         try:
-            normalized = normalize_meetings(records, synced_at=_now())
+            normalized = normalize_meetings(records, synced_at=now_utc())
             if normalized.rejected.num_rows:
                 log.warning("%d live meeting record(s) rejected by normalize", normalized.rejected.num_rows)
             if normalized.batch.num_rows:
@@ -447,8 +377,8 @@ def deactivate_stale(
         deny_title_patterns=tuple(deny_title_patterns),
         max_sync_age_hours=max_sync_age_hours,
     )
-    as_of = _as_utc(as_of) or _now()
-    if as_of > _now() + timedelta(minutes=5):
+    as_of = as_utc(as_of) or now_utc()
+    if as_of > now_utc() + timedelta(minutes=5):
         # A future "now" would call meetings stale before they are: never an acceptable way to run.
         raise ConfigError(f"as_of {as_of:%Y-%m-%d %H:%M} UTC is in the future")
     run = _Run(client, warehouse, policy, run_id or uuid.uuid4().hex, as_of)

@@ -15,6 +15,7 @@ import sys
 
 from rich.console import Console
 
+from dagster_defs.env import env_text
 from dagster_defs.local import (
     emulator_config,
     emulator_env,
@@ -32,7 +33,7 @@ def run_dev(port: int = 3000, meetings: int = 3000, days: int = 30, seed: int = 
     duckdb_path, parquet_dir = warehouse_paths()
     home = prepare_dagster_home(duckdb_path.parent / "dagster_home")
     config = emulator_config(meetings, days, seed)
-    start = os.environ.get("RTK_PARTITIONS_START") or first_day(config).date().isoformat()
+    start = env_text("RTK_PARTITIONS_START", first_day(config).date().isoformat())
     with Emulator(config) as emu:
         env = {
             **os.environ,

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import os
-
 from dagster import EnvVar
 
-from rtk_pipeline.config import env_flag, env_number
+from rtk_pipeline.config import env_date, env_flag, env_number, env_text
 
-__all__ = ["env_flag", "env_number", "env_var_or"]
+__all__ = ["env_date", "env_flag", "env_number", "env_text", "env_var_or"]
 
 
 def env_var_or(name: str, default: str) -> EnvVar | str:
@@ -17,4 +15,4 @@ def env_var_or(name: str, default: str) -> EnvVar | str:
 
     An EnvVar keeps the value out of the run config: the UI shows the variable's name only.
     """
-    return EnvVar(name) if os.environ.get(name, "").strip() else default
+    return EnvVar(name) if env_text(name) else default

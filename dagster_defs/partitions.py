@@ -7,13 +7,11 @@ are partitioned by their meeting's creation day, so both tables share this defin
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition
 
-from dagster_defs.env import env_number
-from rtk_pipeline.errors import ConfigError
+from dagster_defs.env import env_date, env_number
 
 DEFAULT_PARTITIONS_START = "2025-01-01"
 DEFAULT_MAX_PARTITIONS_PER_RUN = 31
@@ -22,11 +20,7 @@ DEFAULT_LOOKBACK_DAYS = 3
 
 def partitions_start() -> date:
     """First partition day from RTK_PARTITIONS_START (YYYY-MM-DD); read when the code location loads."""
-    raw = os.environ.get("RTK_PARTITIONS_START", "").strip() or DEFAULT_PARTITIONS_START
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ConfigError(f"RTK_PARTITIONS_START must be a date like 2025-01-01, got {raw!r}") from None
+    return env_date("RTK_PARTITIONS_START", DEFAULT_PARTITIONS_START)
 
 
 def max_partitions_per_run() -> int:

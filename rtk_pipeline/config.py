@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,18 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
-def _raw(name: str, env: Mapping[str, str] | None) -> str:
-    return (os.environ if env is None else env).get(name, "").strip()
+def env_text(name: str, default: str = "", *, env: Mapping[str, str] | None = None) -> str:
+    """The variable's value, stripped (the process environment by default); `default` when unset or blank."""
+    return (os.environ if env is None else env).get(name, "").strip() or default
+
+
+def env_date(name: str, default: str, *, env: Mapping[str, str] | None = None) -> date:
+    """A YYYY-MM-DD day; a malformed value is a ConfigError naming the variable."""
+    raw = env_text(name, default, env=env)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a date like 2025-01-01, got {raw!r}") from None
 
 
 def env_number(
@@ -40,7 +51,7 @@ def env_number(
 ) -> Any:
     """`kind(env[name])` (the process environment by default), or `default` when unset; with `off`,
     "off"/"none"/"never" mean None. A malformed value is a ConfigError naming the variable."""
-    raw = _raw(name, env)
+    raw = env_text(name, env=env)
     if not raw:
         return default if default is None else kind(default)
     if off and raw.lower() in _OFF:
@@ -57,7 +68,7 @@ def env_number(
 
 def env_flag(name: str, default: bool, *, env: Mapping[str, str] | None = None) -> bool:
     """An on/off variable; anything unrecognized is a ConfigError, never a guess."""
-    raw = _raw(name, env).lower()
+    raw = env_text(name, env=env).lower()
     if not raw:
         return default
     if raw in _TRUE:
@@ -69,12 +80,12 @@ def env_flag(name: str, default: bool, *, env: Mapping[str, str] | None = None) 
 
 def env_list(name: str, *, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """A comma-separated list (blanks dropped)."""
-    return tuple(part.strip() for part in _raw(name, env).split(",") if part.strip())
+    return tuple(part.strip() for part in env_text(name, env=env).split(",") if part.strip())
 
 
 def env_regex(name: str, *, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """One regular expression, checked here so the error names the variable; () when unset."""
-    raw = _raw(name, env)
+    raw = env_text(name, env=env)
     try:
         re.compile(raw)
     except re.error as exc:
@@ -85,8 +96,8 @@ def env_regex(name: str, *, env: Mapping[str, str] | None = None) -> tuple[str, 
 def warehouse_paths(env: Mapping[str, str] | None = None) -> tuple[Path, Path]:
     """RTK_DUCKDB_PATH and RTK_PARQUET_DIR, defaulting to data/rtk.duckdb and data/parquet."""
     return (
-        Path(_raw("RTK_DUCKDB_PATH", env) or DEFAULT_DUCKDB_PATH),
-        Path(_raw("RTK_PARQUET_DIR", env) or DEFAULT_PARQUET_DIR),
+        Path(env_text("RTK_DUCKDB_PATH", DEFAULT_DUCKDB_PATH, env=env)),
+        Path(env_text("RTK_PARQUET_DIR", DEFAULT_PARQUET_DIR, env=env)),
     )
 
 
@@ -101,12 +112,12 @@ class Settings:
     rate_limit: tuple[int, float] = DEFAULT_RATE_LIMIT
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         missing = [
             name
             for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "RTK_APP_ID")
-            if not env.get(name, "").strip()
+            if not env_text(name, env=env)
         ]
         if missing:
             raise ConfigError(
@@ -115,10 +126,10 @@ class Settings:
             )
         duckdb_path, parquet_dir = warehouse_paths(env)
         return cls(
-            api_token=env["CLOUDFLARE_API_TOKEN"].strip(),
-            account_id=env["CLOUDFLARE_ACCOUNT_ID"].strip(),
-            app_id=env["RTK_APP_ID"].strip(),
-            base_url=env.get("RTK_BASE_URL", "").strip() or DEFAULT_BASE_URL,
+            api_token=env_text("CLOUDFLARE_API_TOKEN", env=env),
+            account_id=env_text("CLOUDFLARE_ACCOUNT_ID", env=env),
+            app_id=env_text("RTK_APP_ID", env=env),
+            base_url=env_text("RTK_BASE_URL", DEFAULT_BASE_URL, env=env),
             duckdb_path=duckdb_path,
             parquet_dir=parquet_dir,
             rate_limit=(

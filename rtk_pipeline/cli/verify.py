@@ -4,12 +4,11 @@ Dagster over the stored days; one row per day, one column per table and rule, an
 from __future__ import annotations
 
 import argparse
-import os
 
 from rich.console import Console
 from rich.table import Table
 
-from rtk_pipeline.config import warehouse_paths
+from rtk_pipeline.config import env_text, warehouse_paths
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.quality import Verdict, verify
 from rtk_pipeline.store import Warehouse
@@ -25,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"no warehouse at {duckdb_path}: run `rtk-pipeline backfill` first or set RTK_DUCKDB_PATH"
         )
-    token = os.environ.get("CLOUDFLARE_API_TOKEN", "").strip()  # so a stored copy of the token is found too
+    token = env_text("CLOUDFLARE_API_TOKEN")  # so a stored copy of the token is found too
     verdicts = verify(Warehouse(duckdb_path, parquet_dir), args.start, args.end, api_token=token)
     console = Console()
     console.print(verdict_table(verdicts, title=f"verify {args.start} .. {args.end} ({duckdb_path})"))

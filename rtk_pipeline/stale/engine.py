@@ -82,13 +82,19 @@ class _Run:
         self.finals: list[Decision] = []  # outcomes of written pending rows not yet written
         self.deactivations = 0
         self.failures_in_a_row = 0
-        self.stop: tuple[str, str] | None = None
+        self.stop: tuple[Outcome, str] | None = None
         self.throttled_at_start = client.stats.throttled
         self.refresh: dict[str, dict] = {}  # live meeting records the `meetings` table should get
 
     # -- audit -------------------------------------------------------------------------------------
     def decide(
-        self, candidate: Candidate, decision: str, *, detail=None, http_status=None, error=None
+        self,
+        candidate: Candidate,
+        decision: Outcome,
+        *,
+        detail: str | None = None,
+        http_status: int | None = None,
+        error: str | None = None,
     ) -> Decision:
         row = Decision(
             meeting_id=candidate.meeting_id,
@@ -122,7 +128,13 @@ class _Run:
         self.finals.clear()
 
     def finalize(
-        self, pending: Decision, decision: str, *, detail=None, http_status=None, error=None
+        self,
+        pending: Decision,
+        decision: Outcome,
+        *,
+        detail: str | None = None,
+        http_status: int | None = None,
+        error: str | None = None,
     ) -> None:
         """Settle the pending row of an attempt (same attempt_id); written with the next flush."""
         final = dataclasses.replace(
@@ -186,7 +198,7 @@ class _Run:
             log.error("meetings table not updated with %d live record(s): %s", len(records), _error_text(exc))
 
     # -- one candidate -----------------------------------------------------------------------------
-    def live_check(self, candidate: Candidate) -> tuple[str, str] | dict:
+    def live_check(self, candidate: Candidate) -> tuple[Outcome, str | APIError] | dict:
         """Re-read the meeting and its participants; a (decision, detail) to skip, or the live record."""
         try:
             live = self.client.get_meeting(candidate.meeting_id)

@@ -22,7 +22,15 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.errors import APIError, AuthError, ConfigError, RateLimitedError, RetriableError, RTKError
+from rtk_pipeline.errors import (
+    APIError,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    RateLimitedError,
+    RetriableError,
+    RTKError,
+)
 from rtk_pipeline.normalize import normalize_meetings, parse_timestamp, scrub_text
 from rtk_pipeline.stale.candidates import Candidate, as_utc, find_candidates, freshness_problem, now_utc
 from rtk_pipeline.stale.policy import (
@@ -327,7 +335,7 @@ class _Run:
                 live = self.client.get_meeting(pending.meeting_id)
             except APIError as exc:
                 self.api_failed(exc)
-                if exc.status == 404:
+                if isinstance(exc, NotFoundError):
                     self.finalize(pending, Outcome.FAILED, http_status=404, error=_error_text(exc))
                 else:
                     unresolved.add(pending.meeting_id)

@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -77,7 +77,7 @@ def _env(venv: Path, **extra: str) -> dict[str, str]:
 
 
 def test_backfill_from_the_wheel_loads_what_the_emulator_holds(venv, empty_dir):
-    config = EmulatorConfig(meetings=120, days=3, seed=3)
+    config = EmulatorConfig(meetings=120, days=3, seed=3, end=datetime(2026, 11, 1, tzinfo=UTC))
     with Emulator(config) as emu:
         first = (config.end - timedelta(days=config.days)).date()
         last = (config.end - timedelta(days=1)).date()

@@ -73,7 +73,8 @@ def _clean_env() -> dict[str, str]:
 def _env(venv: Path, **extra: str) -> dict[str, str]:
     """The venv's commands first on PATH, nothing of this checkout importable."""
     base = _clean_env()
-    return {**base, "PATH": f"{venv / 'bin'}{os.pathsep}{base.get('PATH', '')}", "PYTHONPATH": "", **extra}
+    path = f"{venv / 'bin'}{os.pathsep}{base.get('PATH', '')}"
+    return {**base, "PATH": path, "PYTHONPATH": "", "COLUMNS": "200", **extra}
 
 
 def test_backfill_from_the_wheel_loads_what_the_emulator_holds(venv, empty_dir):

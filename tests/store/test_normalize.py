@@ -14,9 +14,8 @@ from rtk_pipeline.normalize import (
     normalize_meetings,
     normalize_participants,
     parse_timestamp,
-    scrub,
-    scrub_text,
 )
+from rtk_pipeline.secrets import scrub, scrub_text
 
 DAY = date(2026, 10, 1)
 

@@ -11,7 +11,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from rtk_pipeline.client import RealtimeKitClient, _retry_after
+from rtk_pipeline.client import RealtimeKitClient
+from rtk_pipeline.client.responses import retry_after
 from rtk_pipeline.errors import BadResponseError, RateLimitedError, ServerError, TransportError
 from rtk_pipeline.ratelimit import RateLimiter
 
@@ -71,13 +72,13 @@ def test_retry_after_http_date_sets_the_pause(emulator_factory, make_client):
 
 def test_retry_after_parsing():
     now = datetime.now(UTC)
-    assert _retry_after("7") == 7.0
-    assert _retry_after("0.5") == 0.5
-    assert _retry_after("-3") == 0.0
-    assert 55 < _retry_after(format_datetime(now + timedelta(seconds=60), usegmt=True)) <= 60
-    assert _retry_after(format_datetime(now - timedelta(seconds=60), usegmt=True)) == 0.0
+    assert retry_after("7") == 7.0
+    assert retry_after("0.5") == 0.5
+    assert retry_after("-3") == 0.0
+    assert 55 < retry_after(format_datetime(now + timedelta(seconds=60), usegmt=True)) <= 60
+    assert retry_after(format_datetime(now - timedelta(seconds=60), usegmt=True)) == 0.0
     for garbage in (None, "", "soon", "nan", "inf"):
-        assert _retry_after(garbage) is None
+        assert retry_after(garbage) is None
 
 
 def test_429_on_post_is_retried_because_nothing_was_done(emulator, make_client):

@@ -15,18 +15,7 @@ from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.client.responses import retry_after
 from rtk_pipeline.errors import BadResponseError, RateLimitedError, ServerError, TransportError
 from rtk_pipeline.ratelimit import RateLimiter
-
-
-class RecordingLimiter(RateLimiter):
-    """A generous limiter that remembers every hold(): how long a 429 paused the token."""
-
-    def __init__(self) -> None:
-        super().__init__(1_000_000, 1.0)
-        self.holds: list[float] = []
-
-    def hold(self, seconds: float) -> None:
-        self.holds.append(seconds)
-        super().hold(seconds)
+from tests.support.emulator import RecordingLimiter
 
 
 def statuses(emu) -> list[int]:

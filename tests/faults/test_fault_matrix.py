@@ -24,25 +24,12 @@ from rtk_pipeline.errors import (
     ServerError,
     TransportError,
 )
-from rtk_pipeline.ratelimit import RateLimiter
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_meetings, sync_participants, sync_range
+from tests.support.emulator import RecordingLimiter, client_for, emulator_days
+from tests.support.truth import stored_meetings, stored_participants, truth_meetings, truth_participants
 
-from .conftest import (
-    Attempt,
-    Exchange,
-    attempt,
-    check_attempt,
-    client_for,
-    emulator_days,
-    mutate,
-    small_emulator,
-    snapshot,
-    stored_meetings,
-    stored_participants,
-    truth_meetings,
-    truth_participants,
-)
+from .conftest import Attempt, Exchange, attempt, check_attempt, mutate, small_emulator, snapshot
 
 
 @pytest.fixture
@@ -91,18 +78,6 @@ def failed(outcome: Attempt, error_type: type, *words: str) -> None:
     assert isinstance(outcome.error, error_type), repr(outcome.error)
     for word in words:
         assert word in str(outcome.error), str(outcome.error)
-
-
-class RecordingLimiter(RateLimiter):
-    """An unpaced limiter that remembers each `hold` (how long the client honoured a Retry-After)."""
-
-    def __init__(self) -> None:
-        super().__init__(1_000_000, 1.0)
-        self.holds: list[float] = []
-
-    def hold(self, seconds: float) -> None:
-        self.holds.append(seconds)
-        super().hold(seconds)
 
 
 # ---------------------------------------------------------------------------------------- 429

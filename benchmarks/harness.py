@@ -279,7 +279,7 @@ _CATEGORIES = (
     ("store: Parquet staging, DuckDB commit, Parquet export", ("rtk_pipeline/store.py",)),
     (
         "client: paging checks, retries, rate limiter",
-        ("rtk_pipeline/client.py", "rtk_pipeline/ratelimit.py", "tenacity/"),
+        ("rtk_pipeline/client/", "rtk_pipeline/ratelimit.py", "tenacity/"),
     ),
     ("sync engine + thread pool", ("rtk_pipeline/sync.py", "concurrent/futures", "threading.py", "queue.py")),
     ("Dagster", ("dagster",)),

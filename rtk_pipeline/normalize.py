@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -25,6 +24,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rtk_pipeline.secrets import is_secret_key, scrub
 from rtk_pipeline.store.tables import (  # the declared schemas live with the store
     JSON_COLUMNS,
     MEETINGS_SCHEMA,
@@ -32,58 +32,6 @@ from rtk_pipeline.store.tables import (  # the declared schemas live with the st
     REJECTED_SCHEMA,
     TS,
 )
-
-SECRET_KEYS = frozenset({"token", "access_key", "secret", "password", "private_key"})
-# Compacted (lower case, no `_`/`-`) endings and fragments that also mark a key as secret, so that
-# `sasToken`, `secret_access_key` or `ssh-password` are caught as well as the five documented names.
-_SECRET_ENDINGS = ("token", "accesskey", "secret", "secretkey", "password", "passwd", "privatekey", "apikey")
-_SECRET_FRAGMENTS = ("secret", "password")
-_secret_cache: dict[str, bool] = {}
-
-
-def is_secret_key(key: object) -> bool:
-    """True for the documented secret names and their obvious spellings (case, camelCase, prefixes)."""
-    hit = _secret_cache.get(key)  # type: ignore[arg-type]
-    if hit is not None:
-        return hit
-    if not isinstance(key, str):
-        return False
-    compact = key.lower().replace("_", "").replace("-", "")
-    hit = (
-        key.lower() in SECRET_KEYS
-        or compact.endswith(_SECRET_ENDINGS)
-        or any(f in compact for f in _SECRET_FRAGMENTS)
-    )
-    if len(_secret_cache) < 10_000:
-        _secret_cache[key] = hit
-    return hit
-
-
-def scrub(obj: Any) -> Any:
-    """A deep copy of `obj` without secret keys, at any depth (dicts inside lists included)."""
-    if isinstance(obj, dict):
-        return {k: scrub(v) for k, v in obj.items() if not is_secret_key(k)}
-    if isinstance(obj, list | tuple):
-        return [scrub(v) for v in obj]
-    return obj
-
-
-_BEARER = re.compile(r"(?i)(?<![\w-])(bearer|basic)\s+[\w.~+/=-]+")
-# `key: value`, `key=value`, `"key": "value"`; matches start at word boundaries only, so the scan is linear.
-_PAIR = re.compile(r"""(?<![\w-])(["']?)([\w-]+)\1(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;}&"']+)""")
-
-
-def _redact_pair(match: re.Match) -> str:
-    quote, key, sep, _ = match.groups()
-    return f"{quote}{key}{quote}{sep}[redacted]" if is_secret_key(key) else match.group(0)
-
-
-def scrub_text(text: str | None, limit: int = 2000) -> str | None:
-    """Redact bearer tokens and secret `key=value` / `"key": "value"` pairs from error text; truncate."""
-    if text is None:
-        return None
-    text = _PAIR.sub(_redact_pair, _BEARER.sub(lambda m: f"{m.group(1)} [redacted]", text[: limit * 2]))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_timestamp(value: Any) -> datetime:

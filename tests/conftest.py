@@ -1,47 +1,50 @@
-"""Shared fixtures: seeded emulators serving real HTTP on 127.0.0.1, stopped after each test."""
+"""Shared fixtures: seeded emulators serving real HTTP on 127.0.0.1, stopped after each test, and a fresh
+warehouse in the test's own folder. Plain helpers live in `tests.support`."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
+from rtk_pipeline.store import Warehouse
+from tests.support.emulator import END, made_and_stopped
 
-EMULATOR_END = datetime(2026, 11, 1, tzinfo=UTC)
-EMULATOR_DEFAULTS = {"meetings": 300, "days": 10, "seed": 7, "end": EMULATOR_END}
+EMULATOR_DEFAULTS = {"meetings": 300, "days": 10, "seed": 7, "end": END}
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(EmulatorConfig)}
 _FAULT_FIELDS = {f.name for f in dataclasses.fields(Faults)} - {"seed"}
+
+
+def _started(**kwargs) -> Emulator:
+    unknown = set(kwargs) - _CONFIG_FIELDS - _FAULT_FIELDS - {"fault_seed"}
+    if unknown:
+        raise TypeError(f"not an EmulatorConfig or Faults field: {sorted(unknown)}")
+    config = {k: v for k, v in kwargs.items() if k in _CONFIG_FIELDS}
+    cfg = EmulatorConfig(**{**EMULATOR_DEFAULTS, **config})
+    faults = Faults(
+        **{k: v for k, v in kwargs.items() if k in _FAULT_FIELDS},
+        **({"seed": kwargs["fault_seed"]} if "fault_seed" in kwargs else {}),
+    )
+    return Emulator(cfg, faults).start()
 
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., Emulator]]:
     """`emulator_factory(**kw)` -> a started Emulator. Keywords are EmulatorConfig fields (defaults: 300
     meetings over 10 days up to 2026-11-01, seed 7) and Faults fields (`fault_seed` for Faults.seed)."""
-    started: list[Emulator] = []
-
-    def make(**kwargs) -> Emulator:
-        unknown = set(kwargs) - _CONFIG_FIELDS - _FAULT_FIELDS - {"fault_seed"}
-        if unknown:
-            raise TypeError(f"not an EmulatorConfig or Faults field: {sorted(unknown)}")
-        config = {k: v for k, v in kwargs.items() if k in _CONFIG_FIELDS}
-        cfg = EmulatorConfig(**{**EMULATOR_DEFAULTS, **config})
-        faults = Faults(
-            **{k: v for k, v in kwargs.items() if k in _FAULT_FIELDS},
-            **({"seed": kwargs["fault_seed"]} if "fault_seed" in kwargs else {}),
-        )
-        emu = Emulator(cfg, faults).start()
-        started.append(emu)
-        return emu
-
-    yield make
-    for emu in started:
-        emu.stop()
+    yield from made_and_stopped(_started, Emulator.stop)
 
 
 @pytest.fixture
 def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
     """A small seeded emulator (300 meetings over the 10 days up to 2026-11-01, seed 7), no faults."""
     return emulator_factory()
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    """An empty warehouse (DuckDB file and Parquet folder) in the test's own folder."""
+    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")

@@ -31,7 +31,8 @@ from rtk_pipeline.errors import (
     RetriableError,
     RTKError,
 )
-from rtk_pipeline.normalize import normalize_meetings, parse_timestamp, scrub_text
+from rtk_pipeline.normalize import normalize_meetings, parse_timestamp
+from rtk_pipeline.secrets import scrub_text
 from rtk_pipeline.stale.candidates import Candidate, as_utc, find_candidates, freshness_problem, now_utc
 from rtk_pipeline.stale.policy import (
     DEFAULT_MAX_DEACTIVATIONS,

@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from rtk_pipeline import normalize
+from rtk_pipeline.secrets import scrub_text
 from rtk_pipeline.store.connection import days_sql, files_sql, lit, q
 from rtk_pipeline.store.stage import ParquetStage
 from rtk_pipeline.store.tables import SYNC_RUNS_SCHEMA, TABLES, TableSpec
@@ -68,7 +69,7 @@ def sync_run_table(sync_run: dict, stages: list[ParquetStage], outcome: str, *, 
         row[column] = _utc(row.get(column))
     if row.get("seconds") is None and row.get("started_at") is not None:
         row["seconds"] = (row["finished_at"] - row["started_at"]).total_seconds()
-    row["error"] = normalize.scrub_text(None if row.get("error") is None else str(row["error"]))
+    row["error"] = scrub_text(None if row.get("error") is None else str(row["error"]))
     return pa.Table.from_pylist([row], schema=SYNC_RUNS_SCHEMA)
 
 

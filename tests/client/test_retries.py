@@ -11,21 +11,11 @@ from email.utils import format_datetime
 
 import pytest
 
-from rtk_pipeline.client import RealtimeKitClient, _retry_after
+from rtk_pipeline.client import RealtimeKitClient
+from rtk_pipeline.client.responses import retry_after
 from rtk_pipeline.errors import BadResponseError, RateLimitedError, ServerError, TransportError
 from rtk_pipeline.ratelimit import RateLimiter
-
-
-class RecordingLimiter(RateLimiter):
-    """A generous limiter that remembers every hold(): how long a 429 paused the token."""
-
-    def __init__(self) -> None:
-        super().__init__(1_000_000, 1.0)
-        self.holds: list[float] = []
-
-    def hold(self, seconds: float) -> None:
-        self.holds.append(seconds)
-        super().hold(seconds)
+from tests.support.emulator import RecordingLimiter
 
 
 def statuses(emu) -> list[int]:
@@ -71,13 +61,13 @@ def test_retry_after_http_date_sets_the_pause(emulator_factory, make_client):
 
 def test_retry_after_parsing():
     now = datetime.now(UTC)
-    assert _retry_after("7") == 7.0
-    assert _retry_after("0.5") == 0.5
-    assert _retry_after("-3") == 0.0
-    assert 55 < _retry_after(format_datetime(now + timedelta(seconds=60), usegmt=True)) <= 60
-    assert _retry_after(format_datetime(now - timedelta(seconds=60), usegmt=True)) == 0.0
+    assert retry_after("7") == 7.0
+    assert retry_after("0.5") == 0.5
+    assert retry_after("-3") == 0.0
+    assert 55 < retry_after(format_datetime(now + timedelta(seconds=60), usegmt=True)) <= 60
+    assert retry_after(format_datetime(now - timedelta(seconds=60), usegmt=True)) == 0.0
     for garbage in (None, "", "soon", "nan", "inf"):
-        assert _retry_after(garbage) is None
+        assert retry_after(garbage) is None
 
 
 def test_429_on_post_is_retried_because_nothing_was_done(emulator, make_client):

@@ -9,10 +9,9 @@ from pathlib import Path
 import duckdb
 from dagster import AssetKey, AssetRecordsFilter
 
-from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.ratelimit import RateLimiter
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
+from tests.support.emulator import client_for
 
 MEETING_COLUMNS = (
     "id, title, status, created_at, updated_at, record_on_start, recording_config, extra, created_day"
@@ -46,13 +45,7 @@ def test_range_run_equals_cli_path_and_ground_truth(
 
     # The library path the CLI (`rtk-pipeline backfill`) takes, into a second warehouse.
     cli_wh = Warehouse(tmp_path / "cli" / "rtk.duckdb", tmp_path / "cli" / "parquet")
-    with RealtimeKitClient(
-        api_token=emu.token,
-        account_id=emu.account_id,
-        app_id=emu.app_id,
-        base_url=emu.base_url,
-        rate_limiter=RateLimiter(100_000, 10),
-    ) as client:
+    with client_for(emu) as client:
         sync_range(client, cli_wh, first, last)
     dagster_meetings, dagster_participants = _tables(Path(rtk_env["RTK_DUCKDB_PATH"]))
     cli_meetings, cli_participants = _tables(cli_wh.duckdb_path)

@@ -5,7 +5,6 @@ schedules and sensor are there, and the instance has the project's pool and run-
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from dagster_defs.local import PROJECT_ROOT
+from tests.support.processes import stop_group
 
 QUERY = """
 {
@@ -94,12 +94,7 @@ def webserver(rtk_env: dict[str, str], disk_instance, free_port: int, wait_for_u
         wait_for_ui(proc, url)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def _graphql(url: str) -> dict:

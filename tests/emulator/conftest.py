@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from rtk_pipeline.emulator import Emulator
+from tests.support.emulator import made_and_stopped
 
 
 class Api:
@@ -52,15 +53,7 @@ class Api:
 
 @pytest.fixture
 def api_for() -> Iterator[Callable[[Emulator], Api]]:
-    clients: list[Api] = []
-
-    def make(emu: Emulator) -> Api:
-        clients.append(Api(emu))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        client.close()
+    yield from made_and_stopped(Api, Api.close)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
-
-END = datetime(2026, 11, 1, tzinfo=UTC)
+from tests.support.emulator import END
 
 
 def parse(ts: str) -> datetime:

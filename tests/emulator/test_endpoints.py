@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from tests.support.truth import SECRET_KEYS
+
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 # The reference's fields, written out independently of the emulator's own lists.
 # fmt: off
@@ -20,7 +22,6 @@ PARTICIPANT_FIELDS = {
 }
 # fmt: on
 NEWER_FIELDS = {"ai_config", "recording_config", "transcribe_on_end", "x_region"}
-SECRET_KEYS = {"token", "access_key", "secret", "password", "private_key"}
 
 
 def secret_keys_in(obj) -> set[str]:

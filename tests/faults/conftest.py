@@ -1,8 +1,8 @@
-"""Shared tools of the fault suite: fast clients, a rewriting proxy, and ground-truth comparisons.
+"""Shared tools of the fault suite: a pre-synced warehouse, the suite's invariant, a rewriting proxy.
 
-Every check here compares what the warehouse holds with what the emulator says is true, computed
-independently of `rtk_pipeline.normalize` (only the documented column contract is assumed), so a bug in
-normalize or the store shows up as a difference instead of being mirrored by the test.
+Every check here compares what the warehouse holds with what the emulator says is true
+(`tests.support.truth`), so a bug in normalize or the store shows up as a difference instead of being
+mirrored by the test.
 """
 
 from __future__ import annotations
@@ -10,82 +10,38 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import shutil
-import signal
 import socket
-import ssl
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
-from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.errors import RTKError
-from rtk_pipeline.ratelimit import RateLimiter
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
-
-END = datetime(2026, 11, 1, tzinfo=UTC)
-REPO = Path(__file__).resolve().parents[2]
-SECRET_MARKERS = ("EMU-SECRET-", "EMU-PTOKEN-")
-SECRET_KEYS = frozenset({"token", "access_key", "secret", "password", "private_key"})
-
-# The list fields the meetings table types; every other field of a record belongs in `extra`.
-MEETING_PLAIN = (
-    "id",
-    "title",
-    "status",
-    "live_stream_on_start",
-    "persist_chat",
-    "record_on_start",
-    "summarize_on_end",
-    "transcribe_on_end",
-    "session_keep_alive_time_in_secs",
+from tests.support.emulator import END, client_for, emulator_days, made_and_stopped
+from tests.support.truth import (
+    assert_matches_truth,
+    query,
+    reading,
+    truth_meetings,
+    ts,
 )
-MEETING_TIMES = ("created_at", "updated_at")
-MEETING_JSON = ("ai_config", "recording_config")
-MEETING_KNOWN = frozenset(MEETING_PLAIN + MEETING_TIMES + MEETING_JSON)
-PARTICIPANT_PLAIN = ("id", "custom_participant_id", "preset_name", "name", "picture")
-PARTICIPANT_KNOWN = frozenset((*PARTICIPANT_PLAIN, *MEETING_TIMES))
+
+SECRET_MARKERS = ("EMU-SECRET-", "EMU-PTOKEN-")
 
 
-# ---------------------------------------------------------------------------------------------- clients
-
-_TLS = ssl.create_default_context()
-
-
-def client_for(target: Emulator | str, emu: Emulator | None = None, **kw: Any) -> RealtimeKitClient:
-    """A client that retries fast and is not paced (the emulator enforces no budget unless asked).
-
-    `target` is the emulator, or a base URL (a proxy) in front of `emu`.
-    """
-    emu = target if isinstance(target, Emulator) else emu
-    base_url = target.base_url if isinstance(target, Emulator) else target
-    kw.setdefault("max_retry_wait", 0.02)
-    kw.setdefault("backoff", 0.005)
-    kw.setdefault("max_attempts", 6)
-    kw.setdefault("timeout", 5.0)
-    kw.setdefault("rate_limiter", RateLimiter(1_000_000, 1.0))
-    # The client's own transport, but with one TLS context for all: building one costs ~80 ms (certifi),
-    # and loopback HTTP never uses it.
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-    kw.setdefault("transport", httpx.HTTPTransport(verify=_TLS, limits=limits))
-    kw.setdefault("api_token", emu.token)
-    kw.setdefault("account_id", emu.account_id)
-    return RealtimeKitClient(app_id=emu.app_id, base_url=base_url, **kw)
+# ---------------------------------------------------------------------------------------------- emulators
 
 
 def small_emulator(**kw: Any) -> Emulator:
@@ -100,11 +56,6 @@ def emu() -> Iterator[Emulator]:
     emulator = small_emulator()
     yield emulator
     emulator.stop()
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Warehouse:
-    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
 
 
 @pytest.fixture(scope="session")
@@ -131,148 +82,7 @@ def synced(baseline: Path, tmp_path: Path) -> Warehouse:
     return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
 
 
-def emulator_days(emu: Emulator) -> tuple[date, date]:
-    """The first and last UTC day the emulator's data covers."""
-    end = emu.config.end
-    return (end - timedelta(days=emu.config.days)).date(), (end - timedelta(microseconds=1)).date()
-
-
 # ---------------------------------------------------------------------------------------------- truth
-
-
-def ts(value: str) -> datetime:
-    """An API timestamp as a UTC datetime (no zone = UTC; more than 6 fractional digits truncated)."""
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if k not in SECRET_KEYS}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
-
-
-def truth_meetings(emu: Emulator, first: date, last: date) -> dict[str, dict]:
-    """The emulator's meetings created on the UTC days first..last, by id, as the list returns them."""
-    out = {}
-    for record in emu.meetings():
-        if first <= ts(record["created_at"]).date() <= last:
-            out[record["id"]] = record
-    return out
-
-
-def truth_participants(emu: Emulator, meetings: dict[str, dict]) -> dict[tuple[str, str], dict]:
-    return {(mid, p["id"]): p for mid in meetings for p in emu.participants(mid)}
-
-
-def expected_meeting(record: dict) -> dict:
-    """The meetings row the column contract demands for an API list record."""
-    row = {name: record.get(name) for name in MEETING_PLAIN}
-    created = ts(record["created_at"])
-    row["created_at"] = created
-    row["updated_at"] = None if record.get("updated_at") is None else ts(record["updated_at"])
-    for name in MEETING_JSON:
-        row[name] = None if record.get(name) is None else scrub(record[name])
-    extra = {k: scrub(v) for k, v in record.items() if k not in MEETING_KNOWN and k not in SECRET_KEYS}
-    row["extra"] = extra or None
-    row["created_day"] = created.date()
-    return row
-
-
-def expected_participant(meeting_id: str, day: date, record: dict) -> dict:
-    row = {name: record.get(name) for name in PARTICIPANT_PLAIN}
-    row["meeting_id"] = meeting_id
-    for name in MEETING_TIMES:
-        row[name] = None if record.get(name) is None else ts(record[name])
-    extra = {k: scrub(v) for k, v in record.items() if k not in PARTICIPANT_KNOWN and k not in SECRET_KEYS}
-    row["extra"] = extra or None
-    row["meeting_created_day"] = day
-    return row
-
-
-_reading: dict[Path, Any] = {}
-
-
-@contextlib.contextmanager
-def reading(warehouse: Warehouse) -> Iterator[None]:
-    """Serve every `query` of the block from one read-only connection (opening one costs ~40 ms, and a
-    check makes dozens). Never around a sync: the writer could not open the file meanwhile."""
-    if warehouse.duckdb_path in _reading:
-        yield
-        return
-    con = warehouse.connect(read_only=True)
-    _reading[warehouse.duckdb_path] = con
-    try:
-        yield
-    finally:
-        del _reading[warehouse.duckdb_path]
-        con.close()
-
-
-def query(warehouse: Warehouse, sql: str, params: list | None = None) -> list[dict]:
-    con = _reading.get(warehouse.duckdb_path)
-    if con is None:
-        with reading(warehouse):
-            return query(warehouse, sql, params)
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _decoded(row: dict, json_columns: tuple[str, ...]) -> dict:
-    out = dict(row)
-    out.pop("synced_at", None)
-    for name in json_columns:
-        if out.get(name) is not None:
-            out[name] = json.loads(out[name])
-    return out
-
-
-def stored_meetings(warehouse: Warehouse) -> dict[str, dict]:
-    rows = query(warehouse, "SELECT * FROM meetings")
-    ids = [r["id"] for r in rows]
-    assert len(ids) == len(set(ids)), "a meeting id is stored twice"
-    return {r["id"]: _decoded(r, (*MEETING_JSON, "extra")) for r in rows}
-
-
-def stored_participants(warehouse: Warehouse) -> dict[tuple[str, str], dict]:
-    rows = query(warehouse, "SELECT * FROM participants")
-    keys = [(r["meeting_id"], r["id"]) for r in rows]
-    assert len(keys) == len(set(keys)), "a participant is stored twice"
-    return {(r["meeting_id"], r["id"]): _decoded(r, ("extra",)) for r in rows}
-
-
-def assert_rows_equal(stored: dict, expected: dict, what: str) -> None:
-    """Same keys, and per key the same value in every column."""
-    missing, unexpected = set(expected) - set(stored), set(stored) - set(expected)
-    assert not missing and not unexpected, (
-        f"{what}: missing {sorted(missing)[:5]}, extra {sorted(unexpected)[:5]}"
-    )
-    for key, want in expected.items():
-        got = {k: stored[key].get(k) for k in want}
-        assert got == want, f"{what} {key}: stored {got} != expected {want}"
-
-
-def assert_matches_truth(warehouse: Warehouse, emu: Emulator, first: date, last: date) -> None:
-    """Meetings and participants of first..last equal the emulator's ground truth, by id and by value."""
-    meetings = truth_meetings(emu, first, last)
-    days = {mid: ts(m["created_at"]).date() for mid, m in meetings.items()}
-    assert_rows_equal(
-        {k: v for k, v in stored_meetings(warehouse).items() if first <= v["created_day"] <= last},
-        {mid: expected_meeting(m) for mid, m in meetings.items()},
-        "meetings",
-    )
-    assert_rows_equal(
-        {
-            k: v
-            for k, v in stored_participants(warehouse).items()
-            if first <= v["meeting_created_day"] <= last
-        },
-        {k: expected_participant(k[0], days[k[0]], p) for k, p in truth_participants(emu, meetings).items()},
-        "participants",
-    )
 
 
 def snapshot(warehouse: Warehouse) -> dict[str, list[tuple]]:
@@ -472,15 +282,7 @@ class Proxy:
 
 @pytest.fixture
 def proxy_factory() -> Iterator[Callable[[Emulator], Proxy]]:
-    started: list[Proxy] = []
-
-    def make(emu: Emulator) -> Proxy:
-        started.append(Proxy(emu))
-        return started[-1]
-
-    yield make
-    for proxy in started:
-        proxy.stop()
+    yield from made_and_stopped(Proxy, Proxy.stop)
 
 
 def rewrite_records(endpoint: str, change: Callable[[dict], None]) -> Callable[[Exchange], None]:
@@ -494,41 +296,3 @@ def rewrite_records(endpoint: str, change: Callable[[dict], None]) -> Callable[[
             ex.set_json(doc)
 
     return hook
-
-
-# ---------------------------------------------------------------------------------------------- the CLI
-
-
-def cli_env(tmp_path: Path, emu_env: dict[str, str], **extra: str) -> dict[str, str]:
-    """The environment a user would set for `rtk-pipeline backfill` against the emulator."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "RTK_", "DAGSTER_"))}
-    env.update(
-        RTK_DUCKDB_PATH=str(tmp_path / "rtk.duckdb"),
-        RTK_PARQUET_DIR=str(tmp_path / "parquet"),
-        RTK_RATE_LIMIT_REQUESTS="1000000",
-        RTK_RATE_LIMIT_PERIOD_S="1",
-        COLUMNS="160",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(emu_env)
-    env.update(extra)
-    return env
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "rtk_pipeline.cli", *args]
-
-
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(cli(*args), env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
-
-
-def kill_after(proc: subprocess.Popen, seconds: float) -> bool:
-    """SIGKILL `proc` after `seconds` unless it ended first; True if it was killed."""
-    try:
-        proc.wait(timeout=seconds)
-        return False
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        return True

@@ -18,22 +18,17 @@ import pytest
 
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
-
-from .conftest import (
-    END,
-    Exchange,
-    Proxy,
-    client_for,
-    emulator_days,
+from tests.support.emulator import END, client_for, emulator_days
+from tests.support.truth import (
     expected_meeting,
     expected_participant,
     query,
-    rewrite_records,
-    small_emulator,
     stored_meetings,
     stored_participants,
     truth_meetings,
 )
+
+from .conftest import Exchange, Proxy, rewrite_records, small_emulator
 
 DAY = date(2026, 10, 30)  # the middle day of the emulator's three
 DROP = object()  # a rewrite that removes the field from the record

@@ -12,8 +12,9 @@ import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store import Warehouse
-
-from .conftest import END, REPO, assert_matches_truth, cli, cli_env, query
+from tests.support.emulator import END
+from tests.support.processes import REPO, cli, cli_env
+from tests.support.truth import assert_matches_truth, query
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,11 @@ import pyarrow.dataset as ds
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
+from tests.support.emulator import END
+from tests.support.processes import cli, cli_env, kill_after, run_cli
+from tests.support.truth import truth_meetings, truth_participants, ts
 
-from .conftest import END, cli, cli_env, kill_after, mutate, run_cli, truth_meetings, truth_participants, ts
+from .conftest import mutate
 
 KILLS = 20
 FIRST, LAST = date(2026, 10, 26), date(2026, 10, 31)

@@ -24,25 +24,12 @@ from rtk_pipeline.errors import (
     ServerError,
     TransportError,
 )
-from rtk_pipeline.ratelimit import RateLimiter
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_meetings, sync_participants, sync_range
+from tests.support.emulator import RecordingLimiter, client_for, emulator_days
+from tests.support.truth import stored_meetings, stored_participants, truth_meetings, truth_participants
 
-from .conftest import (
-    Attempt,
-    Exchange,
-    attempt,
-    check_attempt,
-    client_for,
-    emulator_days,
-    mutate,
-    small_emulator,
-    snapshot,
-    stored_meetings,
-    stored_participants,
-    truth_meetings,
-    truth_participants,
-)
+from .conftest import Attempt, Exchange, attempt, check_attempt, mutate, small_emulator, snapshot
 
 
 @pytest.fixture
@@ -91,18 +78,6 @@ def failed(outcome: Attempt, error_type: type, *words: str) -> None:
     assert isinstance(outcome.error, error_type), repr(outcome.error)
     for word in words:
         assert word in str(outcome.error), str(outcome.error)
-
-
-class RecordingLimiter(RateLimiter):
-    """An unpaced limiter that remembers each `hold` (how long the client honoured a Retry-After)."""
-
-    def __init__(self) -> None:
-        super().__init__(1_000_000, 1.0)
-        self.holds: list[float] = []
-
-    def hold(self, seconds: float) -> None:
-        self.holds.append(seconds)
-        super().hold(seconds)
 
 
 # ---------------------------------------------------------------------------------------- 429
@@ -279,17 +254,23 @@ def test_total_count_growing_mid_listing_is_survived(emu, warehouse, proxy_facto
     completed(run_fault(emu, warehouse, lambda: proxy.hooks.append(once(grow)), target=proxy.base_url))
 
 
-def test_same_id_on_two_pages_once_is_healed_by_another_pass(emu, warehouse, proxy_factory):
-    """Page 2 repeats page 1's last row in place of one of its own (a row shifted by an insert): the first
-    pass is short by one id, so the listing is walked again."""
-    proxy = proxy_factory(emu)
+def page_one_tail_repeated(how: Callable) -> list[Callable[[Exchange], None]]:
+    """Proxy hooks: meetings page 2 serves page 1's last row in place of its own first row (a row shifted
+    by an insert); `how` (`once` or `always`) says how often."""
     seen: dict[str, dict] = {}
 
     def remember(ex: Exchange) -> None:
         if ex.endpoint == "list_meetings" and ex.query.get("page_no") == "1":
             seen["last"] = ex.json()["data"][-1]
 
-    proxy.hooks += [remember, once(edit(lambda doc: doc["data"].__setitem__(0, seen["last"])))]
+    return [remember, how(edit(lambda doc: doc["data"].__setitem__(0, seen["last"])))]
+
+
+def test_same_id_on_two_pages_once_is_healed_by_another_pass(emu, warehouse, proxy_factory):
+    """Page 2 repeats page 1's last row in place of one of its own (a row shifted by an insert): the first
+    pass is short by one id, so the listing is walked again."""
+    proxy = proxy_factory(emu)
+    proxy.hooks += page_one_tail_repeated(once)
     outcome = run_fault(emu, warehouse, lambda: None, target=proxy.base_url)
     completed(outcome)
     assert outcome.results[0].passes == 2
@@ -297,13 +278,7 @@ def test_same_id_on_two_pages_once_is_healed_by_another_pass(emu, warehouse, pro
 
 def test_same_id_on_two_pages_every_time_fails_instead_of_a_short_day(emu, warehouse, proxy_factory):
     proxy = proxy_factory(emu)
-    seen: dict[str, dict] = {}
-
-    def remember(ex: Exchange) -> None:
-        if ex.endpoint == "list_meetings" and ex.query.get("page_no") == "1":
-            seen["last"] = ex.json()["data"][-1]
-
-    proxy.hooks += [remember, always(edit(lambda doc: doc["data"].__setitem__(0, seen["last"])))]
+    proxy.hooks += page_one_tail_repeated(always)
     outcome = run_fault(emu, warehouse, lambda: None, target=proxy.base_url)
     failed(outcome, PagingError, "passes")
 

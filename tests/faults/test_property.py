@@ -19,24 +19,20 @@ from hypothesis import strategies as st
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
-
-from .conftest import (
-    END,
+from tests.support.emulator import END, client_for, emulator_days
+from tests.support.truth import (
     assert_matches_truth,
-    attempt,
-    check_attempt,
-    client_for,
-    emulator_days,
     expected_meeting,
     expected_participant,
     reading,
-    snapshot,
     stored_meetings,
     stored_participants,
     truth_meetings,
     truth_participants,
     ts,
 )
+
+from .conftest import attempt, check_attempt, snapshot
 
 rates = st.sampled_from([0.0, 0.0, 0.02, 0.05, 0.1])
 

@@ -22,8 +22,10 @@ import pytest
 from dagster_defs.local import INSTANCE_TEMPLATE
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store import Warehouse
+from tests.support.processes import REPO, cli_env, run_cli
+from tests.support.truth import query
 
-from .conftest import REPO, SECRET_MARKERS, Exchange, Proxy, cli_env, query, run_cli
+from .conftest import SECRET_MARKERS, Exchange, Proxy
 
 pytestmark = pytest.mark.slow  # six subprocesses, two of them Dagster
 

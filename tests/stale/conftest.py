@@ -3,6 +3,7 @@ client that is not slowed down by the production rate limit, and a real DuckDB w
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,26 +16,17 @@ from rtk_pipeline import stale
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.normalize import parse_timestamp
-from rtk_pipeline.ratelimit import RateLimiter
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
+from tests.support.emulator import client_for
 
 # Data ends at today's midnight, so "30 days before now" cuts through the seeded months.
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 DAYS = 90
 
 
-def fast_client(emu: Emulator, **kw) -> RealtimeKitClient:
-    """A client for the emulator: its own generous budget, short retry waits (tests need no 4 req/s)."""
-    options = {"max_attempts": 3, "max_retry_wait": 0.2, "backoff": 0.01, **kw}
-    return RealtimeKitClient(
-        api_token=emu.token,
-        account_id=emu.account_id,
-        app_id=emu.app_id,
-        base_url=emu.base_url,
-        rate_limiter=RateLimiter(100_000, 1.0),
-        **options,
-    )
+# A client for the emulator with the retries these tests count on: 3 attempts, waits capped at 0.2 s.
+fast_client = functools.partial(client_for, max_attempts=3, max_retry_wait=0.2, backoff=0.01)
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,22 +17,11 @@ import pytest
 from dagster_defs import stale as dstale
 from rtk_pipeline.store import Warehouse
 from tests.stale.conftest import END, World, add_handmade_meetings, fast_client, sync_world
+from tests.support.processes import REPO, stop_group
 
-ROOT = Path(__file__).resolve().parents[2]
 DAEMON = Path(sys.executable).with_name("dagster-daemon")
 JOB = dstale.JOB_NAME
 BUSY = dstale.BUSY_STATUSES
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """End the daemon and what it started (code server, run workers): its own process group, by id."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.mark.slow
@@ -50,12 +38,12 @@ def test_daemon_sensor_deactivates_stale_meetings_on_its_own(emulator_factory, t
 
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster_defs" / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "dagster_defs" / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(
         "load_from:\n"
-        f"  - python_file:\n      relative_path: {ROOT / 'tests' / 'stale' / 'daemon_definitions.py'}\n"
-        f"      working_directory: {ROOT}\n"
+        f"  - python_file:\n      relative_path: {REPO / 'tests' / 'stale' / 'daemon_definitions.py'}\n"
+        f"      working_directory: {REPO}\n"
     )
     env = {
         **os.environ,
@@ -71,7 +59,7 @@ def test_daemon_sensor_deactivates_stale_meetings_on_its_own(emulator_factory, t
     log = (tmp_path / "daemon.log").open("w")
     proc = subprocess.Popen(
         [str(DAEMON), "run", "-w", str(workspace)],
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -94,7 +82,7 @@ def test_daemon_sensor_deactivates_stale_meetings_on_its_own(emulator_factory, t
                 assert time.monotonic() < deadline, "a deactivation run never finished"
                 time.sleep(0.5)
     finally:
-        _stop(proc)
+        stop_group(proc)  # the daemon and what it started (code server, run workers)
         log.close()
 
     after = world.statuses()

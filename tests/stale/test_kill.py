@@ -13,18 +13,18 @@ from collections import Counter
 import pytest
 
 from rtk_pipeline import stale
+from tests.support.processes import REPO
 
 _RUN = """
 import sys
 from datetime import datetime
 from rtk_pipeline import stale
-from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.ratelimit import RateLimiter
+from tests.support.processes import REPO
 from rtk_pipeline.store import Warehouse
+from tests.support.emulator import client_for
 
 base_url, token, account, app, duckdb_path, parquet_dir, as_of = sys.argv[1:]
-client = RealtimeKitClient(api_token=token, account_id=account, app_id=app, base_url=base_url,
-                           rate_limiter=RateLimiter(100_000, 1.0))
+client = client_for(base_url, api_token=token, account_id=account, app_id=app)
 stale.deactivate_stale(client, Warehouse(duckdb_path, parquet_dir), max_deactivations=1000,
                        as_of=datetime.fromisoformat(as_of), run_id="killed")
 """
@@ -37,7 +37,7 @@ def test_run_killed_mid_patch_leaves_an_accurate_audit_and_never_patches_twice(w
     world.emu.set_faults(latency_s=0.05)  # widen the windows between audit writes and PATCHes
     args = [world.emu.base_url, world.emu.token, world.emu.account_id, world.emu.app_id]
     args += [str(world.wh.duckdb_path), str(world.wh.parquet_dir), world.as_of.isoformat()]
-    proc = subprocess.Popen([sys.executable, "-c", _RUN, *args], start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", _RUN, *args], cwd=REPO, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while len(world.patches()) < kill_after_patches:

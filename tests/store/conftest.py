@@ -1,10 +1,9 @@
-"""Fixtures for the store tests: a fresh warehouse in a tmp dir and API-shaped record builders."""
+"""Fixtures for the store tests: API-shaped record builders (the fresh `warehouse` is tests/conftest.py's)."""
 
 from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -52,11 +51,6 @@ def participant(created: datetime, **fields) -> dict:
     }
     record.update(fields)
     return record
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Warehouse:
-    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
 
 
 def sync_meetings(

@@ -14,9 +14,8 @@ from rtk_pipeline.normalize import (
     normalize_meetings,
     normalize_participants,
     parse_timestamp,
-    scrub,
-    scrub_text,
 )
+from rtk_pipeline.secrets import scrub, scrub_text, secret_findings
 
 DAY = date(2026, 10, 1)
 
@@ -204,3 +203,16 @@ def test_error_text_is_redacted():
     for secret in ("abc.def", "hunter2", "AKIA123"):
         assert secret not in clean
     assert "other=fine" in clean and len(scrub_text("x" * 5000)) == 2000
+
+
+def test_scrubber_redactor_and_finder_share_one_secret_rule():
+    """What normalize drops, what error text loses and what the checks flag is the same set of keys."""
+    record = {"sasToken": "s-one", "tokens_used": 3, "nested": [{"ssh-password": "s-two"}]}
+    assert scrub(record) == {"tokens_used": 3, "nested": [{}]}
+    text = json.dumps(record)
+    assert secret_findings(text, api_token="") == ["key:sasToken", "key:ssh-password"]
+    clean = scrub_text(text)
+    assert "s-one" not in clean and "s-two" not in clean and '"tokens_used": 3' in clean
+    values = "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig, key AKIAABCDEFGHIJKLMNOP, api TOKEN-12345"
+    assert secret_findings(values, api_token="TOKEN-12345") == ["api-token", "jwt", "aws-key-id"]
+    assert secret_findings("a plain meeting title", api_token="TOKEN-12345") == []

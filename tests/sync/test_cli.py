@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from datetime import UTC, datetime
-
 import duckdb
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
+from tests.support.emulator import END
+from tests.support.processes import cli_env, run_cli
 
-END = datetime(2026, 11, 1, tzinfo=UTC)
 TOKEN = "TOPSECRET-CLI-TOKEN-42"
 
 
@@ -22,27 +18,8 @@ def emu():
         yield emulator
 
 
-def run_cli(args: list[str], env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "RTK_"))}
-    clean.update(
-        RTK_DUCKDB_PATH=str(tmp_path / "rtk.duckdb"),
-        RTK_PARQUET_DIR=str(tmp_path / "parquet"),
-        RTK_RATE_LIMIT_REQUESTS="100000",
-        RTK_RATE_LIMIT_PERIOD_S="1",
-        COLUMNS="160",
-    )
-    clean.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "rtk_pipeline.cli", *args],
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_backfill_loads_the_range_and_prints_a_summary(emu, tmp_path):
-    done = run_cli(["backfill", "--start", "2026-10-22", "--end", "2026-10-31"], emu.env(), tmp_path)
+    done = run_cli(["backfill", "--start", "2026-10-22", "--end", "2026-10-31"], cli_env(tmp_path, emu.env()))
     assert done.returncode == 0, done.stderr
     con = duckdb.connect(str(tmp_path / "rtk.duckdb"), read_only=True)
     ids = {row[0] for row in con.execute("SELECT id FROM meetings").fetchall()}
@@ -57,7 +34,7 @@ def test_backfill_loads_the_range_and_prints_a_summary(emu, tmp_path):
 
 def test_a_wrong_token_fails_in_one_line_naming_the_setting(emu, tmp_path):
     env = {**emu.env(), "CLOUDFLARE_API_TOKEN": "not-the-token"}
-    done = run_cli(["backfill", "--start", "2026-10-30", "--end", "2026-10-31"], env, tmp_path)
+    done = run_cli(["backfill", "--start", "2026-10-30", "--end", "2026-10-31"], cli_env(tmp_path, env))
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and "CLOUDFLARE_API_TOKEN" in last
@@ -65,7 +42,7 @@ def test_a_wrong_token_fails_in_one_line_naming_the_setting(emu, tmp_path):
 
 
 def test_missing_settings_are_named(tmp_path):
-    done = run_cli(["backfill", "--start", "2026-10-30", "--end", "2026-10-31"], {}, tmp_path)
+    done = run_cli(["backfill", "--start", "2026-10-30", "--end", "2026-10-31"], cli_env(tmp_path, {}))
     assert done.returncode == 1
     assert "CLOUDFLARE_API_TOKEN" in done.stderr and "RTK_APP_ID" in done.stderr
 
@@ -79,6 +56,6 @@ def test_missing_settings_are_named(tmp_path):
 )
 def test_bad_dates_are_refused_before_any_request(emu, tmp_path, args, code, message):
     emu.clear_requests()
-    done = run_cli(["backfill", *args], emu.env(), tmp_path)
+    done = run_cli(["backfill", *args], cli_env(tmp_path, emu.env()))
     assert done.returncode == code and message in done.stderr
     assert emu.requests == []

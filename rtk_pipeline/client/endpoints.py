@@ -1,0 +1,241 @@
+"""`RealtimeKitClient`: the 11 RealtimeKit meeting endpoints of one account and app, and full listings.
+
+One client wraps one keep-alive `httpx.Client` and is safe to share between threads (the sync engine
+fetches participants of many meetings at once). Every request passes a per-client cap on requests in
+flight, then the process-wide rate limiter for its token, then the retry policy (see `sender.Sender`).
+The API token lives only in the httpx client's headers: no repr, log line or exception carries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from rtk_pipeline import __version__
+from rtk_pipeline.client.paging import Page, PageWalk, PagingHint
+from rtk_pipeline.client.paths import AppPaths, meeting_filters, page_params
+from rtk_pipeline.client.sender import Sender
+from rtk_pipeline.client.stats import ClientStats
+from rtk_pipeline.config import DEFAULT_BASE_URL, Settings
+from rtk_pipeline.errors import BadResponseError, ConfigError
+from rtk_pipeline.ratelimit import RateLimiter, shared_limiter
+
+_USER_AGENT = f"rtk-pipeline/{__version__} python-httpx/{httpx.__version__}"
+
+
+class RealtimeKitClient:
+    """Client for the 11 RealtimeKit meeting endpoints of one account and app.
+
+    Defaults suit the real API: 30 s timeouts, at most 16 requests in flight, up to 6 attempts within
+    `max_retry_time` seconds with full-jitter exponential backoff from `backoff` seconds, and the
+    process-wide limiter for this token (1,200 requests per 300 s). Pass `rate_limiter=RateLimiter(...)`
+    for another budget (e.g. a local emulator) and `transport=` to plug in an httpx transport.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_token: str,
+        account_id: str,
+        app_id: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | httpx.Timeout = 30.0,
+        rate_limiter: RateLimiter | None = None,
+        max_in_flight: int = 16,
+        max_attempts: int = 6,
+        max_retry_wait: float = 60.0,
+        max_retry_time: float = 300.0,
+        backoff: float = 0.5,
+        per_page: int = 1000,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        for name, value in (
+            ("CLOUDFLARE_API_TOKEN", api_token),
+            ("CLOUDFLARE_ACCOUNT_ID", account_id),
+            ("RTK_APP_ID", app_id),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{name} is empty")
+        # A header with whitespace or non-ASCII would make httpx raise an error that quotes the header.
+        if not (api_token.isascii() and api_token.isprintable()) or any(c.isspace() for c in api_token):
+            raise ConfigError("CLOUDFLARE_API_TOKEN contains whitespace or non-ASCII characters")
+        try:
+            root = httpx.URL(base_url)
+        except httpx.InvalidURL:
+            root = httpx.URL()
+        if root.scheme not in ("http", "https") or not root.host:
+            raise ConfigError(f"RTK_BASE_URL must be an http(s) URL, got {base_url!r}")
+        if max_in_flight < 1 or max_attempts < 1 or per_page < 1:
+            raise ValueError("max_in_flight, max_attempts and per_page must be >= 1")
+        self.base_url = base_url.rstrip("/")
+        self.account_id = account_id
+        self.app_id = app_id
+        self.per_page = per_page
+        self.stats = ClientStats()
+        self._paths = AppPaths(account_id, app_id)
+        # Learnt per listing kind by the walks (see `PageWalk`).
+        self._paging_hints: dict[str, PagingHint] = {}
+        if not isinstance(timeout, httpx.Timeout):
+            timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        if transport is None:
+            limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+            transport = httpx.HTTPTransport(limits=limits)
+        http = httpx.Client(
+            headers={
+                "Authorization": f"Bearer {api_token}",
+                "Accept": "application/json",
+                "User-Agent": _USER_AGENT,
+            },
+            timeout=timeout,
+            transport=transport,
+        )
+        self._sender = Sender(
+            http,
+            base_url=self.base_url,
+            app=self._paths,
+            rate_limiter=rate_limiter or shared_limiter(api_token, self.base_url),
+            stats=self.stats,
+            max_in_flight=max_in_flight,
+            max_attempts=max_attempts,
+            max_retry_wait=max_retry_wait,
+            max_retry_time=max_retry_time,
+            backoff=backoff,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kw: Any) -> RealtimeKitClient:
+        """A client for these settings, paced by the process-wide limiter at `settings.rate_limit`."""
+        if "rate_limiter" not in kw:
+            requests, period = settings.rate_limit
+            kw["rate_limiter"] = shared_limiter(
+                settings.api_token, settings.base_url, max_requests=requests, period=period
+            )
+        return cls(
+            api_token=settings.api_token,
+            account_id=settings.account_id,
+            app_id=settings.app_id,
+            base_url=settings.base_url,
+            **kw,
+        )
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._sender.rate_limiter
+
+    def __repr__(self) -> str:
+        return (
+            f"RealtimeKitClient(base_url={self.base_url!r}, account_id={self.account_id!r}, "
+            f"app_id={self.app_id!r})"
+        )
+
+    def close(self) -> None:
+        self._sender.close()
+
+    def __enter__(self) -> RealtimeKitClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def meetings_path(self) -> str:
+        return self._paths.meetings
+
+    def participants_path(self, meeting_id: str) -> str:
+        return self._paths.participants(meeting_id)
+
+    # ------------------------------------------------------------------ endpoints: meetings
+
+    def list_meetings(
+        self,
+        *,
+        page_no: int | None = None,
+        per_page: int | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        search: str | None = None,
+        status: str | None = None,
+    ) -> dict:
+        """One page of meetings: the whole envelope `{data, paging, success}`."""
+        params = page_params(meeting_filters(start_time, end_time, search, status), page_no, per_page)
+        return self._sender.request("GET", self._paths.meetings, params=params)
+
+    def create_meeting(self, body: dict) -> dict:
+        return self._data("POST", self._paths.meetings, body=body)
+
+    def get_meeting(self, meeting_id: str, *, name: str | None = None) -> dict:
+        params = None if name is None else {"name": name}
+        return self._data("GET", self._paths.meeting(meeting_id), params=params, required=True)
+
+    def update_meeting(self, meeting_id: str, body: dict) -> dict:
+        """PATCH: change the given fields only."""
+        return self._data("PATCH", self._paths.meeting(meeting_id), body=body)
+
+    def replace_meeting(self, meeting_id: str, body: dict) -> dict:
+        """PUT: replace every field of the meeting."""
+        return self._data("PUT", self._paths.meeting(meeting_id), body=body)
+
+    # ------------------------------------------------------------------ endpoints: participants
+
+    def list_participants(
+        self, meeting_id: str, *, page_no: int | None = None, per_page: int | None = None
+    ) -> dict:
+        """One page of a meeting's participants: the whole envelope `{data, paging, success}`."""
+        path = self._paths.participants(meeting_id)
+        return self._sender.request("GET", path, params=page_params({}, page_no, per_page))
+
+    def add_participant(self, meeting_id: str, body: dict) -> dict:
+        """POST; the answer holds the participant's join `token` (a secret)."""
+        return self._data("POST", self._paths.participants(meeting_id), body=body)
+
+    def get_participant(self, meeting_id: str, participant_id: str) -> dict:
+        return self._data("GET", self._paths.participant(meeting_id, participant_id), required=True)
+
+    def edit_participant(self, meeting_id: str, participant_id: str, body: dict) -> dict:
+        """PATCH: change the given fields only."""
+        return self._data("PATCH", self._paths.participant(meeting_id, participant_id), body=body)
+
+    def delete_participant(self, meeting_id: str, participant_id: str) -> dict:
+        return self._data("DELETE", self._paths.participant(meeting_id, participant_id))
+
+    def refresh_participant_token(self, meeting_id: str, participant_id: str) -> dict:
+        """POST; returns `{"token": ...}` (a secret)."""
+        path = self._paths.participant(meeting_id, participant_id) + "/token"
+        return self._data("POST", path, required=True)
+
+    # ------------------------------------------------------------------ full listings
+
+    def iter_meeting_pages(
+        self,
+        *,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        search: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[Page]:
+        """Every page of the meetings list for these filters (see `PageWalk`)."""
+        filters = meeting_filters(start_time, end_time, search, status)
+        return self._walk("meetings", self._paths.meetings, filters)
+
+    def iter_participant_pages(self, meeting_id: str) -> Iterator[Page]:
+        """Every page of one meeting's participants (see `PageWalk`)."""
+        return self._walk("participants", self._paths.participants(meeting_id), {})
+
+    def _walk(self, kind: str, path: str, filters: dict) -> Iterator[Page]:
+        walk = PageWalk(self._get, path, filters, per_page=self.per_page, kind=kind, hints=self._paging_hints)
+        return iter(walk)
+
+    def _get(self, path: str, params: dict) -> dict:
+        return self._sender.request("GET", path, params=params)
+
+    def _data(
+        self, method: str, path: str, *, params: dict | None = None, body: Any = None, required: bool = False
+    ) -> dict:
+        """The envelope's `data` object; {} where the reference marks it optional and it is absent."""
+        data = self._sender.request(method, path, params=params, body=body).get("data")
+        if isinstance(data, dict) or (data is None and not required):
+            return data or {}
+        what = "missing" if data is None else f"a {type(data).__name__}"
+        raise BadResponseError(f"`data` is {what}, expected an object", method=method, path=path)

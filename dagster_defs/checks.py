@@ -126,7 +126,8 @@ def _evaluate(
     for check in checks:
         if check.name not in selected:
             continue
-        outcomes = check.fn(probe)
+        with probe.store.reading():  # one read-only connection per check, not one per query
+            outcomes = check.fn(probe)
         for key, day in zip(keys, days, strict=True):
             passed, metadata = outcomes[day].passed, _metadata(outcomes[day].details)
             if not passed and check.blocking:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -222,6 +223,10 @@ class Store(Protocol):
 
     def run_lock_path(self, job: str) -> Path:
         """A lock file for a job that must run once per warehouse at a time (e.g. "deactivate")."""
+        ...
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Reads inside share one consistent read view (a backend without one may make this a no-op)."""
         ...
 
     # -- quality rules ----------------------------------------------------------------------------------

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
         self.staging_dir = self.duckdb_path.parent / f".{self.duckdb_path.name}.staging"
         self._lock = filelock.FileLock(str(self.lock_path))
         self._schema_ready = False
+        self._reading = threading.local()
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.duckdb_path)!r}, {str(self.parquet_dir)!r})"
@@ -89,6 +91,9 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
         commits; the schema is created first when the file does not exist yet.
         """
         if read_only:
+            pinned = getattr(self._reading, "con", None)
+            if pinned is not None:  # inside reading(): share its connection, leave it open
+                return nullcontext(pinned)
             if not self.duckdb_path.exists():
                 self.ensure_schema()
             return connect_duckdb(self.duckdb_path, read_only=True, busy_timeout=self.busy_timeout)
@@ -99,6 +104,21 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
             self._lock.release()
             raise
         return LockedConnection(con, self._lock.release)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Every read inside shares one read-only connection (this thread's): a check's few queries hold
+        the file once instead of reopening it per query, which would keep a waiting writer out longer."""
+        if getattr(self._reading, "con", None) is not None:
+            yield
+            return
+        con = self.connect(read_only=True)
+        self._reading.con = con
+        try:
+            yield
+        finally:
+            self._reading.con = None
+            con.close()
 
     def query_df(self, name_or_sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
         """A table, view, table-macro call or SELECT as a pandas DataFrame (read-only)."""

@@ -46,7 +46,8 @@ What the emulator assumes where the API docs are silent (compare with the live A
 from __future__ import annotations
 
 from rtk_pipeline.emulator.cli import add_cli_arguments, config_from_args
-from rtk_pipeline.emulator.data import Clock, EmulatorConfig
+from rtk_pipeline.emulator.clock import Clock
+from rtk_pipeline.emulator.config import EmulatorConfig
 from rtk_pipeline.emulator.faults import Faults
 from rtk_pipeline.emulator.server import Emulator, RequestRecord, serve
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from rtk_pipeline.emulator.data import ORDERS, EmulatorConfig
+from rtk_pipeline.emulator.config import ORDERS, EmulatorConfig
 from rtk_pipeline.emulator.faults import Faults
 from rtk_pipeline.emulator.server import serve
 

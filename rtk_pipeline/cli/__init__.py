@@ -1,4 +1,4 @@
-"""`rtk-pipeline` command: demo, dev, emulator, backfill, deactivate-stale, verify.
+"""`rtk-pipeline` command: demo, dev, emulator, check, backfill, deactivate-stale, verify.
 
 Each subcommand is a thin shell over a library function, so the CLI and the Dagster assets load the same
 data. Failures end with a one-line cause on stderr and a non-zero exit, never a traceback of secrets.
@@ -47,7 +47,7 @@ def positive_int(value: str) -> int:
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     """The parser and the handler of each subcommand (the library's, then the registered ones)."""
     from rtk_pipeline import emulator
-    from rtk_pipeline.cli import deactivate, verify
+    from rtk_pipeline.cli import check, deactivate, verify
 
     parser = argparse.ArgumentParser(prog="rtk-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug logging")
@@ -59,6 +59,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     emu = sub.add_parser("emulator", help="serve the RealtimeKit API locally")
     emulator.add_cli_arguments(emu)
     handlers["emulator"] = _emulator
+
+    probe = sub.add_parser("check", help="probe auth, permissions and the list semantics a sync relies on")
+    check.add_arguments(probe)
+    handlers["check"] = check.run
 
     backfill = sub.add_parser("backfill", help="sync meetings and participants for UTC days (inclusive)")
     backfill.add_argument("--start", type=_day, required=True, metavar="YYYY-MM-DD")

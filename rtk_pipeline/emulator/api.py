@@ -50,13 +50,16 @@ class Api:
         cfg = self.config
         if not path.startswith(API_ROOT + "/"):
             return cf_error(404, 7000, "No route for that URI")
-        if not bearer_ok(auth, cfg.token):
+        read_only = cfg.read_only_token is not None and bearer_ok(auth, cfg.read_only_token)
+        if not (read_only or bearer_ok(auth, cfg.token)):
             return cf_error(401, 10000, "Authentication error")
         if route is None:
             return cf_error(
                 404, 7003, "Could not route to the path, perhaps your object identifier is invalid?"
             )
         if route.account != cfg.account_id:
+            return cf_error(403, 10000, "Authentication error")
+        if read_only and method != "GET":  # a token with read permission only, as Cloudflare scopes them
             return cf_error(403, 10000, "Authentication error")
         if route.app != cfg.app_id:
             return rtk_error(404, "App not found")
@@ -92,13 +95,16 @@ class Api:
         return (page_no - cfg.page_base) * per_page, per_page
 
     def _list_meetings(self, route: Route, query: dict[str, str], body: Any) -> Response:
+        cfg = self.config
         offset, per_page = self._paging(query)
-        start = v.time_param(query, "start_time", upper=False)
-        end = v.time_param(query, "end_time", upper=True)
-        status = v.enum_param(query, "status", v.STATUS)
+        start = v.time_param(query, "start_time", upper=False, inclusive=cfg.start_inclusive)
+        end = v.time_param(query, "end_time", upper=True, inclusive=cfg.end_inclusive)
+        status = v.enum_param(query, "status", v.STATUS) if cfg.status_filter else None
         search = query.get("search") or None
         store = self._store
-        rows = store.query(start_ms=start, end_ms=end, status=status, search=search, order=self.config.order)
+        rows = store.query(
+            start_ms=start, end_ms=end, status=status, search=search, order=cfg.order, field=cfg.window_field
+        )
         page = rows.page(offset, per_page)
         resp = page_response(store.list_rows(page), offset, len(page), len(rows))
         self._drift_meetings(rows, offset + len(page), start, end, status, search)
@@ -117,8 +123,9 @@ class Api:
             if start is not None:
                 created = max(created, start)
             title = f"drift insert {search}" if search else "drift insert"
+            updated = created if self.config.window_field == "updated_at" else now  # inside the window
             store.create_meeting(
-                {"title": title, "status": status or "ACTIVE"}, created_ms=created, updated_ms=now
+                {"title": title, "status": status or "ACTIVE"}, created_ms=created, updated_ms=updated
             )
             self._stats["drift", "insert"] += 1
 

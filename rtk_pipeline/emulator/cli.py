@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from rtk_pipeline.emulator.config import ORDERS, EmulatorConfig
+from rtk_pipeline.emulator.config import ORDERS, WINDOW_FIELDS, EmulatorConfig
 from rtk_pipeline.emulator.faults import Faults
 from rtk_pipeline.emulator.server import serve
 
@@ -58,7 +58,14 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         "--page-base", type=int, choices=(0, 1), default=_CFG.page_base, help="number of page one"
     )
     data.add_argument("--order", choices=ORDERS, default=_CFG.order, help="list order (default %(default)s)")
+    data.add_argument(
+        "--window-field", choices=WINDOW_FIELDS, default=_CFG.window_field, help="what start/end_time filter"
+    )
+    data.add_argument("--exclusive-start", action="store_true", help="start_time < field (default <=)")
+    data.add_argument("--exclusive-end", action="store_true", help="field < end_time (default <=)")
+    data.add_argument("--no-status-filter", action="store_true", help="the list ignores `status`")
     data.add_argument("--token", default=_CFG.token, help="API token to accept (default %(default)s)")
+    data.add_argument("--read-only-token", default=None, help="a second token: reads work, writes get 403")
     data.add_argument("--account-id", default=_CFG.account_id)
     data.add_argument("--app-id", default=_CFG.app_id)
     data.add_argument("--no-secrets", action="store_true", help="no storage credentials in recording_config")
@@ -101,7 +108,12 @@ def config_from_args(args: argparse.Namespace) -> tuple[EmulatorConfig, Faults]:
         default_per_page=args.default_per_page,
         page_base=args.page_base,
         order=args.order,
+        window_field=args.window_field,
+        start_inclusive=not args.exclusive_start,
+        end_inclusive=not args.exclusive_end,
+        status_filter=not args.no_status_filter,
         token=args.token,
+        read_only_token=args.read_only_token,
         account_id=args.account_id,
         app_id=args.app_id,
         secrets=not args.no_secrets,

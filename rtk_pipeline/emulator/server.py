@@ -153,11 +153,26 @@ class Emulator:
     ) -> list[dict]:
         """Every meeting the list endpoint would return for these filters, in its order, as it returns them
         (credentials removed unless `secrets=True`)."""
-        start = None if start_time is None else v.bound_ms(_as_datetime(start_time), upper=False)
-        end = None if end_time is None else v.bound_ms(_as_datetime(end_time), upper=True)
+        cfg = self.config
+        start = (
+            None
+            if start_time is None
+            else v.bound_ms(_as_datetime(start_time), upper=False, inclusive=cfg.start_inclusive)
+        )
+        end = (
+            None
+            if end_time is None
+            else v.bound_ms(_as_datetime(end_time), upper=True, inclusive=cfg.end_inclusive)
+        )
+        status = status if cfg.status_filter else None
         with self._lock:
             rows = self._store.query(
-                start_ms=start, end_ms=end, status=status, search=search, order=self.config.order
+                start_ms=start,
+                end_ms=end,
+                status=status,
+                search=search,
+                order=cfg.order,
+                field=cfg.window_field,
             )
             out = [json.loads(self._store.list_row(slot)) for slot in rows]
         return out if secrets else scrub(out)
@@ -344,6 +359,9 @@ def serve(
             f"RealtimeKit emulator: {cfg.meetings} meetings over {cfg.days} days"
             f" up to {cfg.end:%Y-%m-%dT%H:%MZ} (seed {cfg.seed}, order {cfg.order},"
             f" page_no base {cfg.page_base}, max per_page {cfg.max_per_page})",
+            f"  window on {cfg.window_field}, start {'<=' if cfg.start_inclusive else '<'} t"
+            f" {'<=' if cfg.end_inclusive else '<'} end, default per_page {cfg.default_per_page},"
+            f" status filter {'on' if cfg.status_filter else 'off'}",
             f"  base URL    {emu.base_url}",
             f"  API token   {emu.token}",
             f"  account id  {emu.account_id}",

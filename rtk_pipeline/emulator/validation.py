@@ -237,11 +237,8 @@ def int_param(query: dict[str, str], name: str, default: int, minimum: int) -> i
     return int(m.group(1))
 
 
-def time_param(query: dict[str, str], name: str, *, upper: bool) -> int | None:
-    """ISO 8601 time (naive = UTC; date alone = midnight) -> the inclusive bound in epoch ms on created_at.
-
-    created_at has millisecond precision, so a finer lower bound rounds up and a finer upper bound rounds
-    down; both keep exactly the meetings inside [start_time, end_time]."""
+def time_param(query: dict[str, str], name: str, *, upper: bool, inclusive: bool = True) -> int | None:
+    """ISO 8601 time (naive = UTC; date alone = midnight) -> the bound as an inclusive epoch-ms bound."""
     raw = query.get(name, "")
     if raw == "":
         return None
@@ -250,15 +247,20 @@ def time_param(query: dict[str, str], name: str, *, upper: bool) -> int | None:
     except ValueError:
         hint = " (a '+' in a query string must be sent as %2B)" if re.search(r"\d \d\d:?\d\d$", raw) else ""
         raise Invalid(f"{name} must be an ISO 8601 date-time, got {_show(raw)}{hint}") from None
-    return bound_ms(when, upper=upper)
+    return bound_ms(when, upper=upper, inclusive=inclusive)
 
 
-def bound_ms(when: datetime, *, upper: bool) -> int:
-    """An inclusive time bound (naive = UTC) -> epoch ms, rounded inwards."""
+def bound_ms(when: datetime, *, upper: bool, inclusive: bool = True) -> int:
+    """A time bound (naive = UTC) -> the inclusive bound in epoch ms that keeps the same millisecond
+    timestamps: timestamps have millisecond precision, so a finer inclusive lower bound rounds up, a finer
+    inclusive upper bound rounds down, and an exclusive bound moves one millisecond inwards."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     micros = (when - _EPOCH) // timedelta(microseconds=1)
-    return micros // 1000 if upper else -(-micros // 1000)
+    floor, ceil = micros // 1000, -(-micros // 1000)
+    if upper:
+        return floor if inclusive else ceil - 1
+    return ceil if inclusive else floor + 1
 
 
 def enum_param(query: dict[str, str], name: str, spec: Spec) -> str | None:

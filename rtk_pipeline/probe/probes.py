@@ -45,6 +45,7 @@ class _Prober:
     def __init__(self, client: RealtimeKitClient) -> None:
         self.client = client
         self.found = Findings()
+        self.total = 0  # paging.total_count of the unfiltered list
         self._start = client.stats.snapshot().requests
 
     def used(self) -> int:
@@ -101,7 +102,8 @@ class _Prober:
         """page_base, default_per_page, max_per_page; returns the largest sample page seen."""
         f = self.found
         rows, total = first.get("data") or [], (first.get("paging") or {}).get("total_count")
-        if not isinstance(total, int) or total == 0:
+        self.total = total if isinstance(total, int) else 0
+        if not self.total:
             for key in ("page_base", "max_per_page", "default_per_page"):
                 self.note(key, "the app holds no meetings")
             return rows
@@ -173,12 +175,12 @@ class _Prober:
     def window(self, sample: list[dict]) -> None:
         """window_field, then start_inclusive/end_inclusive on a meeting's exact timestamp."""
         f = self.found
-        candidates = [
-            (u - c, r)
-            for r in sample
-            if (c := _when(r, "created_at")) and (u := _when(r, "updated_at"))
-            if c.date() != u.date() and u - c > 4 * _NEAR
-        ]
+        candidates = _moved_days(sample)
+        if not candidates and len(sample) < self.total and f.page_base is not None:
+            # The sample holds none; the last page holds the other end of the order (newest or oldest).
+            n = len(sample)
+            last = self.list(page_no=f.page_base + (self.total - 1) // n, per_page=n)
+            candidates = _moved_days(last.get("data") or [])
         if candidates:
             _, m = max(candidates, key=lambda pair: pair[0])
             inside = {key: self._lists(m, _when(m, key) - _NEAR, _when(m, key) + _NEAR) for key in _FIELDS}
@@ -219,6 +221,16 @@ class _Prober:
 
 
 _FIELDS = ("created_at", "updated_at")
+
+
+def _moved_days(rows: list[dict]) -> list[tuple[timedelta, dict]]:
+    """(updated - created, meeting) for meetings updated on a later UTC day, well clear of a 2 s window."""
+    return [
+        (u - c, r)
+        for r in rows
+        if (c := _when(r, "created_at")) and (u := _when(r, "updated_at"))
+        if c.date() != u.date() and u - c > 4 * _NEAR
+    ]
 
 
 class _OverBudget(Exception):

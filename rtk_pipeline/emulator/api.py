@@ -130,7 +130,7 @@ class Api:
             self._stats["drift", "insert"] += 1
 
     def _create_meeting(self, route: Route, query: dict[str, str], body: Any) -> Response:
-        fields = v.body_object({} if body is None else body, v.CREATE_MEETING)
+        fields = _given(v.body_object({} if body is None else body, v.CREATE_MEETING))
         return ok(self._store.doc(self._store.create_meeting(fields)), status=201)
 
     def _get_meeting(self, route: Route, query: dict[str, str], body: Any) -> Response:
@@ -141,7 +141,7 @@ class Api:
         return ok(self._store.write_meeting(self._meeting_slot(route), fields, replace=False))
 
     def _replace_meeting(self, route: Route, query: dict[str, str], body: Any) -> Response:
-        fields = v.body_object({} if body is None else body, v.REPLACE_MEETING)
+        fields = _given(v.body_object({} if body is None else body, v.REPLACE_MEETING))
         return ok(self._store.write_meeting(self._meeting_slot(route), fields, replace=True))
 
     def _list_participants(self, route: Route, query: dict[str, str], body: Any) -> Response:
@@ -193,3 +193,9 @@ class Api:
     def _refresh_token(self, route: Route, query: dict[str, str], body: Any) -> Response:
         slot, rec = self._participant(route)
         return ok({"token": self._store.refresh_token(slot, rec[0])[7]})
+
+
+def _given(fields: dict) -> dict:
+    """Create and replace bodies may send null for an optional field (the OpenAPI extract allows it): null
+    means "not given", so the meeting gets the default and its responses stay within the schema."""
+    return {k: value for k, value in fields.items() if value is not None}

@@ -14,17 +14,22 @@ What the emulator assumes where the API docs are silent (compare with the live A
   row, `end_offset` = index of its last row, so `end_offset - start_offset + 1` = rows on the page. A page
   past the end (or of an empty result) has `data: []`, `start_offset` = where it would start (offset + 1)
   and `end_offset` = `start_offset - 1`; e.g. 0 rows -> {total_count 0, start_offset 1, end_offset 0}.
-- `start_time`/`end_time` filter on `created_at`, both bounds inclusive (a meeting created exactly at
-  00:00:00.000 is in the window of both days it touches). Accepted: ISO 8601 with `Z` or an offset, any
-  number of fractional digits, a bare date (= midnight), no zone = UTC. start > end = no rows.
-- Order: newest first by `created_at` (`order="updated_desc"`: by `updated_at`), ties by id, descending.
-- `search`: case-insensitive substring of the meeting id or title. `status`: ACTIVE or INACTIVE exactly.
+- `start_time`/`end_time` filter on `created_at` (`window_field="updated_at"`), both bounds inclusive (a
+  meeting created exactly at 00:00:00.000 is in the window of both days it touches; `start_inclusive=False`,
+  `end_inclusive=False` make either exclusive). Accepted: ISO 8601 with `Z` or an offset, any number of
+  fractional digits, a bare date (= midnight), no zone = UTC. start > end = no rows.
+- Order: newest first by `created_at`, ties by id, descending (`order=` "created_asc", "updated_desc",
+  "updated_asc": ties by id in the same direction).
+- `search`: case-insensitive substring of the meeting id or title. `status`: ACTIVE or INACTIVE exactly
+  (`status_filter=False`: ignored, as by an API that predates it).
+- `read_only_token=`: a second accepted token whose writes are 403s (Cloudflare's envelope, code 10000).
 - Unknown query parameters are ignored; a repeated one takes its last value.
 - Writes: create returns 201; PATCH applies only the given fields (objects such as `ai_config` are replaced
   whole); PUT replaces every writable field (absent ones back to the create defaults: flags false,
-  keep-alive 60, default `recording_config`) but keeps `status` unless given. Every PATCH/PUT moves
-  `updated_at` forward, even when nothing changed: the emulator clock (`emu.clock`) is wall time, strictly
-  increasing per reading, and starts at `end` if `end` is in the future. Unknown body fields, wrong types,
+  keep-alive 60, default `recording_config`) but keeps `status` unless given; a null optional field in a
+  create/replace body means "not given". Every PATCH/PUT moves `updated_at` forward, even when nothing
+  changed: the emulator clock (`emu.clock`) is wall time, strictly increasing per reading, and starts at
+  `end` if `end` is in the future. Unknown body fields, wrong types,
   bad enum values and out-of-range numbers are 400s. Participant writes do not touch the meeting.
 - Participants are listed oldest first (created_at, then id). add returns 201 with `token`; edit returns the
   participant with `token`; list and get never include it. A second participant with the same

@@ -42,13 +42,13 @@ MEANING: dict[str, str] = {
     "auth": "every request needs a valid token",
     "read": "listings need read permission on the account and app",
     "write": "the stale-meeting sensor PATCHes meetings to INACTIVE",
-    "page_base": "none: the client learns the base from the first page",
+    "page_base": "none: the client learns it from the first page",
     "max_per_page": "none: the client learns the cap and pages by it",
     "default_per_page": "none: the client always sends per_page",
-    "window_field": "a day's run keeps the meetings *created* that day",
-    "start_inclusive": "none: windows overlap by a minute and rows are kept by created_at",
-    "end_inclusive": "none: windows overlap by a minute and rows are kept by created_at",
-    "order": "none: a listing is accepted only when its ids cover total_count",
+    "window_field": "must be created_at: a day's run keeps the meetings created that day",
+    "start_inclusive": "none: windows overlap by a minute, rows are kept by created_at",
+    "end_inclusive": "none: windows overlap by a minute, rows are kept by created_at",
+    "order": "none: a listing counts only when its ids cover total_count",
     "status_filter": "none today: the sync lists every status",
 }
 

@@ -24,11 +24,13 @@ def findings_table(found: Findings, *, title: str) -> Table:
         value = getattr(found, key)
         meaning = MEANING[key]
         note = found.notes.get(key)
-        if note and (value is None or key == "write"):
-            meaning = f"{meaning} ({note})" if value is not None else f"unknown: {note}"
+        if note and value is None:
+            meaning = f"unknown: {note}"
+        elif note and broken.get(key):
+            meaning = f"{meaning}; {note}"
         style = "bold red" if broken.get(key) else "yellow" if value is None else None
         table.add_row(key, _show(value), _show(EMULATOR_DEFAULTS[key]), meaning, style=style)
-    table.add_row("requests", str(found.requests), "", found.notes.get("requests", "at most 15"))
+    table.add_row("requests", str(found.requests), "", found.notes.get("requests", "the budget is 15"))
     return table
 
 

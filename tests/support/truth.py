@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rtk_pipeline.emulator import Emulator
+from rtk_pipeline.emulator.records import SECRET_KEYS, scrub
 from rtk_pipeline.store import Warehouse
-
-SECRET_KEYS = frozenset({"token", "access_key", "secret", "password", "private_key"})
 
 # The list fields the meetings table types; every other field of a record belongs in `extra`.
 MEETING_PLAIN = (
@@ -41,14 +40,6 @@ def ts(value: str) -> datetime:
     """An API timestamp as a UTC datetime (no zone = UTC; more than 6 fractional digits truncated)."""
     parsed = datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if k not in SECRET_KEYS}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    return value
 
 
 def truth_meetings(emu: Emulator, first: date, last: date) -> dict[str, dict]:

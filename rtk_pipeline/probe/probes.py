@@ -129,8 +129,10 @@ class _Prober:
         sample = big.get("data") or []
         if len(sample) < min(total, SAMPLE_PER_PAGE):
             f.max_per_page = len(sample)
-        else:
+        elif total <= SAMPLE_PER_PAGE:
             self.note("max_per_page", f"all {total} meetings fit on one page of {SAMPLE_PER_PAGE}")
+        else:
+            self.note("max_per_page", f"at least {SAMPLE_PER_PAGE}: a page of that size came back full")
         return sample if len(sample) > len(rows) else rows
 
     # ------------------------------------------------------------------ order and filters

@@ -171,3 +171,10 @@ def test_cli_json_and_exit_codes(emulator_factory):
     assert run.returncode == 2
     assert "CLOUDFLARE_API_TOKEN" in run.stderr
     assert json.loads(run.stdout) == dict.fromkeys(KEYS) | {"requests": 0}
+
+
+def test_small_app_cannot_show_the_cap(emulator_factory):
+    found = check(emulator_factory(meetings=30))
+    assert (found.max_per_page, found.default_per_page, found.page_base) == (None, 20, 1)
+    assert found.notes["max_per_page"] == "all 30 meetings fit on one page of 1000"
+    assert (found.window_field, found.start_inclusive, found.end_inclusive) == ("created_at", True, True)

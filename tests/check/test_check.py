@@ -163,9 +163,9 @@ def test_cli_json_and_exit_codes(emulator_factory):
     assert run.returncode == 1
     assert "window_field" in run.stdout and "never loaded" in run.stdout
 
-    run = _cli(good, "--json", CLOUDFLARE_API_TOKEN="wrong")
+    run = _cli(good, "--json", CLOUDFLARE_API_TOKEN="TOPSECRET-CHECK-TOKEN")
     assert run.returncode == 2 and json.loads(run.stdout)["auth"] is False
-    assert "wrong" not in run.stdout + run.stderr.replace("wrong-", "")
+    assert "TOPSECRET" not in run.stdout + run.stderr
 
     run = _cli(None, "--json")
     assert run.returncode == 2

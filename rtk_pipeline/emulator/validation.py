@@ -150,7 +150,7 @@ _STORAGE_CONFIG = _o(
         "host": _s(),
         "password": _s(),
         "path": _s(),
-        "port": _n(0, 65535, integer=True),
+        "port": _n(),  # any number: neither the reference nor the extract bounds it
         "private_key": _s(),
         "region": _s(),
         "secret": _s(),

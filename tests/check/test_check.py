@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
@@ -15,6 +13,7 @@ from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.config import Settings
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.probe import EMULATOR_DEFAULTS, KEYS, MAX_REQUESTS, NIL_MEETING_ID, Findings, run_check
+from tests.support.processes import cli_env, run_cli
 
 READ_ONLY = "emu-read-only-token"
 
@@ -137,21 +136,13 @@ def test_emulator_defaults_are_the_emulators(emulator):
     assert [f.name for f in dataclasses.fields(Findings)] == [*KEYS, "notes"]
 
 
-def _cli(emu: Emulator | None, *args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "RTK_"))}
-    clean.update((emu.env() if emu else {}), RTK_RATE_LIMIT_REQUESTS="100000", COLUMNS="200", **env)
-    return subprocess.run(
-        [sys.executable, "-m", "rtk_pipeline.cli", "check", *args],
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _cli(tmp_path, emu: Emulator | None, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return run_cli(["check", *args], cli_env(tmp_path, emu.env() if emu else {}, **env))
 
 
-def test_cli_json_and_exit_codes(emulator_factory):
+def test_cli_json_and_exit_codes(emulator_factory, tmp_path):
     good = emulator_factory()
-    run = _cli(good, "--json")
+    run = _cli(tmp_path, good, "--json")
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert list(out) == list(KEYS)
@@ -159,15 +150,15 @@ def test_cli_json_and_exit_codes(emulator_factory):
     assert out["requests"] == len(good.requests) <= MAX_REQUESTS
 
     bad = emulator_factory(window_field="updated_at")
-    run = _cli(bad)
+    run = _cli(tmp_path, bad)
     assert run.returncode == 1
     assert "window_field" in run.stdout and "never loaded" in run.stdout
 
-    run = _cli(good, "--json", CLOUDFLARE_API_TOKEN="TOPSECRET-CHECK-TOKEN")
+    run = _cli(tmp_path, good, "--json", CLOUDFLARE_API_TOKEN="TOPSECRET-CHECK-TOKEN")
     assert run.returncode == 2 and json.loads(run.stdout)["auth"] is False
     assert "TOPSECRET" not in run.stdout + run.stderr
 
-    run = _cli(None, "--json")
+    run = _cli(tmp_path, None, "--json")
     assert run.returncode == 2
     assert "CLOUDFLARE_API_TOKEN" in run.stderr
     assert json.loads(run.stdout) == dict.fromkeys(KEYS) | {"requests": 0}

@@ -62,7 +62,7 @@ def in_list(column: str, values: Iterable[str | date]) -> str:
 
 
 class Lake:
-    """The Delta tables under one root. Cheap to create; the first write probes the store and creates tables."""
+    """The Delta tables under one root. Cheap to create; the first write probes the store, creates tables."""
 
     def __init__(self, root: TableRoot, layouts: Mapping[str, Layout], *, max_attempts: int = MAX_ATTEMPTS):
         self.root = root
@@ -174,8 +174,8 @@ class Lake:
                 except CommitFailedError as exc:
                     if attempt == self.max_attempts:
                         raise LakeConflictError(
-                            f"writing the Delta table {name} at {self.root.uri} lost {attempt} races in a row "
-                            "to concurrent writers on the same days; nothing of this write landed. "
+                            f"writing the Delta table {name} at {self.root.uri} lost {attempt} races "
+                            "in a row to concurrent writers on the same days; nothing of this write landed. "
                             "Run it again (or keep two runs off the same days: see the Dagster run queue)"
                         ) from None
                     delay = min(_BACKOFF_MAX_S, _BACKOFF_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlparse
 
 from rtk_pipeline.errors import ConfigError, RTKError
@@ -106,8 +107,9 @@ class TableRoot:
         except Exception as exc:
             if isinstance(exc, RTKError):
                 raise
+            cause = self.scrub(f"{type(exc).__name__}: {exc}")
             raise ObjectStoreError(
-                f"probing {self.endpoint} for conditional writes failed: {self.scrub(f'{type(exc).__name__}: {exc}')}"
+                f"probing {self.endpoint} for conditional writes failed: {cause}"
             ) from None
         raise ConditionalWritesUnsupportedError(
             f"the object store at {self.endpoint} ignores conditional writes (If-None-Match: *): two writers "
@@ -115,7 +117,7 @@ class TableRoot:
             "(S3, R2 and MinIO do)"
         )
 
-    def _s3_client(self):  # noqa: ANN202 - botocore builds its client classes at run time
+    def _s3_client(self) -> Any:
         import botocore.config
         import botocore.session
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
-from rtk_pipeline.delta.objectstore import ConditionalWritesUnsupportedError, TableRoot
+from rtk_pipeline.store.delta.objectstore import ConditionalWritesUnsupportedError, TableRoot
 
 
 def test_moto_s3_honours_conditional_writes(s3):

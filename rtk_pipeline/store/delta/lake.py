@@ -22,8 +22,8 @@ import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from rtk_pipeline.delta.objectstore import TableRoot
-from rtk_pipeline.errors import RTKError
+from rtk_pipeline.store.delta.objectstore import TableRoot
+from rtk_pipeline.errors import RetriableError, RTKError, WarehouseError
 
 log = logging.getLogger("rtk_pipeline.delta")
 
@@ -36,11 +36,11 @@ Data = pa.Table | pa.RecordBatchReader
 DataSource = Data | Callable[[], Data]
 
 
-class LakeError(RTKError):
+class LakeError(WarehouseError):
     """A Delta table could not be read or written; the message names the table (never a credential)."""
 
 
-class LakeConflictError(LakeError):
+class LakeConflictError(LakeError, RetriableError):
     """Concurrent writers kept winning the same days; nothing of this write landed. Run it again."""
 
 
@@ -125,23 +125,31 @@ class Lake:
             ),
         )
 
-    def upsert(self, name: str, data: DataSource, keys: Sequence[str], *, run_id: str) -> None:
-        """Update rows with the same key, insert the others (a Delta MERGE), in one commit."""
+    def upsert(
+        self,
+        name: str,
+        data: DataSource,
+        keys: Sequence[str],
+        *,
+        run_id: str,
+        update: Sequence[str] | None = None,
+    ) -> None:
+        """Update rows with the same key (all columns, or only `update`), insert the others: one MERGE."""
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
         def merge(table: DeltaTable) -> None:
-            (
-                table.merge(
-                    _fresh(data),
-                    predicate=on,
-                    source_alias="s",
-                    target_alias="t",
-                    commit_properties=_commit_properties(run_id),
-                )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
+            merger = table.merge(
+                _fresh(data),
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=_commit_properties(run_id),
             )
+            if update is None:
+                merger = merger.when_matched_update_all()
+            else:
+                merger = merger.when_matched_update({c: f"s.{c}" for c in update})
+            merger.when_not_matched_insert_all().execute()
 
         self._commit(name, merge)
 

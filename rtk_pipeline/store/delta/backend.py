@@ -1,0 +1,225 @@
+"""`DeltaStore`: the `Store` interface on Delta Lake tables (`RTK_STORE=delta`, `RTK_TABLE_URI`).
+
+Writes need no lock and no shared disk. A sync stages Parquet parts in this host's temporary folder, then
+commits one Delta transaction per table: a predicate overwrite of its days for meetings/participants and for
+their rejects (deduplicated by key exactly as the DuckDB backend does), then a blind append to `sync_runs`.
+A writer that loses a same-day race re-reads its own stage and retries (`Lake`). Readers open an in-memory
+DuckDB over the tables' current versions, so every named query of the DuckDB backend runs unchanged.
+
+Not atomic across tables (Delta has no multi-table transaction): a crash between the data commit and the
+`sync_runs` append leaves the new days without their run row; re-running the window converges.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from rtk_pipeline import normalize
+from rtk_pipeline.errors import WarehouseError
+from rtk_pipeline.store.checks import CheckQueries
+from rtk_pipeline.store.commit import STAGED_TIEBREAK, describe, staged_source, sync_run_table
+from rtk_pipeline.store.connection import as_days, memory_connection, q
+from rtk_pipeline.store.delta import reader
+from rtk_pipeline.store.delta.lake import Lake, Layout, in_list
+from rtk_pipeline.store.delta.objectstore import TableRoot
+from rtk_pipeline.store.interface import Deactivation, MirrorDiff
+from rtk_pipeline.store.queries import SyncAndStaleQueries
+from rtk_pipeline.store.stage import FLUSH_ROWS, ParquetStage
+from rtk_pipeline.store.tables import (
+    DEACTIVATIONS_SCHEMA,
+    DEACTIVATIONS_TABLE,
+    SYNC_RUNS_SCHEMA,
+    TABLES,
+    TableSpec,
+)
+
+LAYOUTS: dict[str, Layout] = {
+    **{name: Layout(spec.schema, spec.day) for name, spec in TABLES.items()},
+    # Small and append-only: partitioning them by day would only make many tiny files.
+    "sync_runs": Layout(SYNC_RUNS_SCHEMA),
+    DEACTIVATIONS_TABLE: Layout(DEACTIVATIONS_SCHEMA),
+}
+_SETTLED_COLUMNS = ("decision", "http_status", "detail", "error", "decided_at")
+
+
+class DeltaStore(SyncAndStaleQueries, CheckQueries):
+    """The warehouse as Delta tables under one root (a local path or s3://bucket/prefix)."""
+
+    def __init__(self, root: TableRoot | str, *, staging_dir: Path | str | None = None) -> None:
+        self.root = root if isinstance(root, TableRoot) else TableRoot.from_env(root)
+        self.lake = Lake(self.root, LAYOUTS)
+        # Per host and never shared: <system temp>/rtk-pipeline-staging (TMPDIR moves it).
+        self.staging_dir = Path(staging_dir or Path(tempfile.gettempdir()) / "rtk-pipeline-staging")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeltaStore:
+        return cls(TableRoot.from_env(env=env))
+
+    def __repr__(self) -> str:
+        return f"DeltaStore({self.root.uri!r})"
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def connect(self, read_only: bool = False) -> Any:
+        """An in-memory DuckDB over the tables' current versions (with the analyst views); read-only."""
+        if not read_only:
+            raise WarehouseError("the Delta backend is written through the Store methods, not SQL")
+        return reader.connect(self.lake)
+
+    def mirror_diffs(self, table: str, first: date, last: date) -> dict[date, MirrorDiff]:
+        """The Delta table is its own file set: there is no second copy to drift from it."""
+        rows = self.rows_by_day(table, first, last)
+        location = self.root.table_uri(table)
+        return {d: MirrorDiff(table_rows=n, mirror_rows=n, location=location) for d, n in rows.items()}
+
+    def run_lock_path(self, job: str) -> Path:
+        """A lock file serializes `job` on this host only; across hosts Dagster's run queue does (README)."""
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        return self.staging_dir / f"{uuid.uuid5(uuid.NAMESPACE_URL, self.root.uri).hex}.{job}.lock"
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        self.lake.ensure_tables()
+
+    def stage(self, table: str, days: Iterable[date]) -> ParquetStage:
+        if table not in TABLES:
+            raise ValueError(f"cannot stage {table!r}: expected one of {', '.join(TABLES)}")
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{table}@{socket.gethostname()}"
+        return ParquetStage(self, TABLES[table], as_days(days), self.staging_dir / name)
+
+    def commit(self, stages: Sequence[ParquetStage], sync_run: Mapping[str, Any] | None = None) -> list[Path]:
+        """One predicate overwrite per staged table (its days), its rejects', then the `sync_runs` row."""
+        everything = list(dict.fromkeys(part for stage in stages for part in stage._stages()))
+        try:
+            for stage in everything:
+                if stage.committed or not stage._cleanup.alive:
+                    raise WarehouseError(f"{stage!r} is already committed or discarded")
+                stage._flush()
+            run = dict(sync_run or {})
+            run_id = str(run.setdefault("run_id", uuid.uuid4().hex))
+            data = [s for s in everything if s.table != "rejected_records"]
+            rows = 0
+            for table in dict.fromkeys(s.table for s in data):
+                group = [s for s in data if s.table == table]
+                rows += self._replace(TABLES[table], group, run_id)
+            self._replace_rejects(everything, run_id)
+            for stage in everything:
+                stage.committed = True
+            if sync_run is not None:
+                row = sync_run_table(run, everything, "success", rows=rows)
+                self.lake.append("sync_runs", row, run_id=run_id)
+            return []
+        except WarehouseError as exc:
+            raise WarehouseError(f"committing {describe(everything)} to {self.root.uri}: {exc}") from exc
+        finally:
+            for stage in everything:
+                stage.discard()
+
+    def record_failed_run(self, sync_run: Mapping[str, Any]) -> None:
+        row = sync_run_table({**sync_run, "outcome": "failed"}, [], "failed", rows=0)
+        self.lake.append("sync_runs", row, run_id=str(row["run_id"][0]))
+
+    def upsert_meetings(self, batch: Any) -> list[Path]:
+        """Replace meetings by id (a MERGE; a meeting's created_day never changes, so it stays in its day)."""
+        if isinstance(batch, normalize.Normalized):
+            batch = batch.batch
+        table = pa.Table.from_batches([batch]).cast(TABLES["meetings"].schema)
+        self.lake.upsert("meetings", table, ["id"], run_id=uuid.uuid4().hex)
+        return []
+
+    def export_pending(self) -> list[Path]:
+        return []  # no mirror to finish
+
+    def record_deactivations(self, new: Sequence[Deactivation], settled: Sequence[Deactivation]) -> None:
+        """One MERGE on attempt_id: settled rows update in place (recorded_at kept), new rows are inserted.
+
+        Idempotent: replaying the same call (a retry after a lost race) leaves the same rows.
+        """
+        if not new and not settled:
+            return
+        rows = [{**_audit_row(r), "recorded_at": r.decided_at} for r in [*settled, *new]]
+        source = pa.Table.from_pylist(rows, schema=DEACTIVATIONS_SCHEMA)
+        run_id = (new or settled)[0].run_id
+        self.lake.upsert(DEACTIVATIONS_TABLE, source, ["attempt_id"], run_id=run_id, update=_SETTLED_COLUMNS)
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _replace(self, spec: TableSpec, group: list[ParquetStage], run_id: str) -> int:
+        days = frozenset().union(*(s.days for s in group))
+        if not days:
+            return 0
+        counted = [0]
+        self.lake.replace(
+            spec.name,
+            lambda: _deduplicated(spec, group, counted),
+            in_list(spec.day, days),
+            run_id=run_id,
+        )
+        return counted[0]
+
+    def _replace_rejects(self, stages: list[ParquetStage], run_id: str) -> None:
+        """A day's rejects belong to the day (as in the DuckDB backend): committing a table's days replaces
+        its rejects for them; an undated reject (created_at unreadable) replaces its twin by raw text."""
+        rejects = [s for s in stages if s.table == "rejected_records"]
+        scope = {s.table for s in stages if s.table != "rejected_records"}
+        days = frozenset().union(*(s.days for s in stages))
+        undated: list[str] = []
+        if rejects:
+            with memory_connection() as con:
+                source = staged_source(rejects)
+                scope |= {t for (t,) in con.execute(f"SELECT DISTINCT table_name FROM {source}").fetchall()}
+                undated = [
+                    r
+                    for (r,) in con.execute(f"SELECT DISTINCT raw FROM {source} WHERE day IS NULL").fetchall()
+                ]
+        if not scope or not (days or undated):
+            return
+        which = [in_list("day", days)] if days else []
+        if undated:
+            which.append(f"(day IS NULL AND {in_list('raw', undated)})")
+        predicate = f"{in_list('table_name', scope)} AND ({' OR '.join(which)})"
+        spec = TABLES["rejected_records"]
+        self.lake.replace(spec.name, lambda: _deduplicated(spec, rejects, [0]), predicate, run_id=run_id)
+
+
+def _audit_row(row: Deactivation) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in DEACTIVATIONS_SCHEMA.names if name != "recorded_at"}
+
+
+def _deduplicated(spec: TableSpec, stages: list[ParquetStage], counted: list[int]) -> pa.RecordBatchReader:
+    """The staged rows, one per key (latest updated_at, then synced_at, then the last written), day by day
+    so the dedup window holds one day's rows; `counted[0]` ends as the number of rows produced."""
+    counted[0] = 0
+    columns = ", ".join(q(n) for n in spec.schema.names)
+    key = ", ".join(q(k) for k in spec.key)
+    day = q(spec.day)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        if not stages:
+            return
+        with memory_connection() as con:
+            source = staged_source(stages)
+            days = [d for (d,) in con.execute(f"SELECT DISTINCT {day} FROM {source} ORDER BY 1").fetchall()]
+            for each in days:
+                result = con.sql(
+                    f"SELECT {columns} FROM {source} WHERE {day} IS NOT DISTINCT FROM ? "
+                    f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {spec.winner}{STAGED_TIEBREAK}) = 1 "
+                    f"ORDER BY {spec.order}",
+                    params=[each],
+                )
+                for batch in result.to_arrow_reader(FLUSH_ROWS):
+                    counted[0] += batch.num_rows
+                    yield batch.cast(spec.schema)
+
+    return pa.RecordBatchReader.from_batches(spec.schema, batches())

@@ -204,6 +204,7 @@ def _deduplicated(spec: TableSpec, stages: list[ParquetStage], counted: list[int
     columns = ", ".join(q(n) for n in spec.schema.names)
     key = ", ".join(q(k) for k in spec.key)
     day = q(spec.day)
+    winner = f"row_number() OVER (PARTITION BY {key} ORDER BY {spec.winner}{STAGED_TIEBREAK})"
 
     def batches() -> Iterator[pa.RecordBatch]:
         if not stages:
@@ -214,8 +215,7 @@ def _deduplicated(spec: TableSpec, stages: list[ParquetStage], counted: list[int
             for each in days:
                 result = con.sql(
                     f"SELECT {columns} FROM {source} WHERE {day} IS NOT DISTINCT FROM ? "
-                    f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {spec.winner}{STAGED_TIEBREAK}) = 1 "
-                    f"ORDER BY {spec.order}",
+                    f"QUALIFY {winner} = 1 ORDER BY {spec.order}",
                     params=[each],
                 )
                 for batch in result.to_arrow_reader(FLUSH_ROWS):

@@ -22,8 +22,8 @@ import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from rtk_pipeline.store.delta.objectstore import TableRoot
 from rtk_pipeline.errors import RetriableError, RTKError, WarehouseError
+from rtk_pipeline.store.delta.objectstore import TableRoot
 
 log = logging.getLogger("rtk_pipeline.delta")
 

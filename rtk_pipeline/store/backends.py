@@ -1,0 +1,36 @@
+"""Which backend stands behind the `Store` interface: configuration only (`RTK_STORE`).
+
+`duckdb` (default): one DuckDB file + its Parquet mirror (`RTK_DUCKDB_PATH`, `RTK_PARQUET_DIR`).
+`delta`: Delta Lake tables under `RTK_TABLE_URI`, reached with the standard AWS variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from rtk_pipeline.config import warehouse_paths
+from rtk_pipeline.errors import ConfigError
+from rtk_pipeline.store.interface import Store
+
+BACKENDS = ("duckdb", "delta")
+
+
+def store_kind(env: Mapping[str, str] | None = None) -> str:
+    """RTK_STORE, checked: `duckdb` unless set."""
+    kind = (os.environ if env is None else env).get("RTK_STORE", "").strip().lower() or "duckdb"
+    if kind not in BACKENDS:
+        raise ConfigError(f"RTK_STORE must be one of {', '.join(BACKENDS)}, got {kind!r}")
+    return kind
+
+
+def open_store(env: Mapping[str, str] | None = None) -> Store:
+    """The configured backend (cheap: nothing is opened or written until it is used)."""
+    if store_kind(env) == "delta":
+        from rtk_pipeline.store.delta import DeltaStore
+
+        return DeltaStore.from_env(env)
+    from rtk_pipeline.store.warehouse import Warehouse
+
+    return Warehouse(*warehouse_paths(env))
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from rtk_pipeline import config
@@ -27,13 +28,13 @@ def warehouse_paths(env: dict[str, str] | None = None) -> tuple[Path, Path]:
     return duckdb_path.resolve(), parquet_dir.resolve()
 
 
-def prepare_dagster_home(home: Path) -> Path:
-    """Create a DAGSTER_HOME with this project's instance config (pools, run queue, run retries);
-    an existing dagster.yaml is left alone."""
+def prepare_dagster_home(home: Path, template: Traversable | None = None) -> Path:
+    """Create a DAGSTER_HOME with this project's instance config (pools, run queue, run retries), or the
+    given template's; an existing dagster.yaml is left alone."""
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
     if not target.exists():
-        target.write_bytes(INSTANCE_TEMPLATE.read_bytes())
+        target.write_bytes((template or INSTANCE_TEMPLATE).read_bytes())
     return home
 
 

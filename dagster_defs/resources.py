@@ -6,9 +6,9 @@ from the environment of the process that executes them. The token field is also 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
@@ -17,7 +17,8 @@ from dagster_defs.env import env_number, env_var_or
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.config import DEFAULT_BASE_URL, DEFAULT_DUCKDB_PATH, DEFAULT_PARQUET_DIR
 from rtk_pipeline.ratelimit import DEFAULT_MAX_REQUESTS, DEFAULT_PERIOD, shared_limiter
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import Store
+from rtk_pipeline.store.backends import open_store
 
 
 class RealtimeKitResource(ConfigurableResource):
@@ -64,14 +65,23 @@ class RealtimeKitResource(ConfigurableResource):
 
 
 class WarehouseResource(ConfigurableResource):
-    """Where the tables live: one DuckDB file (single writer, serialized by the store's file lock) and a
-    Parquet folder with one file per table and day."""
+    """Where the tables live: by default one DuckDB file (single writer, serialized by the store's file lock)
+    and a Parquet folder with one file per table and day; with `store="delta"` Delta Lake tables under
+    `table_uri` (object-store credentials come from the process's AWS_* variables, never from config)."""
 
+    store: str = Field(default="duckdb", description="Backend: duckdb or delta (RTK_STORE).")
     duckdb_path: str = Field(default=DEFAULT_DUCKDB_PATH, description="DuckDB file (RTK_DUCKDB_PATH).")
     parquet_dir: str = Field(default=DEFAULT_PARQUET_DIR, description="Parquet root (RTK_PARQUET_DIR).")
+    table_uri: str = Field(default="", description="Root of the Delta tables (RTK_TABLE_URI).")
 
-    def get(self) -> Warehouse:
-        return Warehouse(Path(self.duckdb_path), Path(self.parquet_dir))
+    def get(self) -> Store:
+        settings = {
+            "RTK_STORE": self.store,
+            "RTK_DUCKDB_PATH": self.duckdb_path,
+            "RTK_PARQUET_DIR": self.parquet_dir,
+            "RTK_TABLE_URI": self.table_uri,
+        }
+        return open_store({**os.environ, **settings})
 
 
 def resources_from_env() -> dict[str, ConfigurableResource]:
@@ -87,7 +97,9 @@ def resources_from_env() -> dict[str, ConfigurableResource]:
             ),
         ),
         "warehouse": WarehouseResource(
+            store=env_var_or("RTK_STORE", "duckdb"),
             duckdb_path=env_var_or("RTK_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
             parquet_dir=env_var_or("RTK_PARQUET_DIR", DEFAULT_PARQUET_DIR),
+            table_uri=env_var_or("RTK_TABLE_URI", ""),
         ),
     }

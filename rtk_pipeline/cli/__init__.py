@@ -21,7 +21,8 @@ from rich.table import Table
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.config import Settings
 from rtk_pipeline.errors import ConfigError, RTKError
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import Store
+from rtk_pipeline.store.backends import open_store
 from rtk_pipeline.sync import SyncResult, day_range, sync_range
 
 Handler = Callable[[argparse.Namespace], int]
@@ -47,7 +48,7 @@ def positive_int(value: str) -> int:
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     """The parser and the handler of each subcommand (the library's, then the registered ones)."""
     from rtk_pipeline import emulator
-    from rtk_pipeline.cli import check, deactivate, verify
+    from rtk_pipeline.cli import check, deactivate, sql, verify
 
     parser = argparse.ArgumentParser(prog="rtk-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug logging")
@@ -90,6 +91,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     checks.add_argument("--start", type=_day, required=True, metavar="YYYY-MM-DD")
     checks.add_argument("--end", type=_day, required=True, metavar="YYYY-MM-DD")
     handlers["verify"] = verify.run
+
+    query = sub.add_parser("sql", help="run SQL over the warehouse (either backend) with the analyst views")
+    sql.add_cli_arguments(query)
+    handlers["sql"] = sql.run
     return parser, handlers
 
 
@@ -116,9 +121,9 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_from_settings(settings: Settings) -> tuple[RealtimeKitClient, Warehouse]:
-    client = RealtimeKitClient.from_settings(settings)
-    return client, Warehouse(settings.duckdb_path, settings.parquet_dir)
+def open_from_settings(settings: Settings) -> tuple[RealtimeKitClient, Store]:
+    """The API client and the configured warehouse backend (RTK_STORE)."""
+    return RealtimeKitClient.from_settings(settings), open_store()
 
 
 def _backfill(args: argparse.Namespace) -> int:
@@ -161,9 +166,7 @@ def _backfill(args: argparse.Namespace) -> int:
             )
             stats = client.stats.snapshot()
             bar.update(task, advance=len(chunk), rows=rows, requests=stats.requests, retries=stats.retries)
-    Console().print(
-        summary_table(results, title=f"backfill {args.start} .. {args.end} -> {settings.duckdb_path}")
-    )
+    Console().print(summary_table(results, title=f"backfill {args.start} .. {args.end} -> {warehouse!r}"))
     return 0
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from rtk_pipeline.config import env_text, warehouse_paths
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.quality import Verdict, verify
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store.backends import open_store, store_kind
 
 _PASS, _FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
 
@@ -19,15 +19,15 @@ _PASS, _FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
 def run(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise ConfigError(f"--end {args.end} is before --start {args.start}")
-    duckdb_path, parquet_dir = warehouse_paths()
-    if not duckdb_path.exists():
+    warehouse = open_store()
+    if store_kind() == "duckdb" and not (duckdb_path := warehouse_paths()[0]).exists():
         raise ConfigError(
             f"no warehouse at {duckdb_path}: run `rtk-pipeline backfill` first or set RTK_DUCKDB_PATH"
         )
     token = env_text("CLOUDFLARE_API_TOKEN")  # so a stored copy of the token is found too
-    verdicts = verify(Warehouse(duckdb_path, parquet_dir), args.start, args.end, api_token=token)
+    verdicts = verify(warehouse, args.start, args.end, api_token=token)
     console = Console()
-    console.print(verdict_table(verdicts, title=f"verify {args.start} .. {args.end} ({duckdb_path})"))
+    console.print(verdict_table(verdicts, title=f"verify {args.start} .. {args.end} ({warehouse!r})"))
     failed = [v for v in verdicts if not v.passed]
     for v in failed:
         console.print(f"[red]{v.table}.{v.rule} {v.day}[/]: {v.details}", highlight=False)

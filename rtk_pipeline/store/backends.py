@@ -33,4 +33,3 @@ def open_store(env: Mapping[str, str] | None = None) -> Store:
     from rtk_pipeline.store.warehouse import Warehouse
 
     return Warehouse(*warehouse_paths(env))
-

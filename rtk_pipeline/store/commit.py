@@ -19,7 +19,7 @@ from rtk_pipeline.store.tables import SYNC_RUNS_SCHEMA, TABLES, TableSpec
 
 # Among staged duplicates with equal updated_at and synced_at, the row written last wins (part files sort in
 # write order, and stage folders in creation order).
-_STAGED_TIEBREAK = ", filename DESC, file_row_number DESC"
+STAGED_TIEBREAK = ", filename DESC, file_row_number DESC"
 
 
 def describe(stages: list[ParquetStage]) -> str:
@@ -100,7 +100,7 @@ def replace_days(
     source: str,
     days: frozenset[date],
     *,
-    tiebreak: str = _STAGED_TIEBREAK,
+    tiebreak: str = STAGED_TIEBREAK,
 ) -> tuple[set[tuple[str, date]], int]:
     """Delete `days` and every stored row whose key is in `source`; insert `source` deduplicated.
 
@@ -162,7 +162,7 @@ def _replace_rejects(
         columns = ", ".join(q(n) for n in spec.schema.names)
         con.execute(
             f"INSERT INTO rejected_records BY NAME SELECT {columns} FROM {source} QUALIFY row_number() "
-            f"OVER (PARTITION BY {key} ORDER BY {spec.winner}{_STAGED_TIEBREAK}) = 1 "
+            f"OVER (PARTITION BY {key} ORDER BY {spec.winner}{STAGED_TIEBREAK}) = 1 "
             f"ORDER BY {spec.order}"
         )
 

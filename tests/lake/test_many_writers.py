@@ -1,6 +1,7 @@
 """Four `rtk-pipeline backfill` processes at once on a real S3 endpoint (moto_server), each with its own
-working folder: two on disjoint days, two racing on the same days, while the emulator injects 503s and drift.
-All exit 0, the Delta tables equal the emulator's ground truth with no duplicate, `sync_runs` has every run."""
+working folder: two on disjoint days, two racing on the same days, while the emulator injects 503s and
+drift. All exit 0, the Delta tables equal the emulator's ground truth with no duplicate, and `sync_runs`
+has every run."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.store.delta.objectstore import TableRoot
 from tests.faults.conftest import (
     END,
-    REPO,
     assert_rows_equal,
     cli,
     cli_env,
@@ -47,7 +47,9 @@ def decoded(row: dict, *json_columns: str) -> dict:
 
 def test_four_writers_on_s3_end_equal_to_the_ground_truth(tmp_path, s3):
     config = EmulatorConfig(meetings=210, days=7, seed=23, end=END, max_per_page=10, participants_mean=2.0)
-    faults = Faults(p5xx=0.05, statuses_5xx=(503,), drift_update=0.1, drift_insert=0.02, latency_s=0.002, seed=5)
+    faults = Faults(
+        p5xx=0.05, statuses_5xx=(503,), drift_update=0.1, drift_insert=0.02, latency_s=0.002, seed=5
+    )
     started = datetime.now(UTC)
     with Emulator(config, faults) as emu:
         procs = []
@@ -94,7 +96,10 @@ def test_four_writers_on_s3_end_equal_to_the_ground_truth(tmp_path, s3):
         days = {mid: ts(m["created_at"]).date() for mid, m in listed.items()}
         assert_rows_equal(
             {(p["meeting_id"], p["id"]): decoded(p, "extra") for p in people},
-            {k: expected_participant(k[0], days[k[0]], p) for k, p in truth_participants(emu, listed).items()},
+            {
+                k: expected_participant(k[0], days[k[0]], p)
+                for k, p in truth_participants(emu, listed).items()
+            },
             "participants",
         )
 

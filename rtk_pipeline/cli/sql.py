@@ -1,0 +1,40 @@
+"""`rtk-pipeline sql QUERY`: the analyst's door to either backend, with the views of `sql/views`.
+
+With `RTK_STORE=delta` it opens an in-memory DuckDB over the Delta tables (registered as Arrow datasets, so
+the pinned DuckDB needs no extension); otherwise the DuckDB file, read-only. Same SQL, same answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from rtk_pipeline.store.backends import open_store
+from rtk_pipeline.store.connection import as_query
+
+FORMATS = ("table", "csv", "json")
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("query", help="SQL, or a table/view name (e.g. meetings_per_day)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")
+
+
+def run(args: argparse.Namespace) -> int:
+    store = open_store()
+    with store.connect(read_only=True) as con:
+        frame = con.execute(as_query(args.query)).df()
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso") + "\n")
+    else:
+        table = Table(*map(str, frame.columns))
+        for row in frame.itertuples(index=False):
+            table.add_row(*("" if value is None else str(value) for value in row))
+        Console().print(table)
+        Console(stderr=True).print(f"{len(frame)} row(s)")
+    return 0

@@ -160,7 +160,10 @@ class Postgres:
             "start",
         )
         self.pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
-        self.url = f"postgresql://rtk@127.0.0.1:{self.port}/postgres"
+        # The driver named explicitly: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, while
+        # dagster-postgres brings psycopg2.
+        self.url = f"postgresql+psycopg2://rtk@127.0.0.1:{self.port}/postgres"
+        self.dsn = f"postgresql://rtk@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([*self.prefix, str(self.bindir / tool), *args], check=True, capture_output=True)

@@ -38,6 +38,6 @@ def test_a_store_ignoring_if_none_match_is_refused_with_its_endpoint(s3, monkeyp
 
 
 def test_postgres_starts_and_answers(postgres):
-    with psycopg2.connect(postgres.url) as con, con.cursor() as cur:
+    with psycopg2.connect(postgres.dsn) as con, con.cursor() as cur:
         cur.execute("SELECT 1")
         assert cur.fetchone() == (1,)

@@ -18,7 +18,7 @@ from dagster_defs.local import PROJECT_ROOT
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.store.delta.objectstore import TableRoot
-from tests.faults.conftest import END
+from tests.faults.conftest import END, ts
 
 pytestmark = pytest.mark.slow
 
@@ -89,5 +89,5 @@ def test_two_partition_runs_on_postgres_and_delta(tmp_path, postgres, s3):
         store = DeltaStore(TableRoot.from_env(s3.uri("dagster"), s3.env), staging_dir=tmp_path / "reader")
         with store.connect(read_only=True) as con:
             stored = {r[0] for r in con.execute("SELECT id FROM meetings").fetchall()}
-        truth = {m["id"] for m in emu.meetings() if m["created_at"][:10] in {d.isoformat() for d in DAYS}}
+        truth = {m["id"] for m in emu.meetings() if ts(m["created_at"]).date() in DAYS}
         assert stored == truth and truth

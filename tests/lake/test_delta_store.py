@@ -63,6 +63,11 @@ def test_a_sync_lands_what_the_duckdb_backend_lands(tmp_path, emulator, request,
     assert set(frame(delta, "SELECT id FROM meetings")["id"]) == truth
     runs = frame(delta, "SELECT table_name, outcome FROM sync_runs")
     assert len(runs) == 4 and set(runs["outcome"]) == {"success"}
+    if where == "s3":  # no storage credential in any Delta log, data file or probe object
+        secrets = [s3.env["AWS_SECRET_ACCESS_KEY"].encode(), s3.env["AWS_ACCESS_KEY_ID"].encode()]
+        objects = s3.objects()
+        assert any("_delta_log" in key for key in objects)
+        assert [key for key, body in objects.items() if any(x in body for x in secrets)] == []
 
 
 def m_day(meeting: dict) -> date:

@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
-from rtk_pipeline.config import warehouse_paths
+from rtk_pipeline.config import env_text, warehouse_paths
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.store.interface import Store
 
@@ -18,7 +17,7 @@ BACKENDS = ("duckdb", "delta")
 
 def store_kind(env: Mapping[str, str] | None = None) -> str:
     """RTK_STORE, checked: `duckdb` unless set."""
-    kind = (os.environ if env is None else env).get("RTK_STORE", "").strip().lower() or "duckdb"
+    kind = env_text("RTK_STORE", "duckdb", env=env).lower()
     if kind not in BACKENDS:
         raise ConfigError(f"RTK_STORE must be one of {', '.join(BACKENDS)}, got {kind!r}")
     return kind

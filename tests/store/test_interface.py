@@ -1,5 +1,5 @@
-"""The DuckDB `Warehouse` implements the `Store` protocol that sync, stale and quality call: every method,
-with the protocol's parameter names, so a second backend written against the protocol fits the callers."""
+"""Both backends (the DuckDB `Warehouse`, the Delta Lake `DeltaStore`) implement the `Store` protocol that
+sync, stale and quality call: every method, with the protocol's parameter names, so either fits callers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import inspect
 import pytest
 
 from rtk_pipeline.store import ParquetStage, Stage, Store, Warehouse
+from rtk_pipeline.store.delta import DeltaStore
 
 
 def _members(protocol: type) -> list[str]:
@@ -18,8 +19,10 @@ def _members(protocol: type) -> list[str]:
     )
 
 
-@pytest.mark.parametrize(("protocol", "implementation"), [(Store, Warehouse), (Stage, ParquetStage)])
-def test_the_duckdb_backend_has_every_protocol_method_with_the_same_parameters(protocol, implementation):
+@pytest.mark.parametrize(
+    ("protocol", "implementation"), [(Store, Warehouse), (Store, DeltaStore), (Stage, ParquetStage)]
+)
+def test_each_backend_has_every_protocol_method_with_the_same_parameters(protocol, implementation):
     for name in _members(protocol):
         wanted = list(inspect.signature(getattr(protocol, name)).parameters)
         have = list(inspect.signature(getattr(implementation, name)).parameters)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from rtk_pipeline.config import env_text
 from rtk_pipeline.errors import ConfigError, RTKError
 
 # The environment contract of issue 12 (standard AWS names, read as delta-rs/object_store read them).
@@ -47,8 +48,7 @@ class TableRoot:
 
     @classmethod
     def from_env(cls, uri: str | None = None, env: Mapping[str, str] | None = None) -> TableRoot:
-        env = os.environ if env is None else env
-        raw = (uri if uri is not None else env.get("RTK_TABLE_URI", "")).strip().rstrip("/")
+        raw = (uri if uri is not None else env_text("RTK_TABLE_URI", env=env)).strip().rstrip("/")
         if not raw:
             raise ConfigError("RTK_STORE=delta needs RTK_TABLE_URI (s3://bucket/prefix or a local path)")
         scheme = urlparse(raw).scheme
@@ -56,8 +56,8 @@ class TableRoot:
             raise ConfigError(
                 f"RTK_TABLE_URI must be s3://bucket/prefix or a local path, got a {scheme}:// URI"
             )
-        options = {"AWS_SESSION_TOKEN": env["AWS_SESSION_TOKEN"]} if env.get("AWS_SESSION_TOKEN") else {}
-        options |= {name: env[name].strip() for name in AWS_VARIABLES if env.get(name, "").strip()}
+        names = (*AWS_VARIABLES, "AWS_SESSION_TOKEN")
+        options = {name: value for name in names if (value := env_text(name, env=env))}
         if scheme in ("", "file"):
             raw = os.path.abspath(raw.removeprefix("file://"))
             options = {}

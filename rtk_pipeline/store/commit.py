@@ -5,6 +5,7 @@ transaction; rejects follow their day; the `sync_runs` row is built from the cal
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from rtk_pipeline import normalize
+from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.secrets import scrub_text
 from rtk_pipeline.store.connection import days_sql, files_sql, lit, q
 from rtk_pipeline.store.stage import ParquetStage
@@ -27,6 +29,22 @@ def describe(stages: list[ParquetStage]) -> str:
     days = sorted(frozenset().union(*(stage.days for stage in stages)))
     span = f"{days[0]}..{days[-1]}" if days else "no days"
     return f"{', '.join(tables)} for {span}"
+
+
+def ready(stages: Sequence[ParquetStage]) -> list[ParquetStage]:
+    """The stages and their companion reject stages, each checked uncommitted and flushed to its parts
+    (all of them dropped if one is not: a commit never half-uses a stage)."""
+    everything = list(dict.fromkeys(part for stage in stages for part in stage._stages()))
+    try:
+        for stage in everything:
+            if stage.committed or not stage._cleanup.alive:
+                raise WarehouseError(f"{stage!r} is already committed or discarded")
+            stage._flush()
+    except BaseException:
+        for stage in everything:
+            stage.discard()
+        raise
+    return everything
 
 
 def staged_source(stages: list[ParquetStage]) -> str:

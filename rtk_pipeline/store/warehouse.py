@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rtk_pipeline import normalize
-from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
+from rtk_pipeline.errors import WarehouseBusyError
 from rtk_pipeline.store import commit as sql_commit
 from rtk_pipeline.store import parquet
 from rtk_pipeline.store.checks import CheckQueries
@@ -158,12 +158,8 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
         latest synced_at, then the last written wins. A key already stored under another day moves. On any
         error nothing changes; the stages are dropped either way.
         """
-        everything = list(dict.fromkeys(part for stage in stages for part in stage._stages()))
+        everything = sql_commit.ready(stages)
         try:
-            for stage in everything:
-                if stage.committed or not stage._cleanup.alive:
-                    raise WarehouseError(f"{stage!r} is already committed or discarded")
-                stage._flush()
             with (
                 self._writer() as con,
                 as_warehouse_error(f"committing {sql_commit.describe(everything)} to"),

@@ -58,15 +58,14 @@ def test_four_writers_on_s3_end_equal_to_the_ground_truth(tmp_path, s3):
             (work / "tmp").mkdir(parents=True)
             env = cli_env(work, emu.env(), RTK_STORE="delta", RTK_TABLE_URI=s3.uri("lake"), **s3.env)
             env["TMPDIR"] = str(work / "tmp")
-            out = open(work / "backfill.out", "w+")  # noqa: SIM115 - closed below
+            log = work / "backfill.out"
             args = cli("backfill", "--start", str(first), "--end", str(last), "--workers", "4")
-            procs.append((subprocess.Popen(args, env=env, cwd=work, stdout=out, stderr=out), out))
-        for proc, out in procs:
-            proc.wait(timeout=600)
-            out.seek(0)
-            text = out.read()
-            out.close()
-            assert proc.returncode == 0, text[-3000:]
+            with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+                procs.append((subprocess.Popen(args, env=env, cwd=work, stdout=out, stderr=out), log))
+        for proc, log in procs:
+            code = proc.wait(timeout=600)
+            text = log.read_text(errors="replace")
+            assert code == 0, text[-3000:]
             assert s3.env["AWS_SECRET_ACCESS_KEY"] not in text
         assert emu.stats["by_status"].get(503, 0) > 0, "the emulator injected no 503"
         assert emu.stats["drift"].get("update", 0) > 0, "the emulator moved no meeting while paging"

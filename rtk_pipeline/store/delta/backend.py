@@ -27,7 +27,7 @@ import pyarrow as pa
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.store.checks import CheckQueries
-from rtk_pipeline.store.commit import STAGED_TIEBREAK, describe, staged_source, sync_run_table
+from rtk_pipeline.store.commit import STAGED_TIEBREAK, describe, ready, staged_source, sync_run_table
 from rtk_pipeline.store.connection import as_days, memory_connection, q
 from rtk_pipeline.store.delta import reader
 from rtk_pipeline.store.delta.lake import Lake, Layout, in_list
@@ -100,12 +100,8 @@ class DeltaStore(SyncAndStaleQueries, CheckQueries):
 
     def commit(self, stages: Sequence[ParquetStage], sync_run: Mapping[str, Any] | None = None) -> list[Path]:
         """One predicate overwrite per staged table (its days), its rejects', then the `sync_runs` row."""
-        everything = list(dict.fromkeys(part for stage in stages for part in stage._stages()))
+        everything = ready(stages)
         try:
-            for stage in everything:
-                if stage.committed or not stage._cleanup.alive:
-                    raise WarehouseError(f"{stage!r} is already committed or discarded")
-                stage._flush()
             run = dict(sync_run or {})
             run_id = str(run.setdefault("run_id", uuid.uuid4().hex))
             data = [s for s in everything if s.table != "rejected_records"]

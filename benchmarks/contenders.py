@@ -1,6 +1,7 @@
 """One contender run, inside a fresh interpreter started by `run.py` (`python contenders.py KIND SPEC_JSON`).
 
-Kinds: `rtk` (the library path: `sync_range` into a fresh DuckDB file + Parquet folder), `dagster`
+Kinds: `rtk` (the library path: `sync_range` into a fresh DuckDB file + Parquet folder; `rtk-delta` and
+`rtk-delta-s3` the same into Delta tables in a local folder or on moto S3), `dagster`
 (`materialize` of the meetings and participants assets over the same partition range, ephemeral
 instance, fresh warehouse) and `dlt` (`dlt_pipeline.run`). The emulator's address and token come in the
 environment like a user's settings. The child writes a JSON report to $BENCH_REPORT: rows per table,
@@ -21,17 +22,23 @@ from pathlib import Path
 T_START = time.perf_counter()
 
 
-def _rtk(spec: dict, workdir: Path) -> dict:
+def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
     from rtk_pipeline.client import RealtimeKitClient
     from rtk_pipeline.config import Settings
     from rtk_pipeline.ratelimit import RateLimiter
     from rtk_pipeline.store import Warehouse
+    from rtk_pipeline.store.delta import DeltaStore
+    from rtk_pipeline.store.delta.objectstore import TableRoot
     from rtk_pipeline.sync import sync_range
 
     imported = time.perf_counter()
     settings = Settings.from_env()
     limiter = RateLimiter(*spec["rate_limit"])
-    warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet")
+    if store == "duckdb":
+        warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet")
+    else:  # a local folder, or a fresh prefix of the run's moto S3 bucket (BENCH_S3_URI + AWS_* settings)
+        uri = str(workdir / "lake") if store == "delta" else f"{os.environ['BENCH_S3_URI']}/{workdir.name}"
+        warehouse = DeltaStore(TableRoot.from_env(uri), staging_dir=workdir / "staging")
     with RealtimeKitClient.from_settings(settings, rate_limiter=limiter) as client:
         results = sync_range(
             client,
@@ -107,7 +114,13 @@ def _dlt(spec: dict, workdir: Path) -> dict:
     return {"imported_at": imported, "rows": rows}
 
 
-KINDS = {"rtk": _rtk, "dagster": _dagster, "dlt": _dlt}
+KINDS = {
+    "rtk": _rtk,
+    "rtk-delta": lambda spec, workdir: _rtk(spec, workdir, "delta"),
+    "rtk-delta-s3": lambda spec, workdir: _rtk(spec, workdir, "delta-s3"),
+    "dagster": _dagster,
+    "dlt": _dlt,
+}
 
 
 class _MemTrace:

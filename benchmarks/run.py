@@ -17,6 +17,7 @@ workload (medians over rounds, ratios against dlt from the same run) and a targe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -49,6 +50,7 @@ UNLIMITED = (1_000_000_000, 1.0)  # no client-side budget where the emulator enf
 W4_BUDGET = (100, 5.0)  # emulator: 100 requests per 5 s (20/s), then a lockout
 W4_HEADROOM = 0.95  # the client is configured just below the emulator's budget
 RUN_TIMEOUT = 3600.0
+S3_ENV: dict[str, str] = {}  # moto_server's address and credentials, when an rtk-delta-s3 run is wanted
 
 
 @dataclass
@@ -84,8 +86,8 @@ def cases(workloads: list[str], quick: bool, with_dlt_in_w3: bool) -> list[Case]
     k = 10 if quick else 1
     both = ["rtk", "dagster", "dlt"]
     out: list[Case] = []
-    if "W1" in workloads:
-        out.append(Case("W1", 20_000 // k, True, both))
+    if "W1" in workloads:  # the Delta backend only when asked for (--contenders)
+        out.append(Case("W1", 20_000 // k, True, [*both, "rtk-delta", "rtk-delta-s3"]))
     if "W2" in workloads:
         out.append(Case("W2", 2_000 // k, True, both, faults={"latency_s": 0.1}))
     if "W3" in workloads:
@@ -176,7 +178,12 @@ def run_once(
         cmd = [str(Path(PYTHON).parent / "py-spy"), "record", "--gil", "-r", "200", "-f", "raw"]
         cmd += ["--nolineno", "-o", str(raw), "--", PYTHON, str(HERE / "contenders.py"), contender]
     env = child_env(
-        {**emu.env, "BENCH_REPORT": str(workdir / "report.json"), "RUNTIME__DLTHUB_TELEMETRY": "false"}
+        {
+            **emu.env,
+            **S3_ENV,
+            "BENCH_REPORT": str(workdir / "report.json"),
+            "RUNTIME__DLTHUB_TELEMETRY": "false",
+        }
     )
     emu.mark()
     cpu0 = emu.cpu_seconds()
@@ -433,6 +440,18 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[Case, dict, dict]] = []
     raw: list[dict] = []
     t0 = time.perf_counter()
+    with contextlib.ExitStack() as servers:
+        if "rtk-delta-s3" in wanted:
+            S3_ENV.update(servers.enter_context(_moto_s3()))
+        _run_cases(args, wanted, log, results, raw, stamp)
+    print("### Targets\n")
+    checks = [line for case, truth, s in results for line in targets(case, truth, s)]
+    print("\n".join(checks + w3_targets(results)) or "- (no targeted workload in this run)")
+    print(f"\n({time.perf_counter() - t0:.0f} s in all; raw runs in {OUT.name}/results-{stamp}.json)")
+    return 0
+
+
+def _run_cases(args, wanted: set[str], log, results: list, raw: list, stamp: str) -> None:
     for case in cases(args.workloads.split(","), args.quick, args.dlt_in_w3):
         case.contenders = [c for c in case.contenders if c in wanted]
         if not case.contenders or args.case not in case.name:
@@ -466,11 +485,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         (OUT / f"results-{stamp}.json").write_text(json.dumps(raw, indent=1, default=str))
         print(table(case, truth, summary), flush=True)
-    print("### Targets\n")
-    checks = [line for case, truth, s in results for line in targets(case, truth, s)]
-    print("\n".join(checks + w3_targets(results)) or "- (no targeted workload in this run)")
-    print(f"\n({time.perf_counter() - t0:.0f} s in all; raw runs in {OUT.name}/results-{stamp}.json)")
-    return 0
+
+
+@contextlib.contextmanager
+def _moto_s3():
+    """moto_server on loopback (the test suite's helper), a bucket, and the settings that point at it."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.lake.servers import MotoS3
+
+    workdir = Path(tempfile.mkdtemp(prefix="rtk-bench-s3-"))
+    server = MotoS3(workdir)
+    try:
+        yield {**server.env, "BENCH_S3_URI": server.uri("bench")}
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _revision() -> str:

@@ -52,6 +52,7 @@ def emulator_env(emu: Emulator, duckdb_path: Path, parquet_dir: Path) -> dict[st
     """The environment the resources read (EnvVar) when pointed at the emulator."""
     return {
         **emu.env(),
+        "RTK_STORE": "duckdb",  # the demo and `dev` show the one-machine warehouse, whatever the shell says
         "RTK_DUCKDB_PATH": str(duckdb_path),
         "RTK_PARQUET_DIR": str(parquet_dir),
         **EMULATOR_RATE_LIMIT,

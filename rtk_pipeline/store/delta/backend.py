@@ -27,7 +27,7 @@ import pyarrow as pa
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.store.checks import CheckQueries
-from rtk_pipeline.store.commit import STAGED_TIEBREAK, describe, ready, staged_source, sync_run_table
+from rtk_pipeline.store.commit import STAGED_TIEBREAK, ready, staged_source, sync_run_table
 from rtk_pipeline.store.connection import as_days, memory_connection, q
 from rtk_pipeline.store.delta import reader
 from rtk_pipeline.store.delta.lake import Lake, Layout, in_list
@@ -101,7 +101,7 @@ class DeltaStore(SyncAndStaleQueries, CheckQueries):
     def commit(self, stages: Sequence[ParquetStage], sync_run: Mapping[str, Any] | None = None) -> list[Path]:
         """One predicate overwrite per staged table (its days), its rejects', then the `sync_runs` row."""
         everything = ready(stages)
-        try:
+        try:  # a failed write raises a LakeError that names the table and the root
             run = dict(sync_run or {})
             run_id = str(run.setdefault("run_id", uuid.uuid4().hex))
             data = [s for s in everything if s.table != "rejected_records"]
@@ -116,15 +116,13 @@ class DeltaStore(SyncAndStaleQueries, CheckQueries):
                 row = sync_run_table(run, everything, "success", rows=rows)
                 self.lake.append("sync_runs", row, run_id=run_id)
             return []
-        except WarehouseError as exc:
-            raise WarehouseError(f"committing {describe(everything)} to {self.root.uri}: {exc}") from exc
         finally:
             for stage in everything:
                 stage.discard()
 
     def record_failed_run(self, sync_run: Mapping[str, Any]) -> None:
         row = sync_run_table({**sync_run, "outcome": "failed"}, [], "failed", rows=0)
-        self.lake.append("sync_runs", row, run_id=str(row["run_id"][0]))
+        self.lake.append("sync_runs", row, run_id=row.column("run_id")[0].as_py())
 
     def upsert_meetings(self, batch: Any) -> list[Path]:
         """Replace meetings by id (a MERGE; a meeting's created_day never changes, so it stays in its day)."""

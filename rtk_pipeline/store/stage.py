@@ -6,11 +6,16 @@ minutes): a stage writes part files in a folder beside the warehouse, and the co
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import time
+import uuid
 import weakref
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,8 +23,8 @@ import pyarrow.parquet as pq
 
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseError
-from rtk_pipeline.store.connection import files_sql, memory_connection, q
-from rtk_pipeline.store.tables import TableSpec
+from rtk_pipeline.store.connection import as_days, files_sql, memory_connection, q
+from rtk_pipeline.store.tables import TABLES, TableSpec
 
 if TYPE_CHECKING:
     from rtk_pipeline.store.warehouse import Warehouse
@@ -171,3 +176,34 @@ class ParquetStage:
 
     def _stages(self) -> list[ParquetStage]:
         return [self] if self._rejects is None else [self, self._rejects]
+
+
+def new_stage(warehouse: Any, table: str, days: Iterable[date], staging_dir: Path) -> ParquetStage:
+    """A new stage of `table` in a folder of its own under `staging_dir`, after removing the folders that
+    dead processes of this host left there (a SIGKILLed sync leaves its stage)."""
+    if table not in TABLES:
+        raise ValueError(f"cannot stage {table!r}: expected one of {', '.join(TABLES)}")
+    _sweep(staging_dir)
+    # <time>-<pid>-<random>-<table>@<host>: sorts in creation order; the sweep can tell dead owners.
+    name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{table}@{socket.gethostname()}"
+    return ParquetStage(warehouse, TABLES[table], as_days(days), staging_dir / name)
+
+
+def _sweep(staging_dir: Path) -> None:
+    if not staging_dir.is_dir():
+        return
+    host = socket.gethostname()
+    for entry in staging_dir.iterdir():
+        _, pid, _, owner = [*entry.name.split("-", 3), "", "", ""][:4]
+        if owner.partition("@")[2] == host and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -12,12 +12,7 @@ is idempotent. Then the affected days' Parquet files are rewritten (parquet.py).
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import threading
-import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import date
@@ -36,7 +31,6 @@ from rtk_pipeline.store import parquet
 from rtk_pipeline.store.checks import CheckQueries
 from rtk_pipeline.store.connection import (
     LockedConnection,
-    as_days,
     as_warehouse_error,
     connect_duckdb,
     q,
@@ -44,7 +38,7 @@ from rtk_pipeline.store.connection import (
     sql_files,
 )
 from rtk_pipeline.store.queries import SyncAndStaleQueries
-from rtk_pipeline.store.stage import ParquetStage
+from rtk_pipeline.store.stage import ParquetStage, new_stage
 from rtk_pipeline.store.tables import (
     DEACTIVATIONS_SCHEMA,
     DEACTIVATIONS_TABLE,
@@ -143,12 +137,7 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
 
     def stage(self, table: str, days: Iterable[date]) -> ParquetStage:
         """A new Stage for `table` ("meetings", "participants" or "rejected_records") and those UTC days."""
-        if table not in TABLES:
-            raise ValueError(f"cannot stage {table!r}: expected one of {', '.join(TABLES)}")
-        self._sweep_staging()
-        # <time>-<pid>-<random>-<table>@<host>: sorts in creation order; the sweep can tell dead owners.
-        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{table}@{socket.gethostname()}"
-        return ParquetStage(self, TABLES[table], as_days(days), self.staging_dir / name)
+        return new_stage(self, table, days, self.staging_dir)
 
     def commit(self, stages: Sequence[ParquetStage], sync_run: dict | None = None) -> list[Path]:
         """Replace the staged days with the staged rows in ONE transaction, record the sync_runs row, then
@@ -285,23 +274,3 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
         for path in sql_files():
             con.execute(path.read_text(encoding="utf-8"))
         self._schema_ready = True
-
-    def _sweep_staging(self) -> None:
-        """Remove stage folders left by dead processes on this host (a SIGKILLed sync leaves its stage)."""
-        if not self.staging_dir.is_dir():
-            return
-        host = socket.gethostname()
-        for entry in self.staging_dir.iterdir():
-            _, pid, _, owner = [*entry.name.split("-", 3), "", "", ""][:4]
-            if owner.partition("@")[2] == host and pid.isdigit() and not _alive(int(pid)):
-                shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -12,10 +12,7 @@ Not atomic across tables (Delta has no multi-table transaction): a crash between
 
 from __future__ import annotations
 
-import os
-import socket
 import tempfile
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
@@ -28,13 +25,13 @@ from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.store.checks import CheckQueries
 from rtk_pipeline.store.commit import STAGED_TIEBREAK, ready, staged_source, sync_run_table
-from rtk_pipeline.store.connection import as_days, memory_connection, q
+from rtk_pipeline.store.connection import memory_connection, q
 from rtk_pipeline.store.delta import reader
 from rtk_pipeline.store.delta.lake import Lake, Layout, in_list
 from rtk_pipeline.store.delta.objectstore import TableRoot
 from rtk_pipeline.store.interface import Deactivation, MirrorDiff
 from rtk_pipeline.store.queries import SyncAndStaleQueries
-from rtk_pipeline.store.stage import FLUSH_ROWS, ParquetStage
+from rtk_pipeline.store.stage import FLUSH_ROWS, ParquetStage, new_stage
 from rtk_pipeline.store.tables import (
     DEACTIVATIONS_SCHEMA,
     DEACTIVATIONS_TABLE,
@@ -93,10 +90,7 @@ class DeltaStore(SyncAndStaleQueries, CheckQueries):
         self.lake.ensure_tables()
 
     def stage(self, table: str, days: Iterable[date]) -> ParquetStage:
-        if table not in TABLES:
-            raise ValueError(f"cannot stage {table!r}: expected one of {', '.join(TABLES)}")
-        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{table}@{socket.gethostname()}"
-        return ParquetStage(self, TABLES[table], as_days(days), self.staging_dir / name)
+        return new_stage(self, table, days, self.staging_dir)
 
     def commit(self, stages: Sequence[ParquetStage], sync_run: Mapping[str, Any] | None = None) -> list[Path]:
         """One predicate overwrite per staged table (its days), its rejects', then the `sync_runs` row."""

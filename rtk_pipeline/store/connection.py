@@ -4,10 +4,11 @@ lock, the SQL files shipped with the package, and the few quoting helpers the st
 from __future__ import annotations
 
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -166,3 +167,32 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SharedReads:
+    """Mixed into a backend: inside `reading()`, every `connect(read_only=True)` of this thread returns the
+    same connection (left open), so a check's few queries see one state and open the warehouse once."""
+
+    def _open_reader(self) -> Any:
+        raise NotImplementedError
+
+    def _reader(self) -> Any:
+        """The pinned connection (not to be closed by the caller), or a fresh one of its own."""
+        pinned = getattr(self._pins(), "con", None)
+        return nullcontext(pinned) if pinned is not None else self._open_reader()
+
+    def _pins(self) -> threading.local:
+        return self.__dict__.setdefault("_shared_reads", threading.local())
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        pins = self._pins()
+        if getattr(pins, "con", None) is not None:
+            yield
+            return
+        pins.con = self._open_reader()
+        try:
+            yield
+        finally:
+            con, pins.con = pins.con, None
+            con.close()

@@ -12,9 +12,8 @@ is idempotent. Then the affected days' Parquet files are rewritten (parquet.py).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from rtk_pipeline.store import parquet
 from rtk_pipeline.store.checks import CheckQueries
 from rtk_pipeline.store.connection import (
     LockedConnection,
+    SharedReads,
     as_warehouse_error,
     connect_duckdb,
     q,
@@ -52,7 +52,7 @@ from rtk_pipeline.store.tables import (
 _GENERATED_DDL = [create_table_sql(DEACTIVATIONS_TABLE, DEACTIVATIONS_SCHEMA, primary_key="attempt_id")]
 
 
-class Warehouse(SyncAndStaleQueries, CheckQueries):
+class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
     """The DuckDB file and its Parquet mirror. Cheap to create; opens DuckDB only for short moments."""
 
     def __init__(
@@ -71,7 +71,6 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
         self.staging_dir = self.duckdb_path.parent / f".{self.duckdb_path.name}.staging"
         self._lock = filelock.FileLock(str(self.lock_path))
         self._schema_ready = False
-        self._reading = threading.local()
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.duckdb_path)!r}, {str(self.parquet_dir)!r})"
@@ -85,12 +84,7 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
         commits; the schema is created first when the file does not exist yet.
         """
         if read_only:
-            pinned = getattr(self._reading, "con", None)
-            if pinned is not None:  # inside reading(): share its connection, leave it open
-                return nullcontext(pinned)
-            if not self.duckdb_path.exists():
-                self.ensure_schema()
-            return connect_duckdb(self.duckdb_path, read_only=True, busy_timeout=self.busy_timeout)
+            return self._reader()
         self._acquire()
         try:
             con = self._open_rw()
@@ -99,20 +93,10 @@ class Warehouse(SyncAndStaleQueries, CheckQueries):
             raise
         return LockedConnection(con, self._lock.release)
 
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        """Every read inside shares one read-only connection (this thread's): a check's few queries hold
-        the file once instead of reopening it per query, which would keep a waiting writer out longer."""
-        if getattr(self._reading, "con", None) is not None:
-            yield
-            return
-        con = self.connect(read_only=True)
-        self._reading.con = con
-        try:
-            yield
-        finally:
-            self._reading.con = None
-            con.close()
+    def _open_reader(self) -> Any:
+        if not self.duckdb_path.exists():
+            self.ensure_schema()
+        return connect_duckdb(self.duckdb_path, read_only=True, busy_timeout=self.busy_timeout)
 
     def query_df(self, name_or_sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
         """A table, view, table-macro call or SELECT as a pandas DataFrame (read-only)."""

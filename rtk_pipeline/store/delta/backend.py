@@ -25,7 +25,7 @@ from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.store.checks import CheckQueries
 from rtk_pipeline.store.commit import STAGED_TIEBREAK, ready, staged_source, sync_run_table
-from rtk_pipeline.store.connection import memory_connection, q
+from rtk_pipeline.store.connection import SharedReads, memory_connection, q
 from rtk_pipeline.store.delta import reader
 from rtk_pipeline.store.delta.lake import Lake, Layout, in_list
 from rtk_pipeline.store.delta.objectstore import TableRoot
@@ -49,7 +49,7 @@ LAYOUTS: dict[str, Layout] = {
 _SETTLED_COLUMNS = ("decision", "http_status", "detail", "error", "decided_at")
 
 
-class DeltaStore(SyncAndStaleQueries, CheckQueries):
+class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
     """The warehouse as Delta tables under one root (a local path or s3://bucket/prefix)."""
 
     def __init__(self, root: TableRoot | str, *, staging_dir: Path | str | None = None) -> None:
@@ -71,6 +71,9 @@ class DeltaStore(SyncAndStaleQueries, CheckQueries):
         """An in-memory DuckDB over the tables' current versions (with the analyst views); read-only."""
         if not read_only:
             raise WarehouseError("the Delta backend is written through the Store methods, not SQL")
+        return self._reader()
+
+    def _open_reader(self) -> Any:
         return reader.connect(self.lake)
 
     def mirror_diffs(self, table: str, first: date, last: date) -> dict[date, MirrorDiff]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from rtk_pipeline.cli import positive_int
 
@@ -35,5 +36,22 @@ def dev(sub: argparse._SubParsersAction) -> Handler:
         from dagster_defs.dev import run_dev
 
         return run_dev()
+
+    return run
+
+
+def dagster_home(sub: argparse._SubParsersAction) -> Handler:
+    parser = sub.add_parser("dagster-home", help="write a DAGSTER_HOME (instance config) and check it opens")
+    parser.add_argument("home", type=Path, help="the folder to use as DAGSTER_HOME")
+    parser.add_argument(
+        "--postgres", action="store_true", help="run/event/schedule storage in PostgreSQL (DAGSTER_PG_URL)"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from dagster_defs.instance import prepare_instance
+
+        storage = prepare_instance(args.home, postgres=args.postgres)
+        print(f"DAGSTER_HOME={args.home.resolve()} ({storage} storage)")
+        return 0
 
     return run

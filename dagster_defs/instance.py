@@ -1,4 +1,4 @@
-"""`rtk-pipeline dagster-home DIR [--postgres]`: write a DAGSTER_HOME for this project and open it once.
+"""The DAGSTER_HOME behind `rtk-pipeline dagster-home DIR [--postgres]`: write it and open it once.
 
 With `--postgres` the instance keeps runs, event logs and schedules in PostgreSQL (`DAGSTER_PG_URL`), which
 is what lets run workers on several hosts share one instance; opening it here checks the database answers
@@ -7,8 +7,6 @@ and creates Dagster's tables before the first run, so a wrong URL fails now with
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -30,17 +28,9 @@ def storage_of(instance: DagsterInstance) -> str:
     return type(inner[0]).__name__
 
 
-def command(sub: argparse._SubParsersAction) -> Callable[[argparse.Namespace], int]:
-    parser = sub.add_parser("dagster-home", help="write a DAGSTER_HOME (instance config) and check it opens")
-    parser.add_argument("home", type=Path, help="the folder to use as DAGSTER_HOME")
-    parser.add_argument(
-        "--postgres", action="store_true", help="run/event/schedule storage in PostgreSQL (DAGSTER_PG_URL)"
-    )
-
-    def run(args: argparse.Namespace) -> int:
-        home = prepare_dagster_home(args.home, POSTGRES_TEMPLATE if args.postgres else None)
-        with DagsterInstance.from_config(str(home)) as instance:
-            print(f"DAGSTER_HOME={home.resolve()} ({storage_of(instance)} storage)")
-        return 0
-
-    return run
+def prepare_instance(home: Path, *, postgres: bool) -> str:
+    """Write `home`/dagster.yaml (the Postgres template or the one-host one) and open the instance once;
+    returns what it stores in ("postgres", or the storage class)."""
+    prepare_dagster_home(home, POSTGRES_TEMPLATE if postgres else None)
+    with DagsterInstance.from_config(str(home)) as instance:
+        return storage_of(instance)

@@ -18,7 +18,8 @@ from dagster_defs.local import PROJECT_ROOT
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.store.delta.objectstore import TableRoot
-from tests.faults.conftest import END, ts
+from tests.support.emulator import END
+from tests.support.truth import ts
 
 pytestmark = pytest.mark.slow
 

@@ -8,25 +8,13 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.ratelimit import RateLimiter
 from rtk_pipeline.store import Store, Warehouse
 from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.sync import sync_range
+from tests.support.emulator import client_for
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 FIRST, LAST = date(2026, 10, 22), date(2026, 10, 31)
-
-
-def client_for(emu) -> RealtimeKitClient:
-    return RealtimeKitClient(
-        account_id=emu.account_id,
-        app_id=emu.app_id,
-        base_url=emu.base_url,
-        api_token=emu.token,
-        max_retry_wait=0.05,
-        rate_limiter=RateLimiter(1_000_000, 1.0),
-    )
 
 
 def frame(store: Store, sql: str) -> pd.DataFrame:

@@ -12,7 +12,10 @@ import pytest
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.store.delta.objectstore import TableRoot
-from tests.faults.conftest import END, cli, cli_env, mutate, ts
+from tests.faults.conftest import mutate
+from tests.support.emulator import END
+from tests.support.processes import cli, cli_env
+from tests.support.truth import ts
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,10 @@ import pytest
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.store.delta.objectstore import TableRoot
-from tests.faults.conftest import (
-    END,
+from tests.support.emulator import END
+from tests.support.processes import cli, cli_env
+from tests.support.truth import (
     assert_rows_equal,
-    cli,
-    cli_env,
     expected_meeting,
     expected_participant,
     truth_meetings,

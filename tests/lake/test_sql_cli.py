@@ -8,7 +8,7 @@ import json
 
 import pandas as pd
 
-from tests.faults.conftest import cli_env, run_cli
+from tests.support.processes import cli_env, run_cli
 
 
 def test_sql_over_delta_equals_sql_over_duckdb(tmp_path, emulator):

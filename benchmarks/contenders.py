@@ -2,10 +2,11 @@
 
 Kinds: `rtk` (the library path: `sync_range` into a fresh DuckDB file + Parquet folder), `dagster`
 (`materialize` of the meetings and participants assets over the same partition range, ephemeral
-instance, fresh warehouse) and `dlt` (`dlt_pipeline.run`). The emulator's address and token come in the
-environment like a user's settings. The child writes a JSON report to $BENCH_REPORT: rows per table,
-what its own client counted, import and work seconds. With `profile` set in the spec, the work runs under
-pyinstrument and the profile is saved next to the report.
+instance, fresh warehouse), `dlt` (`dlt_pipeline.run`) and `floor` (the GETs an rtk run sent, replayed
+by a plain sequential `httpx.Client` loop that only reads each body: what the emulator alone costs).
+The emulator's address and token come in the environment like a user's settings. The child writes a
+JSON report to $BENCH_REPORT: rows per table, what its own client counted, import and work seconds. With
+`profile` set in the spec, the work runs under pyinstrument and the profile is saved next to the report.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ T_START = time.perf_counter()
 
 
 def _rtk(spec: dict, workdir: Path) -> dict:
+    import rtk_pipeline
     from rtk_pipeline.client import RealtimeKitClient
     from rtk_pipeline.config import Settings
     from rtk_pipeline.ratelimit import RateLimiter
@@ -44,6 +46,8 @@ def _rtk(spec: dict, workdir: Path) -> dict:
         stats = client.stats.snapshot()
     return {
         "imported_at": imported,
+        "code": str(Path(rtk_pipeline.__file__).parent),
+        "pandas_imported": "pandas" in sys.modules,
         "rows": {r.table: r.rows for r in results},
         "client_requests": stats.requests,
         "retries": stats.retries,
@@ -107,7 +111,24 @@ def _dlt(spec: dict, workdir: Path) -> dict:
     return {"imported_at": imported, "rows": rows}
 
 
-KINDS = {"rtk": _rtk, "dagster": _dagster, "dlt": _dlt}
+def _floor(spec: dict, workdir: Path) -> dict:
+    import httpx
+
+    urls = json.loads(Path(spec["urls_file"]).read_text())
+    imported = time.perf_counter()
+    root = httpx.URL(os.environ["RTK_BASE_URL"])
+    base = f"{root.scheme}://{root.netloc.decode()}"  # the logged paths are absolute
+    headers = {"Authorization": f"Bearer {os.environ['CLOUDFLARE_API_TOKEN']}"}
+    received = 0
+    with httpx.Client(base_url=base, headers=headers, timeout=30.0) as client:
+        for url in urls:
+            response = client.get(url)
+            response.raise_for_status()
+            received += len(response.content)
+    return {"imported_at": imported, "rows": {}, "client_requests": len(urls), "bytes": received}
+
+
+KINDS = {"rtk": _rtk, "dagster": _dagster, "dlt": _dlt, "floor": _floor}
 
 
 class _MemTrace:

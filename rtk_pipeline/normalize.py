@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rtk_pipeline.nopandas import skip_pandas_probe
 from rtk_pipeline.secrets import is_secret_key, scrub
 from rtk_pipeline.store.tables import (  # the declared schemas live with the store
     JSON_COLUMNS,
@@ -32,6 +33,8 @@ from rtk_pipeline.store.tables import (  # the declared schemas live with the st
     REJECTED_SCHEMA,
     TS,
 )
+
+skip_pandas_probe()  # before the first pa.array: a backfill never needs pandas
 
 
 def parse_timestamp(value: Any) -> datetime:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
@@ -185,7 +186,9 @@ def sync_participants(
             if progress:
                 progress("participants", out.batch.num_rows)
 
-        for (meeting_id, day), outcome in _bounded_map(fetch, meetings, workers):
+        # Up to 8 meetings a task, fewer for a small window, so every worker still gets work.
+        chunk = max(1, min(8, len(meetings) // (4 * workers)))
+        for (meeting_id, day), outcome in _bounded_map(fetch, meetings, workers, chunk):
             if outcome is None:
                 result.missing_meetings.append(meeting_id)
                 continue
@@ -359,31 +362,33 @@ def _unique(pages: list[Page]) -> list:
     return out
 
 
-def _bounded_map(fn, items: Iterable, workers: int) -> Iterator[tuple]:
-    """Like executor.map, but in completion order and with at most 4 * workers calls pending, so a
-    million items stay lean. Finished calls land in one queue: the consumer blocks on it alone, instead
-    of `wait()` registering a waiter on every pending future for each result."""
+def _bounded_map(fn, items: Iterable, workers: int, chunk: int) -> Iterator[tuple]:
+    """Like executor.map, but in completion order, `chunk` items per task and at most 4 * workers tasks
+    pending, so a million items stay lean. A participant listing is usually one request: handing each to
+    a thread on its own cost more CPU in futures and wake-ups than the request itself (py-spy, W1)."""
     done: queue.SimpleQueue = queue.SimpleQueue()
+
+    def run(batch: list) -> list[tuple]:
+        return [(item, fn(item)) for item in batch]
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rtk-sync") as pool:
         pending = 0
+        source = iter(items)
+        batches = iter(lambda: list(islice(source, chunk)), [])
 
-        def submit(item: object) -> None:
-            pool.submit(fn, item).add_done_callback(lambda future: done.put((item, future)))
-
-        it = iter(items)
-        for item in it:
-            submit(item)
+        def submit(batch: list) -> None:
+            nonlocal pending
+            pool.submit(run, batch).add_done_callback(done.put)
             pending += 1
-            if pending >= 4 * workers:
-                break
+
+        for batch in islice(batches, 4 * workers):
+            submit(batch)
         while pending:
-            item, future = done.get()
+            future = done.get()
             pending -= 1
-            yield item, future.result()
-            for nxt in it:
-                submit(nxt)
-                pending += 1
-                break
+            yield from future.result()
+            for batch in islice(batches, 1):
+                submit(batch)
 
 
 class _Accounting:

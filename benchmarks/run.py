@@ -560,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[Case, dict, dict]] = []
     raw: list[dict] = []
     t0 = time.perf_counter()
+    print(startup(before), flush=True)
     workloads = cases(
         args.workloads.split(","),
         args.quick,
@@ -615,6 +616,38 @@ def main(argv: list[str] | None = None) -> int:
         f"raw runs in {OUT.name}/results-{stamp}.json)"
     )
     return 0
+
+
+def startup(before: Path | None, runs: int = 5) -> str:
+    """`rtk-pipeline --help` wall time (median of `runs`, fresh interpreter each) and what a backfill's
+    imports pull in, for this code and the "before" code."""
+    script = Path(PYTHON).parent / "rtk-pipeline"
+    probe = (
+        "import sys, time; t = time.perf_counter(); import rtk_pipeline.cli, rtk_pipeline.sync; "
+        "print(round(time.perf_counter() - t, 3), 'pandas' in sys.modules)"
+    )
+    lines = [
+        "### Start-up (`rtk-pipeline --help`, median of 5 runs)\n",
+        "| code | --help wall s | runs | import cli + sync s | pandas imported by a backfill's modules |",
+        "|---|---:|---|---:|:-:|",
+    ]
+    for label, root in (("this", REPO), ("before", before)):
+        if root is None:
+            continue
+        env = child_env(root=root)
+        walls = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([str(script), "--help"], env=env, cwd="/", capture_output=True, check=True)
+            walls.append(time.perf_counter() - t0)
+        out = subprocess.run(
+            [PYTHON, "-c", probe], env=env, cwd="/", capture_output=True, text=True, check=True
+        ).stdout.split()
+        lines.append(
+            f"| {label} | {statistics.median(walls):.3f} | {[round(w, 2) for w in walls]} | {out[0]} "
+            f"| {'yes' if out[1] == 'True' else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _revision() -> str:

@@ -164,8 +164,9 @@ def _reply(out, obj: dict) -> None:
 class EmulatorProcess:
     """Handle on an emulator subprocess; `with EmulatorProcess(config, faults) as emu: emu.base_url`."""
 
-    def __init__(self, config: dict, faults: dict | None = None) -> None:
+    def __init__(self, config: dict, faults: dict | None = None, root: Path = REPO) -> None:
         self.spec = {"config": config, "faults": faults or {}}
+        self.root = root  # whose rtk_pipeline.emulator serves
 
     def __enter__(self) -> EmulatorProcess:
         self.proc = subprocess.Popen(
@@ -174,7 +175,7 @@ class EmulatorProcess:
             stdout=subprocess.PIPE,
             text=True,
             cwd=REPO,
-            env=child_env(),
+            env=child_env(root=self.root),
         )
         hello = self._read()
         self.info = hello

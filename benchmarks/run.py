@@ -93,7 +93,13 @@ class Case:
 
 
 def cases(
-    workloads: list[str], quick: bool, *, dlt_in_w2: bool, dlt_in_w3: bool, w3_rounds: int
+    workloads: list[str],
+    quick: bool,
+    *,
+    dlt_in_w2: bool,
+    dlt_in_w3: bool,
+    w3_rounds: int,
+    w1_rounds: int | None = None,
 ) -> list[Case]:
     """The workloads of issue 6 (W3 sized as issue 14's memory curve); `quick` divides every size by ten
     (a smoke run, not a result)."""
@@ -101,15 +107,16 @@ def cases(
     both = ["rtk", "rtk-before", "dagster", "dagster-before"]
     out: list[Case] = []
     if "W1" in workloads:
-        out.append(Case("W1", 20_000 // k, True, ["rtk", "floor", *both[1:], "dlt"]))
+        out.append(Case("W1", 20_000 // k, True, ["rtk", "floor", *both[1:], "dlt"], rounds=w1_rounds))
     if "W2" in workloads:
         # dlt is sequential: 360 s a round at 100 ms latency, and W2's target is a bound, not a ratio.
         w2 = [*both, "dlt"] if dlt_in_w2 else both
         out.append(Case("W2", 2_000 // k, True, w2, faults={"latency_s": 0.1}))
     if "W3" in workloads:
-        # The memory curve: 10k..100k meetings with participants (200k would add ~4 min a contender),
-        # 10k..1M meetings only. dlt takes ~4/~40 min a round at 10k/100k with participants: opt-in.
-        sizes = [(n, True) for n in (10_000, 20_000, 100_000)]
+        # The memory curve: 10k..50k meetings with participants (100k adds ~5 min a contender on a
+        # loaded machine), 10k..1M meetings only. dlt takes ~4/~40 min a round at 10k/100k with
+        # participants: opt-in.
+        sizes = [(n, True) for n in (10_000, 20_000, 50_000)]
         sizes += [(n, False) for n in (10_000, 20_000, 100_000, 1_000_000)]
         for n, participants in sizes:
             tag = "" if participants else " meetings only"
@@ -144,12 +151,19 @@ class Run:
 
 
 def run_case(
-    case: Case, rounds: int, profilers: list[str], log, before: Path | None
+    case: Case,
+    rounds: int,
+    profilers: list[str],
+    log,
+    before: Path | None,
+    *,
+    after: Path = REPO,
+    dlt_rounds: int | None = None,
 ) -> tuple[dict, list[Run]]:
     start, end = case.day_range
     contenders = [c for c in case.contenders if before is not None or not c.endswith(BEFORE_SUFFIX)]
     urls = OUT / f"urls-{os.getpid()}.json"  # the last rtk run's GETs, for the floor contender
-    with EmulatorProcess(case.emulator, case.faults) as emu:
+    with EmulatorProcess(case.emulator, case.faults, root=after) as emu:
         truth = ground_truth(emu.info, case)
         log(f"{case.name}: emulator up in {emu.info['setup_s']} s at {emu.base_url}; truth {truth['rows']}")
         runs: list[Run] = []
@@ -158,14 +172,16 @@ def run_case(
             for contender in order:
                 if contender == "floor" and not urls.exists():
                     continue  # needs an rtk run first (rtk leads the first round)
-                run = run_once(emu, case, contender, r + 1, start, end, before=before, urls=urls)
+                if contender == "dlt" and dlt_rounds is not None and r >= dlt_rounds:
+                    continue
+                run = run_once(emu, case, contender, r + 1, start, end, before=before, after=after, urls=urls)
                 runs.append(run)
                 log(describe(case, run, truth))
         for contender in ("rtk", "dagster"):
             if contender not in contenders:
                 continue
             for profiler in profilers:
-                run = run_once(emu, case, contender, 0, start, end, profile=profiler)
+                run = run_once(emu, case, contender, 0, start, end, profile=profiler, after=after)
                 report = run.measured.report
                 log(f"{describe(case, run, truth)} (profiled with {profiler})")
                 if profiler == "py-spy":
@@ -188,6 +204,7 @@ def run_once(
     profile: str = "",
     *,
     before: Path | None = None,
+    after: Path = REPO,
     urls: Path | None = None,
 ) -> Run:
     """One measured run; `profile` = "pyinstrument" (main thread, inside the child), "py-spy" (every
@@ -195,7 +212,7 @@ def run_once(
     (RSS timeline with the main thread's phase). A `*-before` contender runs the code checked out at
     `before`; an rtk run records its GETs in `urls` for the floor contender, which replays them."""
     kind = contender.removesuffix(BEFORE_SUFFIX)
-    root = before if contender.endswith(BEFORE_SUFFIX) else REPO
+    root = before if contender.endswith(BEFORE_SUFFIX) else after
     workdir = Path(tempfile.mkdtemp(prefix=f"rtk-bench-{contender}-"))
     spec = {
         "start": start.isoformat(),
@@ -527,7 +544,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dlt-in-w2", action="store_true", help="also run dlt on W2 (~6 min a round)")
     parser.add_argument("--dlt-in-w3", action="store_true", help="also run dlt on W3's sizes up to 100k")
+    parser.add_argument("--w1-rounds", type=int, default=None, help="runs per contender on W1")
     parser.add_argument("--w3-rounds", type=int, default=1, help="runs per contender on W3's sizes")
+    parser.add_argument("--dlt-rounds", type=int, default=None, help="runs of dlt (default: --rounds)")
+    parser.add_argument(
+        "--after",
+        default="",
+        help="revision the rtk/dagster contenders run (default: the work tree as it is; a revision "
+        "is checked out first, so the tree can change while a long run goes on)",
+    )
     parser.add_argument(
         "--before", default=BEFORE, help="revision the *-before contenders run ('' = no such contenders)"
     )
@@ -560,13 +585,16 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[Case, dict, dict]] = []
     raw: list[dict] = []
     t0 = time.perf_counter()
-    print(startup(before), flush=True)
+    after = checkout(args.after, OUT) if args.after else REPO
+    log(f"after: {args.after or 'the work tree'} at {after}")
+    print(startup(before, after), flush=True)
     workloads = cases(
         args.workloads.split(","),
         args.quick,
         dlt_in_w2=args.dlt_in_w2,
         dlt_in_w3=args.dlt_in_w3,
         w3_rounds=args.w3_rounds,
+        w1_rounds=args.w1_rounds,
     )
     for case in workloads:
         case.contenders = [c for c in case.contenders if c in wanted]
@@ -574,7 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         if not case.contenders or args.case not in case.name:
             continue
         profilers = [p for p in args.profile.split(",") if p]
-        truth, runs = run_case(case, args.rounds, profilers, log, before)
+        truth, runs = run_case(
+            case, args.rounds, profilers, log, before, after=after, dlt_rounds=args.dlt_rounds
+        )
         summary = summarize(case, truth, runs)
         results.append((case, truth, summary))
         raw.append(
@@ -618,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def startup(before: Path | None, runs: int = 5) -> str:
+def startup(before: Path | None, after: Path = REPO, runs: int = 3) -> str:
     """`rtk-pipeline --help` wall time (median of `runs`, fresh interpreter each) and what a backfill's
     imports pull in, for this code and the "before" code."""
     script = Path(PYTHON).parent / "rtk-pipeline"
@@ -627,11 +657,11 @@ def startup(before: Path | None, runs: int = 5) -> str:
         "print(round(time.perf_counter() - t, 3), 'pandas' in sys.modules)"
     )
     lines = [
-        "### Start-up (`rtk-pipeline --help`, median of 5 runs)\n",
+        f"### Start-up (`rtk-pipeline --help`, median of {runs} runs)\n",
         "| code | --help wall s | runs | import cli + sync s | pandas imported by a backfill's modules |",
         "|---|---:|---|---:|:-:|",
     ]
-    for label, root in (("this", REPO), ("before", before)):
+    for label, root in (("this", after), ("before", before)):
         if root is None:
             continue
         env = child_env(root=root)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import duckdb
 import pytest
 
@@ -64,17 +67,17 @@ def test_bad_dates_are_refused_before_any_request(emu, tmp_path, args, code, mes
 def test_a_backfill_never_imports_pandas(emu, tmp_path):
     """pandas (~70 MB, ~0.8 s) serves only `frames` and the Dagster previews: a backfill process,
     pyarrow's own first-use probe included, must load the range without ever importing it."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "RTK_"))}
-    clean.update(
-        emu.env(), RTK_DUCKDB_PATH=str(tmp_path / "rtk.duckdb"), RTK_PARQUET_DIR=str(tmp_path / "pq")
-    )
     report = (
         "import sys, rtk_pipeline.cli as cli; code = cli.main(sys.argv[1:]); "
         "print('pandas imported:', 'pandas' in sys.modules, file=sys.stderr); sys.exit(code)"
     )
     args = ["backfill", "--start", "2026-10-22", "--end", "2026-10-31"]
     done = subprocess.run(
-        [sys.executable, "-c", report, *args], env=clean, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", report, *args],
+        env=cli_env(tmp_path, emu.env()),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     assert "pandas imported: False" in done.stderr

@@ -98,12 +98,13 @@ class Sender:
         self._http.close()
 
     def _attempt(self, call: Call) -> dict:
-        with self._in_flight:
+        # The Client is taken before the limiter's token: a request must leave right after its token,
+        # or tokens taken while a new Client is built would arrive together with the next window's.
+        with self._in_flight, self._http.one() as http:
             waited = self.rate_limiter.acquire()
             started = time.perf_counter()
             try:
-                with self._http.one() as http:
-                    response = http.request(call.method, call.url, json=call.body)
+                response = http.request(call.method, call.url, json=call.body)
             except httpx.RequestError as exc:
                 self._stats.count_request(0, waited, False)
                 self._log(call, "failed", started, f"{type(exc).__name__}")

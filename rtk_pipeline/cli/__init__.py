@@ -61,8 +61,8 @@ def positive_int(value: str) -> int:
 def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     """The parser and the handler of each subcommand (the library's, then the registered ones).
 
-    The emulator's, `check`'s and `deactivate-stale`'s own flags live in modules that take 0.1-0.3 s to import, so
-    they are added only when `argv` (default: the command line) names that command."""
+    The emulator's, `check`'s and `deactivate-stale`'s own flags live in modules that take 0.1-0.3 s to
+    import, so they are added only when `argv` (default: the command line) names that command."""
     named = set(sys.argv[1:] if argv is None else argv)
 
     parser = argparse.ArgumentParser(prog="rtk-pipeline", description=__doc__.splitlines()[0])

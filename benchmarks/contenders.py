@@ -3,10 +3,11 @@
 Kinds: `rtk` (the library path: `sync_range` into a fresh DuckDB file + Parquet folder; `rtk-delta` and
 `rtk-delta-s3` the same into Delta tables in a local folder or on moto S3), `dagster`
 (`materialize` of the meetings and participants assets over the same partition range, ephemeral
-instance, fresh warehouse) and `dlt` (`dlt_pipeline.run`). The emulator's address and token come in the
-environment like a user's settings. The child writes a JSON report to $BENCH_REPORT: rows per table,
-what its own client counted, import and work seconds. With `profile` set in the spec, the work runs under
-pyinstrument and the profile is saved next to the report.
+instance, fresh warehouse), `dlt` (`dlt_pipeline.run`) and `floor` (the GETs an rtk run sent, replayed
+by a plain sequential `httpx.Client` loop that only reads each body: what the emulator alone costs).
+The emulator's address and token come in the environment like a user's settings. The child writes a
+JSON report to $BENCH_REPORT: rows per table, what its own client counted, import and work seconds. With
+`profile` set in the spec, the work runs under pyinstrument and the profile is saved next to the report.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ T_START = time.perf_counter()
 
 
 def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
+    import rtk_pipeline
     from rtk_pipeline.client import RealtimeKitClient
     from rtk_pipeline.config import Settings
     from rtk_pipeline.ratelimit import RateLimiter
     from rtk_pipeline.store import Warehouse
-    from rtk_pipeline.store.delta import DeltaStore
-    from rtk_pipeline.store.delta.objectstore import TableRoot
     from rtk_pipeline.sync import sync_range
 
     imported = time.perf_counter()
@@ -37,6 +37,9 @@ def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
     if store == "duckdb":
         warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet")
     else:  # a local folder, or a fresh prefix of the run's moto S3 bucket (BENCH_S3_URI + AWS_* settings)
+        from rtk_pipeline.store.delta import DeltaStore  # not in the `-before` code, which has no Delta
+        from rtk_pipeline.store.delta.objectstore import TableRoot
+
         uri = str(workdir / "lake") if store == "delta" else f"{os.environ['BENCH_S3_URI']}/{workdir.name}"
         warehouse = DeltaStore(TableRoot.from_env(uri), staging_dir=workdir / "staging")
     with RealtimeKitClient.from_settings(settings, rate_limiter=limiter) as client:
@@ -51,6 +54,8 @@ def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
         stats = client.stats.snapshot()
     return {
         "imported_at": imported,
+        "code": str(Path(rtk_pipeline.__file__).parent),
+        "pandas_imported": "pandas" in sys.modules,
         "rows": {r.table: r.rows for r in results},
         "client_requests": stats.requests,
         "retries": stats.retries,
@@ -114,12 +119,30 @@ def _dlt(spec: dict, workdir: Path) -> dict:
     return {"imported_at": imported, "rows": rows}
 
 
+def _floor(spec: dict, workdir: Path) -> dict:
+    import httpx
+
+    urls = json.loads(Path(spec["urls_file"]).read_text())
+    imported = time.perf_counter()
+    root = httpx.URL(os.environ["RTK_BASE_URL"])
+    base = f"{root.scheme}://{root.netloc.decode()}"  # the logged paths are absolute
+    headers = {"Authorization": f"Bearer {os.environ['CLOUDFLARE_API_TOKEN']}"}
+    received = 0
+    with httpx.Client(base_url=base, headers=headers, timeout=30.0) as client:
+        for url in urls:
+            response = client.get(url)
+            response.raise_for_status()
+            received += len(response.content)
+    return {"imported_at": imported, "rows": {}, "client_requests": len(urls), "bytes": received}
+
+
 KINDS = {
     "rtk": _rtk,
     "rtk-delta": lambda spec, workdir: _rtk(spec, workdir, "delta"),
     "rtk-delta-s3": lambda spec, workdir: _rtk(spec, workdir, "delta-s3"),
     "dagster": _dagster,
     "dlt": _dlt,
+    "floor": _floor,
 }
 
 

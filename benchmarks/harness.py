@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psutil
 
@@ -28,10 +29,36 @@ REPO = HERE.parent
 PYTHON = sys.executable
 
 
-def child_env(extra: dict | None = None) -> dict:
-    """Environment of every child: the repo importable even where the package is not installed."""
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+def child_env(extra: dict | None = None, root: Path = REPO) -> dict:
+    """Environment of every child: `root`'s code importable first (ahead of the editable install), so
+    a checkout of another revision (see `checkout`) runs its own rtk_pipeline and dagster_defs."""
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, **(extra or {})}
+
+
+def checkout(revision: str, into: Path) -> Path:
+    """The tree of `revision` (rtk_pipeline/, dagster_defs/, sql/) extracted under `into`, once.
+
+    Used for the "before" contenders: the same harness and venv, the older library first on PYTHONPATH
+    (the dependencies are pinned in constraints.txt and did not change), so before and after are measured
+    side by side against the same emulator in one run.
+    """
+    full = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{revision}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = into / f"rev-{full[:12]}"
+    if not (tree / "rtk_pipeline" / "__init__.py").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", full, "rtk_pipeline", "dagster_defs", "sql"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
 # ---------------------------------------------------------------- emulator process (server side)
@@ -72,7 +99,7 @@ def _serve_emulator(config: dict) -> None:
                 before = emu.stats
                 _reply(out, {"requests": before["requests"]})
             elif cmd == "since":
-                _reply(out, _since(emu, before))
+                _reply(out, _since(emu, before, urls=arg == "urls"))
             elif cmd == "faults":
                 emu.set_faults(**_faults(json.loads(arg)))
                 _reply(out, {"ok": True})
@@ -80,8 +107,9 @@ def _serve_emulator(config: dict) -> None:
                 break
 
 
-def _since(emu, before: dict) -> dict:
-    """Requests since the last mark, by status, with the arrival time of each (the emulator's own)."""
+def _since(emu, before: dict, *, urls: bool = False) -> dict:
+    """Requests since the last mark, by status, with the arrival time of each (the emulator's own) and,
+    if asked, each GET's path and query (what the floor contender replays)."""
     now = emu.stats
     statuses = {
         str(k): n - before["by_status"].get(k, 0)
@@ -98,6 +126,7 @@ def _since(emu, before: dict) -> dict:
         "statuses": statuses,
         "lockouts": now["lockouts"] - before["lockouts"],
         "times": [r.timestamp for r in log],
+        "urls": [f"{r.path}?{urlencode(r.query)}" for r in log if r.method == "GET"] if urls else [],
     }
 
 
@@ -135,8 +164,9 @@ def _reply(out, obj: dict) -> None:
 class EmulatorProcess:
     """Handle on an emulator subprocess; `with EmulatorProcess(config, faults) as emu: emu.base_url`."""
 
-    def __init__(self, config: dict, faults: dict | None = None) -> None:
+    def __init__(self, config: dict, faults: dict | None = None, root: Path = REPO) -> None:
         self.spec = {"config": config, "faults": faults or {}}
+        self.root = root  # whose rtk_pipeline.emulator serves
 
     def __enter__(self) -> EmulatorProcess:
         self.proc = subprocess.Popen(
@@ -145,7 +175,7 @@ class EmulatorProcess:
             stdout=subprocess.PIPE,
             text=True,
             cwd=REPO,
-            env=child_env(),
+            env=child_env(root=self.root),
         )
         hello = self._read()
         self.info = hello
@@ -185,9 +215,9 @@ class EmulatorProcess:
         """Start counting afresh (clears the emulator's request log)."""
         self.ask("mark")
 
-    def since(self) -> dict:
-        """Requests since the last mark: count, statuses, lockouts, arrival times."""
-        return self.ask("since")
+    def since(self, *, urls: bool = False) -> dict:
+        """Requests since the last mark: count, statuses, lockouts, arrival times (and URLs if asked)."""
+        return self.ask("since urls" if urls else "since")
 
     def set_faults(self, **faults) -> None:
         self.ask("faults " + json.dumps(faults))
@@ -276,10 +306,11 @@ _CATEGORIES = (
         ("httpx/", "httpcore/", "h11/", "socket.py", "ssl.py", "requests/", "urllib3/"),
     ),
     ("normalize: records -> Arrow", ("rtk_pipeline/normalize.py",)),
-    ("store: Parquet staging, DuckDB commit, Parquet export", ("rtk_pipeline/store.py",)),
+    ("normalize: scrubbing", ("rtk_pipeline/secrets.py",)),
+    ("store: Parquet staging, DuckDB commit, Parquet export", ("rtk_pipeline/store", "duckdb/", "parquet")),
     (
         "client: paging checks, retries, rate limiter",
-        ("rtk_pipeline/client/", "rtk_pipeline/ratelimit.py", "tenacity/"),
+        ("rtk_pipeline/client", "rtk_pipeline/ratelimit.py", "tenacity/"),
     ),
     ("sync engine + thread pool", ("rtk_pipeline/sync.py", "concurrent/futures", "threading.py", "queue.py")),
     ("Dagster", ("dagster",)),

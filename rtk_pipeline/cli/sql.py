@@ -15,13 +15,6 @@ from rich.table import Table
 from rtk_pipeline.store.backends import open_store
 from rtk_pipeline.store.connection import as_query
 
-FORMATS = ("table", "csv", "json")
-
-
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("query", help="SQL, or a table/view name (e.g. meetings_per_day)")
-    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")
-
 
 def run(args: argparse.Namespace) -> int:
     store = open_store()

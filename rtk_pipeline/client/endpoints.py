@@ -1,8 +1,9 @@
 """`RealtimeKitClient`: the 11 RealtimeKit meeting endpoints of one account and app, and full listings.
 
-One client wraps one keep-alive `httpx.Client` and is safe to share between threads (the sync engine
-fetches participants of many meetings at once). Every request passes a per-client cap on requests in
-flight, then the process-wide rate limiter for its token, then the retry policy (see `sender.Sender`).
+One client wraps keep-alive `httpx.Client`s (one per request in flight, see `connections`) and is safe
+to share between threads (the sync engine fetches participants of many meetings at once). Every request
+passes a per-client cap on requests in flight, then the process-wide rate limiter for its token, then the
+retry policy (see `sender.Sender`).
 The API token lives only in the httpx client's headers: no repr, log line or exception carries it.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 
 from rtk_pipeline import __version__
+from rtk_pipeline.client.connections import HTTPClients
 from rtk_pipeline.client.paging import Page, PageWalk, PagingHint
 from rtk_pipeline.client.paths import AppPaths, meeting_filters, page_params
 from rtk_pipeline.client.sender import Sender
@@ -80,10 +82,7 @@ class RealtimeKitClient:
         self._paging_hints: dict[str, PagingHint] = {}
         if not isinstance(timeout, httpx.Timeout):
             timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
-        if transport is None:
-            limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
-            transport = httpx.HTTPTransport(limits=limits)
-        http = httpx.Client(
+        http = HTTPClients(
             headers={
                 "Authorization": f"Bearer {api_token}",
                 "Accept": "application/json",

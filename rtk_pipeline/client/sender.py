@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import httpx
 import tenacity
 
+from rtk_pipeline.client.connections import HTTPClients
 from rtk_pipeline.client.paths import AppPaths
 from rtk_pipeline.client.responses import Call, Retry, envelope, failure
 from rtk_pipeline.client.stats import ClientStats
@@ -42,7 +43,7 @@ class Sender:
 
     def __init__(
         self,
-        http: httpx.Client,
+        http: HTTPClients,
         *,
         base_url: str,
         app: AppPaths,
@@ -97,11 +98,13 @@ class Sender:
         self._http.close()
 
     def _attempt(self, call: Call) -> dict:
-        with self._in_flight:
+        # The Client is taken before the limiter's token: a request must leave right after its token,
+        # or tokens taken while a new Client is built would arrive together with the next window's.
+        with self._in_flight, self._http.one() as http:
             waited = self.rate_limiter.acquire()
             started = time.perf_counter()
             try:
-                response = self._http.request(call.method, call.url, json=call.body)
+                response = http.request(call.method, call.url, json=call.body)
             except httpx.RequestError as exc:
                 self._stats.count_request(0, waited, False)
                 self._log(call, "failed", started, f"{type(exc).__name__}")

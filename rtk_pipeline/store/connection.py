@@ -13,12 +13,15 @@ from datetime import UTC, date, datetime
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
+from rtk_pipeline.nopandas import pandas_ready
+
+if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
+    import pandas as pd
 
 
 def sql_dir() -> Traversable:
@@ -126,9 +129,11 @@ def query_df(
     """A table, view, table macro call or SELECT as a DataFrame, through a short read-only connection."""
     con = connect_duckdb(Path(duckdb_path), read_only=True, busy_timeout=busy_timeout)
     try:
-        return con.execute(as_query(name_or_sql), params).df()
+        frame = con.execute(as_query(name_or_sql), params).df()
     finally:
         con.close()
+    pandas_ready()
+    return frame
 
 
 class LockedConnection:

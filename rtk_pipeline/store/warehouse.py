@@ -16,12 +16,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import filelock
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
+    import pandas as pd
 
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseBusyError

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import duckdb
 import pytest
 
@@ -59,3 +62,26 @@ def test_bad_dates_are_refused_before_any_request(emu, tmp_path, args, code, mes
     done = run_cli(["backfill", *args], cli_env(tmp_path, emu.env()))
     assert done.returncode == code and message in done.stderr
     assert emu.requests == []
+
+
+def test_a_backfill_never_imports_pandas(emu, tmp_path):
+    """pandas (~70 MB, ~0.8 s) serves only `frames` and the Dagster previews: a backfill process,
+    pyarrow's own first-use probe included, must load the range without ever importing it."""
+    report = (
+        "import sys, rtk_pipeline.cli as cli; code = cli.main(sys.argv[1:]); "
+        "print('pandas imported:', 'pandas' in sys.modules, file=sys.stderr); sys.exit(code)"
+    )
+    args = ["backfill", "--start", "2026-10-22", "--end", "2026-10-31"]
+    done = subprocess.run(
+        [sys.executable, "-c", report, *args],
+        env=cli_env(tmp_path, emu.env()),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pandas imported: False" in done.stderr
+    con = duckdb.connect(str(tmp_path / "rtk.duckdb"), read_only=True)
+    stored = con.execute("SELECT count(*) FROM participants").fetchone()[0]
+    con.close()
+    assert stored == sum(len(emu.participants(m["id"])) for m in emu.meetings())

@@ -13,6 +13,7 @@ from pathlib import Path
 from dagster import DagsterInstance
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from dagster_defs.assets import API_POOL
 from dagster_defs.local import prepare_dagster_home
 
 POSTGRES_TEMPLATE = files("dagster_defs") / "dagster_home" / "dagster-postgres.yaml"
@@ -33,4 +34,7 @@ def prepare_instance(home: Path, *, postgres: bool) -> str:
     returns what it stores in ("postgres", or the storage class)."""
     prepare_dagster_home(home, POSTGRES_TEMPLATE if postgres else None)
     with DagsterInstance.from_config(str(home)) as instance:
+        # Create the API pool's row now: runs that start at the same instant on a fresh database each try
+        # to insert it, and the loser's run fails on the unique key (seen with two partition runs).
+        instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
         return storage_of(instance)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from pydantic import Field
 
+from dagster_defs.assets import API_POOL
 from dagster_defs.env import env_flag, env_number
 from dagster_defs.resources import RealtimeKitResource, WarehouseResource
 from rtk_pipeline import stale
@@ -114,7 +115,7 @@ def _decisions_markdown(decisions: list[stale.Decision], limit: int = 200) -> st
 
 @dg.op(
     name=OP_NAME,
-    pool="rtk_api",
+    pool=API_POOL,
     description="Re-check stale meetings live and PATCH them INACTIVE, with caps, deny lists and an audit.",
 )
 def deactivate_stale_meetings(

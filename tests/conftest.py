@@ -4,6 +4,9 @@ warehouse in the test's own folder. Plain helpers live in `tests.support`."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,3 +51,60 @@ def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
 def warehouse(tmp_path: Path) -> Warehouse:
     """An empty warehouse (DuckDB file and Parquet folder) in the test's own folder."""
     return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+
+
+_ANALYST = """
+import json, sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
+con.execute("SET TimeZone = 'UTC'")
+print(json.dumps("open"), flush=True)
+for line in sys.stdin:
+    try:
+        out = con.execute(json.loads(line)).fetchall()
+    except Exception as exc:
+        out = f"error: {type(exc).__name__}: {exc}"
+    print(json.dumps(out, default=str), flush=True)
+"""
+
+
+class AnalystSession:
+    """A process holding one DuckDB connection open (a notebook, a `duckdb` CLI), queried line by line."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        self.mode = mode
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _ANALYST, str(path), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        opened = self.proc.stdout.readline()
+        if json.loads(opened or '"exited"') != "open":
+            raise RuntimeError(f"the analyst session could not open {path}")
+
+    def query(self, sql: str) -> list | str:
+        """The rows (as JSON values), or the error text: the session stays open either way."""
+        self.proc.stdin.write(json.dumps(sql) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def analyst_session() -> Iterator[Callable[[Path, str], AnalystSession]]:
+    """`analyst_session(path, "ro" | "rw")`: an analyst's process holding `path` open until the test ends."""
+    sessions: list[AnalystSession] = []
+
+    def open_session(path: Path, mode: str) -> AnalystSession:
+        sessions.append(AnalystSession(path, mode))
+        return sessions[-1]
+
+    yield open_session
+    for session in sessions:
+        session.close()

@@ -29,13 +29,23 @@ def sql_dir() -> Traversable:
     return files("rtk_pipeline.sql")
 
 
+def _sql_in(folder: Traversable) -> list[Traversable]:
+    return sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+
+
 def sql_files() -> list[Traversable]:
     """The DDL files in the order they apply: `sql/*.sql`, then `sql/views/*.sql`, each sorted by name."""
+    return _sql_in(sql_dir()) + _sql_in(sql_dir() / "views")
 
-    def sql_in(folder: Traversable) -> list[Traversable]:
-        return sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
 
-    return sql_in(sql_dir()) + sql_in(sql_dir() / "views")
+def table_sql() -> list[str]:
+    """The tables' DDL (`sql/*.sql`): the pipeline's state only."""
+    return [path.read_text(encoding="utf-8") for path in _sql_in(sql_dir())]
+
+
+def view_sql() -> list[str]:
+    """The analyst views and macro (`sql/views/*.sql`): defined in the state and in the analysts' file."""
+    return [path.read_text(encoding="utf-8") for path in _sql_in(sql_dir() / "views")]
 
 
 def q(identifier: str) -> str:
@@ -143,9 +153,14 @@ class LockedConnection:
     code needs no change, and a writer outside `commit()` is serialized with every other writer too.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, release: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        release: Callable[[], Any],
+        finish: Callable[[duckdb.DuckDBPyConnection], Any],
+    ) -> None:
         self._con = con
-        self._finalizer = weakref.finalize(self, _close_and_release, con, release)
+        self._finalizer = weakref.finalize(self, _close_and_release, con, release, finish)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
@@ -160,9 +175,16 @@ class LockedConnection:
         self.close()
 
 
-def _close_and_release(con: duckdb.DuckDBPyConnection, release: Callable[[], Any]) -> None:
+def _close_and_release(
+    con: duckdb.DuckDBPyConnection,
+    release: Callable[[], Any],
+    finish: Callable[[duckdb.DuckDBPyConnection], Any],
+) -> None:
     try:
-        con.close()
+        try:
+            finish(con)  # e.g. publish what the connection changed, before anyone else may write
+        finally:
+            con.close()
     finally:
         release()
 

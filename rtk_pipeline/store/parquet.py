@@ -1,16 +1,14 @@
 """The Parquet mirror: one file per table and UTC day, rewritten from DuckDB after each commit.
 
-Each affected day's file is written under a temporary name and moved into place (`os.replace`), so a reader
-sees the old day or the new day, never half of one. The days still to write are queued in the commit's
+Each affected day's file is written under a temporary name, kept as an immutable snapshot (what the
+analysts' views read, snapshots.py) and moved into place (`os.replace`), so a reader sees the old day or the
+new day, never half of one. The days still to write are queued in the commit's
 transaction (`parquet_exports_pending`): if the process dies between the commit and the files, the next
 writer finishes them.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from contextlib import suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rtk_pipeline.errors import WarehouseError
+from rtk_pipeline.store import snapshots
 from rtk_pipeline.store.connection import q
 from rtk_pipeline.store.stage import FLUSH_ROWS
 from rtk_pipeline.store.tables import TABLES, TableSpec
@@ -44,7 +43,7 @@ def export_pending(con: duckdb.DuckDBPyConnection, parquet_dir: Path) -> list[Pa
         "SELECT DISTINCT table_name, day FROM parquet_exports_pending ORDER BY 1, 2"
     ).fetchall():
         try:
-            path = _export_day(con, TABLES[table], day, parquet_path(parquet_dir, table, day))
+            path = _export_day(con, TABLES[table], day, parquet_dir)
         except OSError as exc:
             raise WarehouseError(
                 f"DuckDB is up to date, but writing the Parquet file of {table} {day} under "
@@ -57,15 +56,17 @@ def export_pending(con: duckdb.DuckDBPyConnection, parquet_dir: Path) -> list[Pa
     return written
 
 
-def _export_day(con: duckdb.DuckDBPyConnection, spec: TableSpec, day: date, final: Path) -> Path | None:
-    """Rewrite one day's file from DuckDB: temporary name, fsync, os.replace. No rows: no file."""
+def _export_day(con: duckdb.DuckDBPyConnection, spec: TableSpec, day: date, parquet_dir: Path) -> Path | None:
+    """Rewrite one day's file from DuckDB: temporary name, fsync, a snapshot, os.replace. No rows: an empty
+    snapshot and no file."""
+    final = parquet_path(parquet_dir, spec.name, day)
     file_schema = spec.schema.remove(spec.schema.get_field_index(spec.day))
     columns = ", ".join(q(n) for n in file_schema.names)
     reader = con.sql(
         f"SELECT {columns} FROM {q(spec.name)} WHERE {q(spec.day)} = ? ORDER BY {spec.order}",
         params=[day],
     ).to_arrow_reader(FLUSH_ROWS)
-    tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    tmp = snapshots.tmp_beside(final)
     writer = None
     try:
         for batch in reader:
@@ -76,29 +77,14 @@ def _export_day(con: duckdb.DuckDBPyConnection, spec: TableSpec, day: date, fina
                 writer = pq.ParquetWriter(tmp, file_schema, compression="zstd")
             writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=file_schema))
         if writer is None:
-            _remove_day(final)
+            pq.write_table(file_schema.empty_table(), tmp, compression="zstd")
+            snapshots.install(tmp, final, parquet_dir, keep=False)
             return None
         writer.close()
         writer = None
-        _fsync(tmp)
-        os.replace(tmp, final)
-        _fsync(final.parent)
+        snapshots.install(tmp, final, parquet_dir)
         return final
     finally:
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_day(final: Path) -> None:
-    final.unlink(missing_ok=True)
-    with suppress(OSError):  # something else in the folder keeps it
-        final.parent.rmdir()

@@ -27,8 +27,8 @@ if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never 
 
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseBusyError
+from rtk_pipeline.store import analysts, parquet, snapshots
 from rtk_pipeline.store import commit as sql_commit
-from rtk_pipeline.store import parquet
 from rtk_pipeline.store.checks import CheckQueries
 from rtk_pipeline.store.connection import (
     LockedConnection,
@@ -37,8 +37,10 @@ from rtk_pipeline.store.connection import (
     connect_duckdb,
     q,
     query_df,
-    sql_files,
+    table_sql,
+    view_sql,
 )
+from rtk_pipeline.store.migrate import migrate_release_file
 from rtk_pipeline.store.queries import SyncAndStaleQueries
 from rtk_pipeline.store.stage import ParquetStage, new_stage
 from rtk_pipeline.store.tables import (
@@ -71,8 +73,10 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         self.busy_timeout = busy_timeout
         self.lock_path = Path(f"{self.duckdb_path}.lock")
         self.staging_dir = self.duckdb_path.parent / f".{self.duckdb_path.name}.staging"
+        self.state_path = analysts.state_path(self.duckdb_path)
         self._lock = filelock.FileLock(str(self.lock_path))
         self._schema_ready = False
+        self._published = False
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.duckdb_path)!r}, {str(self.parquet_dir)!r})"
@@ -93,18 +97,18 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         except BaseException:
             self._lock.release()
             raise
-        return LockedConnection(con, self._lock.release)
+        return LockedConnection(con, self._lock.release, self._publish)
 
     def _open_reader(self) -> Any:
-        if not self.duckdb_path.exists():
+        if not self.state_path.exists():
             self.ensure_schema()
-        return connect_duckdb(self.duckdb_path, read_only=True, busy_timeout=self.busy_timeout)
+        return connect_duckdb(self.state_path, read_only=True, busy_timeout=self.busy_timeout)
 
     def query_df(self, name_or_sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
         """A table, view, table-macro call or SELECT as a pandas DataFrame (read-only)."""
-        if not self.duckdb_path.exists():
+        if not self.state_path.exists():
             self.ensure_schema()
-        return query_df(self.duckdb_path, name_or_sql, params, busy_timeout=self.busy_timeout)
+        return query_df(self.state_path, name_or_sql, params, busy_timeout=self.busy_timeout)
 
     def parquet_path(self, table: str, day: date) -> Path:
         return parquet.parquet_path(self.parquet_dir, table, day)
@@ -136,7 +140,7 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         everything = sql_commit.ready(stages)
         try:
             with (
-                self._writer() as con,
+                self._writer(mirror=("rejected_records", "sync_runs")) as con,
                 as_warehouse_error(f"committing {sql_commit.describe(everything)} to"),
             ):
                 con.begin()
@@ -160,7 +164,7 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
 
     def record_failed_run(self, sync_run: dict) -> None:
         """Write a 'failed' sync_runs row (error text redacted); no data is touched."""
-        with self._writer() as con:
+        with self._writer(mirror=("sync_runs",)) as con:
             sql_commit.insert_sync_run(
                 con, sql_commit.sync_run_table({**sync_run, "outcome": "failed"}, [], "failed", rows=0)
             )
@@ -172,7 +176,7 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
             batch = batch.batch
         spec = TABLES["meetings"]
         table = pa.Table.from_batches([batch]).cast(spec.schema)
-        with self._writer() as con:
+        with self._writer(mirror=()) as con:
             con.register("_rtk_upsert", table)
             con.begin()
             try:
@@ -205,7 +209,7 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
 
     def export_pending(self) -> list[Path]:
         """Write the Parquet days a killed writer left queued (every writer also does this on its way out)."""
-        with self._writer() as con:
+        with self._writer(mirror=()) as con:
             return parquet.export_pending(con, self.parquet_dir)
 
     # -- internals --------------------------------------------------------------------------------------
@@ -221,30 +225,68 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
             ) from None
 
     def _open_rw(self) -> duckdb.DuckDBPyConnection:
-        con = connect_duckdb(self.duckdb_path, read_only=False, busy_timeout=self.busy_timeout)
+        migrated = None
+        if not self._schema_ready:  # the first run after an upgrade migrates the older release's file
+            migrated = migrate_release_file(
+                self.duckdb_path, self.state_path, self._apply_schema, busy_timeout=self.busy_timeout
+            )
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        con = connect_duckdb(self.state_path, read_only=False, busy_timeout=self.busy_timeout)
         try:
             if not self._schema_ready:
                 self._apply_schema(con)
+            if migrated:  # the older release's mirror is rewritten from the migrated rows
+                parquet.queue_exports(con, _all_days(con))
         except BaseException:
             con.close()
             raise
         return con
 
     @contextmanager
-    def _writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _writer(
+        self, mirror: Sequence[str] = tuple(analysts.SMALL_TABLES)
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The write lock and a read-write connection to the state; on success, publish what changed:
+        the `mirror` small tables, queued Parquet days, the analysts' file when its definitions are stale."""
         self._acquire()
         try:
             con = self._open_rw()
             try:
                 yield con
+                self._publish(con, mirror)
             finally:
                 con.close()
         finally:
             self._lock.release()
 
+    def _publish(
+        self, con: duckdb.DuckDBPyConnection, mirror: Sequence[str] = tuple(analysts.SMALL_TABLES)
+    ) -> None:
+        day_tables = [
+            analysts.DayTable(s.name, s.day, s.schema.remove(s.schema.get_field_index(s.day)))
+            for s in TABLES.values()
+            if s.parquet
+        ]
+        parquet.export_pending(con, self.parquet_dir)
+        if not self._published:  # a new process: snapshot what an older release or a killed writer left
+            for spec in day_tables:
+                snapshots.publish_empty_partition(self.parquet_dir, spec.name, spec.day, spec.file_schema)
+            snapshots.adopt(self.parquet_dir, self.parquet_dir.glob("*/*=*/data.parquet"))
+            mirror = tuple(analysts.SMALL_TABLES)
+        snapshots.publish_tables(con, self.parquet_dir, {t: analysts.SMALL_TABLES[t] for t in mirror})
+        analysts.refresh_file(con, self.duckdb_path, self.parquet_dir, day_tables, self._analyst_views())
+        snapshots.collect(self.parquet_dir, self.duckdb_path)
+        self._published = True
+
+    def _analyst_views(self) -> list[str]:
+        """The analyst views and macro, defined in the state and in the analysts' file alike."""
+        return view_sql()
+
     def _apply_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         # Columns a newer schema declares are added to existing tables first, so the DDL files (and the
-        # views over those columns) apply to a warehouse written by an older version.
+        # views over those columns) apply to a warehouse written by an older version. The Parquet days of
+        # a widened table are all rewritten before the analysts' views select the new column from them.
+        widened = set()
         for table, schema in {**TABLE_SCHEMAS, DEACTIVATIONS_TABLE: DEACTIVATIONS_SCHEMA}.items():
             have = {
                 name
@@ -255,8 +297,19 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
             for field in schema:
                 if have and field.name not in have:
                     con.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(field.name)} {duckdb_type(field)}")
-        for ddl in _GENERATED_DDL:
+                    widened.add(table)
+        for ddl in _GENERATED_DDL + table_sql() + self._analyst_views():
             con.execute(ddl)
-        for path in sql_files():
-            con.execute(path.read_text(encoding="utf-8"))
+        parquet.queue_exports(con, {(t, d) for t, d in _all_days(con) if t in widened})
         self._schema_ready = True
+
+
+def _all_days(con: duckdb.DuckDBPyConnection) -> set[tuple[str, date]]:
+    """Every (table, day) of the Parquet-mirrored tables."""
+    return {
+        (spec.name, day)
+        for spec in TABLES.values()
+        if spec.parquet
+        for (day,) in con.execute(f"SELECT DISTINCT {q(spec.day)} FROM {q(spec.name)}").fetchall()
+    }
+

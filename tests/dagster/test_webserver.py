@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from dagster_defs.local import PROJECT_ROOT
+from rtk_pipeline.store import Warehouse
 from tests.support.processes import stop_group
 
 QUERY = """
@@ -114,7 +115,8 @@ def test_ui_shows_everything(rtk_env, disk_instance, run_job, webserver):
     # Two partitions synced into this DAGSTER_HOME, then one of them broken and re-checked.
     first, last = date(2026, 10, 30), date(2026, 10, 31)
     assert run_job(disk_instance, first, last).success
-    con = duckdb.connect(rtk_env["RTK_DUCKDB_PATH"])
+    state = Warehouse(Path(rtk_env["RTK_DUCKDB_PATH"]), Path(rtk_env["RTK_PARQUET_DIR"])).state_path
+    con = duckdb.connect(str(state))  # broken where the checks read
     con.execute(
         "DELETE FROM meetings WHERE id = (SELECT min(id) FROM meetings WHERE created_day = ?)", [last]
     )

@@ -76,8 +76,9 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def synced(baseline: Path, tmp_path: Path) -> Warehouse:
     """A private copy of the baseline warehouse; pair it with the `emu` fixture (same data)."""
-    for db_file in baseline.glob("rtk.duckdb*"):  # the file, and a WAL if DuckDB left one
+    for db_file in baseline.glob("rtk.duckdb*"):  # the analysts' file, and a WAL if DuckDB left one
         shutil.copy(db_file, tmp_path / db_file.name)
+    shutil.copytree(baseline / ".rtk.duckdb.state", tmp_path / ".rtk.duckdb.state")  # the pipeline's state
     shutil.copytree(baseline / "parquet", tmp_path / "parquet")
     return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
 

@@ -87,7 +87,7 @@ def test_sigkill_inside_the_transaction_keeps_the_old_day_and_a_rerun_completes(
 
     run_and_kill(tmp_path, warehouse, "rtk_pipeline.store.commit:insert_sync_run", new)
 
-    con = duckdb.connect(str(warehouse.duckdb_path))  # opens read-write: not corrupt, not locked
+    con = duckdb.connect(str(warehouse.state_path))  # opens read-write: not corrupt, not locked
     con.close()
     assert stored_ids(warehouse, D1) == sorted(m["id"] for m in old[:3])
     assert stored_ids(warehouse, D2) == [old[3]["id"]]
@@ -119,33 +119,54 @@ def test_sigkill_between_commit_and_parquet_is_finished_by_the_next_writer(tmp_p
 
 HOLDER = """
 import sys, time, duckdb
-con = duckdb.connect(sys.argv[1], read_only=True)
+con = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == "ro")
 print("open", flush=True)
 time.sleep(float(sys.argv[2]))
 """
 
 
+def _hold(path, seconds: float, mode: str) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), str(seconds), mode], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "open"
+    return holder
+
+
+def _release(holder: subprocess.Popen) -> None:
+    holder.kill()
+    holder.wait()
+    holder.stdout.close()
+
+
+@pytest.mark.parametrize("mode", ["ro", "rw"])
+def test_an_analyst_holding_the_warehouse_file_never_delays_a_commit(tmp_path, api, mode):
+    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=0.5)
+    wh.ensure_schema()
+    holder = _hold(wh.duckdb_path, 30.0, mode)
+    try:
+        api.sync_meetings(wh, [D1], [api.meeting(D1)])
+        assert len(stored_ids(wh, D1)) == 1 == len(file_ids(wh, D1))
+    finally:
+        _release(holder)
+
+
 @pytest.mark.parametrize(("hold_s", "busy_timeout", "succeeds"), [(1.0, 20.0, True), (30.0, 0.5, False)])
-def test_a_reader_holding_the_file_delays_a_commit_within_a_bound(
+def test_a_process_holding_the_private_state_delays_a_commit_within_a_bound(
     tmp_path, api, hold_s, busy_timeout, succeeds
 ):
     wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=busy_timeout)
     wh.ensure_schema()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(wh.duckdb_path), str(hold_s)], stdout=subprocess.PIPE, text=True
-    )
+    holder = _hold(wh.state_path, hold_s, "ro")
     try:
-        assert holder.stdout.readline().strip() == "open"
         if succeeds:
             api.sync_meetings(wh, [D1], [api.meeting(D1)])
             assert len(stored_ids(wh, D1)) == 1
         else:
-            with pytest.raises(WarehouseBusyError, match=r"w\.duckdb stayed locked"):
+            with pytest.raises(WarehouseBusyError, match=r"pipeline\.duckdb stayed locked"):
                 api.sync_meetings(wh, [D1], [api.meeting(D1)])
     finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
+        _release(holder)
     if not succeeds:
         assert stored_ids(wh, D1) == []
         assert not list(wh.staging_dir.iterdir())  # the staged rows went with the failed commit

@@ -108,7 +108,7 @@ def test_read_table_takes_names_macro_calls_and_sql_read_only(warehouse, api, mo
     monkeypatch.setenv("RTK_DUCKDB_PATH", str(path))
     assert len(read_table("meetings")) == 2
     with pytest.raises(duckdb.Error, match="read-only"):
-        read_table("DELETE FROM meetings", path)
+        read_table("CREATE TABLE notes (n INTEGER)", path)
     with pytest.raises(FileNotFoundError, match="rtk-pipeline backfill"):
         read_table("meetings", path.with_name("missing.duckdb"))
     assert len(read_table("meetings", path)) == 2

@@ -1,0 +1,173 @@
+"""The analysts' file (`RTK_DUCKDB_PATH`): views over the Parquet mirror that no pipeline run needs to lock.
+
+DuckDB lets a file be written only while no other process has it open, in any mode. So the pipeline keeps
+its tables in a private file of its own (`state_path`) and publishes files: one Parquet file per table and
+day, one per small table (rejected_records, sync_runs, meeting_deactivations), each version also kept as an
+immutable snapshot (snapshots.py). The analysts' file holds views over the newest snapshots and the analyst
+views and macro; a session held open, read-only or read-write, never stops a sync and sees new days on its
+next query.
+
+Paths: each view reads `coalesce(getvariable('rtk_parquet_dir'), '<absolute parquet dir>')`, so the file
+works from any working directory; the pipeline rewrites the views when it sees the folder moved, and a
+reader of a copy or a mount elsewhere can `SET VARIABLE rtk_parquet_dir = '/mnt/.../parquet'`.
+
+The file itself is (re)written only when its definitions change: created on the first run, rewritten
+when the schema or the Parquet folder changes, converted once from a file of an older release. If an
+analyst holds it at that moment, nothing fails: a warning says why, and every later pipeline write retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from rtk_pipeline.store.connection import lit, q
+from rtk_pipeline.store.snapshots import FOLDER, remove_superseded
+
+log = logging.getLogger(__name__)
+
+# The variable that points the views at a Parquet folder other than the one the pipeline last saw.
+PARQUET_DIR_VARIABLE = "rtk_parquet_dir"
+# Tables mirrored whole (one Parquet file each), with the row order of the file.
+SMALL_TABLES = {
+    "rejected_records": "table_name, day, record_id, synced_at",
+    "sync_runs": "finished_at, run_id",
+    "meeting_deactivations": "recorded_at, attempt_id",
+}
+# Names an older release stored as tables in the analysts' file; they become views (or go, if internal).
+RELEASE_TABLES = ("meetings", "participants", *SMALL_TABLES, "parquet_exports_pending")
+
+
+def state_path(duckdb_path: Path) -> Path:
+    """The pipeline's private DuckDB file for the analysts' file `duckdb_path` (in a folder beside it)."""
+    return duckdb_path.parent / f".{duckdb_path.name}.state" / "pipeline.duckdb"
+
+
+@dataclass(frozen=True)
+class DayTable:
+    """A table mirrored one file per UTC day: <parquet_dir>/<name>/<day>=YYYY-MM-DD/data.parquet."""
+
+    name: str
+    day: str
+    file_schema: pa.Schema  # the table's columns without the partition column
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+
+
+def view_ddl(
+    con: duckdb.DuckDBPyConnection, parquet_dir: Path, day_tables: Iterable[DayTable], analyst_sql: list[str]
+) -> str:
+    """The analysts' file's definitions, derived from the pipeline's tables (same names, columns, types)."""
+    root = f"coalesce(getvariable({lit(PARQUET_DIR_VARIABLE)}), {lit(str(parquet_dir.resolve()))})"
+    # Each folder of snapshots holds its newest version and, while sessions are open, older ones.
+    sources = {
+        spec.name: f"read_parquet({root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}, "
+        f"hive_partitioning = true, hive_types = {{{lit(spec.day)}: DATE}}, hive_types_autocast = false, "
+        f"filename = true) QUALIFY filename = max(filename) OVER (PARTITION BY {q(spec.day)})"
+        for spec in day_tables
+    }
+    sources |= {
+        t: f"read_parquet({root} || {lit(f'/{FOLDER}/{t}/*.parquet')}, filename = true) "
+        "QUALIFY filename = max(filename) OVER ()"
+        for t in SMALL_TABLES
+    }
+    statements = []
+    for table, source in sources.items():
+        select = ", ".join(f"CAST({q(c)} AS {dtype}) AS {q(c)}" for c, dtype in _columns(con, table))
+        statements.append(f"CREATE OR REPLACE VIEW {q(table)} AS SELECT {select} FROM {source};")
+        for kind, name, comment in con.execute(
+            "SELECT 'VIEW', table_name, comment FROM duckdb_tables() WHERE table_name = $1 AND comment <> '' "
+            "UNION ALL SELECT 'COLUMN', table_name || '.' || column_name, comment FROM duckdb_columns() "
+            "WHERE table_name = $1 AND comment <> '' ORDER BY 1 DESC, 2",
+            [table],
+        ).fetchall():
+            statements.append(f"COMMENT ON {kind} {name} IS {lit(comment)};")
+    return "\n".join(statements + analyst_sql)
+
+
+def _fingerprint(ddl: str) -> str:
+    return hashlib.sha256(ddl.encode()).hexdigest()
+
+
+def refresh_file(
+    con: duckdb.DuckDBPyConnection,
+    duckdb_path: Path,
+    parquet_dir: Path,
+    day_tables: Iterable[DayTable],
+    analyst_sql: list[str],
+) -> bool:
+    """Bring the analysts' file up to date with the pipeline's state (`con`, under the write lock).
+
+    Opens the file only when its definitions are out of date (never for new rows: the views read the
+    files). Returns False, with a warning that says why, when another process holds it; the next call
+    retries.
+    """
+    ddl = view_ddl(con, parquet_dir, day_tables, analyst_sql)
+    fingerprint = _fingerprint(ddl)
+    target = str(duckdb_path.resolve())
+    row = con.execute(
+        "SELECT fingerprint, inode, parquet_dir FROM analysts_file WHERE path = ?", [target]
+    ).fetchone()
+    inode = duckdb_path.stat().st_ino if duckdb_path.exists() else None
+    if row is not None and row[:2] == (fingerprint, inode):
+        return True
+    reason = _why(row, inode, str(parquet_dir.resolve()))
+    try:
+        analysts = duckdb.connect(str(duckdb_path))
+    except duckdb.Error as exc:
+        held = "lock" in str(exc) or "different configuration" in str(exc)
+        log.warning(
+            "the analysts' file %s %s, so its definitions were not updated (%s); the pipeline's data is "
+            "safe and every later sync retries: %s",
+            duckdb_path,
+            "is open in another process" if held else f"cannot be opened ({str(exc).splitlines()[0]})",
+            reason,
+            "close that session to let it through" if held else "move the file away to have it recreated",
+        )
+        return False
+    try:
+        remove_superseded(parquet_dir)  # the new views bind to files of the current schema only
+        analysts.begin()
+        for table, kind in analysts.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall():
+            if table in RELEASE_TABLES and kind == "BASE TABLE":  # an older release's copy, migrated
+                analysts.execute(f"DROP TABLE {q(table)}")
+        analysts.execute("DROP VIEW IF EXISTS parquet_exports_pending")
+        analysts.execute(ddl)
+        analysts.commit()
+        analysts.execute("CHECKPOINT")
+    finally:
+        analysts.close()
+    con.execute("DELETE FROM analysts_file WHERE path = ?", [target])
+    con.execute(
+        "INSERT INTO analysts_file VALUES (?, ?, ?, ?, ?)",
+        [target, str(parquet_dir.resolve()), fingerprint, duckdb_path.stat().st_ino, datetime.now(UTC)],
+    )
+    log.info("analysts' file %s written (%s)", duckdb_path, reason)
+    return True
+
+
+def _why(row: tuple | None, inode: int | None, parquet_dir: str) -> str:
+    if inode is None:
+        return "it does not exist yet"
+    if row is None:
+        return "it comes from an older release or was moved here: its definitions are rewritten"
+    if row[1] != inode:
+        return "the file was replaced since the pipeline last wrote it"
+    if row[2] != parquet_dir:
+        return f"the Parquet folder moved from {row[2]} to {parquet_dir}"
+    return "the schema changed, so the view definitions changed"

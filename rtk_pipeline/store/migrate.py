@@ -1,0 +1,116 @@
+"""First run after an upgrade: the warehouse file of an older release becomes the pipeline's private state.
+
+Releases up to 8942299 kept every table in `RTK_DUCKDB_PATH` itself. On the first run of this one, before
+anything else, its tables are copied into the new private state file, which is built under a temporary
+name and moved into place only once every table's row count matches: a run killed halfway leaves no state
+and the next run starts over. The old file is only read (attached read-only, so analysts holding it
+read-only do not stop the copy); its tables are turned into views afterwards (`analysts.refresh_file`),
+whenever no session holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
+from rtk_pipeline.store.analysts import RELEASE_TABLES
+from rtk_pipeline.store.connection import lit, q
+
+log = logging.getLogger(__name__)
+
+
+class MigrationBusyError(WarehouseBusyError):
+    """The older release's file is held read-write by another process, so it cannot be read to migrate."""
+
+
+def migrate_release_file(
+    analysts_path: Path,
+    state: Path,
+    prepare: Callable[[duckdb.DuckDBPyConnection], None],
+    *,
+    busy_timeout: float = 30.0,
+) -> dict[str, int] | None:
+    """Create `state` from the tables of an older release's `analysts_path`; rows copied per table.
+
+    `prepare(con)` creates the current schema in the new state file (and may queue work, e.g. exports).
+    Returns None, doing nothing, when `state` exists already or `analysts_path` holds no release tables.
+    """
+    if state.exists() or not analysts_path.exists():
+        return None
+    state.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state.with_name(f"{state.name}.migrating")
+    for leftover in (tmp, Path(f"{tmp}.wal")):
+        leftover.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        _attach_read_only(con, analysts_path, busy_timeout)
+        tables = [
+            name
+            for (name,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'release' "
+                "AND table_schema = 'main' AND table_type = 'BASE TABLE'"
+            ).fetchall()
+            if name in RELEASE_TABLES
+        ]
+        if "meetings" not in tables:  # already views (or not ours): nothing to migrate
+            con.close()
+            for leftover in (tmp, Path(f"{tmp}.wal")):
+                leftover.unlink(missing_ok=True)
+            return None
+        con.execute("DETACH release")  # the schema is created with only the new file attached
+        con.execute("SET TimeZone = 'UTC'")
+        prepare(con)
+        _attach_read_only(con, analysts_path, busy_timeout)
+        copied = {}
+        con.begin()
+        for table in tables:
+            con.execute(f"INSERT INTO main.{q(table)} BY NAME SELECT * FROM release.{q(table)}")
+            (old,) = con.execute(f"SELECT count(*) FROM release.{q(table)}").fetchone()
+            (new,) = con.execute(f"SELECT count(*) FROM main.{q(table)}").fetchone()
+            if old != new:
+                raise WarehouseError(
+                    f"migrating {table} of {analysts_path} copied {new} of {old} rows; nothing changed"
+                )
+            copied[table] = new
+        con.commit()
+        con.execute("DETACH release")
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(tmp, state)
+    log.warning(
+        "migrated the warehouse of an older release: %s -> %s (%s); %s becomes views over Parquet",
+        analysts_path,
+        state,
+        ", ".join(f"{t} {n}" for t, n in copied.items()),
+        analysts_path,
+    )
+    return copied
+
+
+def _attach_read_only(con: duckdb.DuckDBPyConnection, path: Path, busy_timeout: float) -> None:
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            con.execute(f"ATTACH {lit(str(path))} AS release (READ_ONLY)")
+            return
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if "lock" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise MigrationBusyError(
+                    f"{path} is a warehouse of an older release and must be read once to migrate it, but "
+                    f"another process holds it read-write (e.g. a `duckdb` CLI session) for over "
+                    f"{busy_timeout:g}s: close it (read-only sessions may stay) and run again"
+                ) from None
+            time.sleep(0.2)

@@ -1,0 +1,151 @@
+"""Immutable snapshots of the mirror's files, which the analysts' views read: a path's bytes never change.
+
+Replacing a file in place (`os.replace`) is not enough for DuckDB: a Parquet scan reads a file's footer
+through one handle and opens the path again for the row groups (ParquetReader::InitializeScan), so a file
+replaced in between is read with the old footer's offsets ("Invalid data", "bytes outside file"). So each
+version of a mirror file is also hard-linked (no copy) under a name used once:
+
+    <parquet_dir>/.snapshots/<table>/<day column>=YYYY-MM-DD/v-000000000007.parquet   (a day table)
+    <parquet_dir>/.snapshots/<table>/v-000000000007.parquet                           (a small table)
+
+A view reads the newest version of each folder; older versions are removed only while no session holds
+the analysts' file, so no query can be between its listing and its reads. Each day table also has an
+empty version under `<day column>=__HIVE_DEFAULT_PARTITION__` (Hive's NULL partition): a glob that matches
+nothing is an error in DuckDB, a folder of only empty days is not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rtk_pipeline.store.connection import lit, q
+
+FOLDER = ".snapshots"
+EMPTY_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+_VERSION = re.compile(r"^v-(\d{12})\.parquet$")
+
+
+def versions_dir(parquet_dir: Path, final: Path) -> Path:
+    """Where the versions of the mirror file `final` (somewhere under `parquet_dir`) are kept."""
+    return parquet_dir / FOLDER / final.parent.relative_to(parquet_dir)
+
+
+def _versions(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _VERSION.match(p.name))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _add_version(source: Path, folder: Path) -> None:
+    """Hard-link a complete, fsynced file as the folder's next version (writers hold the write lock)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = _versions(folder)
+    number = int(_VERSION.match(existing[-1].name).group(1)) + 1 if existing else 1
+    os.link(source, folder / f"v-{number:012d}.parquet")
+    _fsync(folder)
+
+
+def tmp_beside(final: Path) -> Path:
+    """A temporary name beside `final` that no reader's `*.parquet` glob matches."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+
+
+def install(tmp: Path, final: Path, parquet_dir: Path, *, keep: bool = True) -> None:
+    """Publish a fully written `tmp` as the new version of `final`: a snapshot first, then the mirror file
+    itself, replaced atomically (`keep=False`: the version has no rows; the mirror file is removed)."""
+    _fsync(tmp)
+    _add_version(tmp, versions_dir(parquet_dir, final))
+    if keep:
+        os.replace(tmp, final)
+        _fsync(final.parent)
+    else:
+        final.unlink(missing_ok=True)
+        tmp.unlink()
+        if final.parent.is_dir() and not any(final.parent.iterdir()):
+            final.parent.rmdir()
+
+
+def publish_tables(con: duckdb.DuckDBPyConnection, parquet_dir: Path, tables: dict[str, str]) -> None:
+    """Rewrite the whole-table mirror <parquet_dir>/<table>/data.parquet of each table (name -> ORDER BY)."""
+    for table, order in tables.items():
+        final = parquet_dir / table / "data.parquet"
+        tmp = tmp_beside(final)
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM {q(table)} ORDER BY {order}) TO {lit(str(tmp))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            install(tmp, final, parquet_dir)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def publish_empty_partition(parquet_dir: Path, table: str, day_column: str, schema: pa.Schema) -> None:
+    """A new empty version of the table's NULL partition, with the current columns."""
+    final = parquet_dir / table / f"{day_column}={EMPTY_PARTITION}" / "data.parquet"
+    folder = versions_dir(parquet_dir, final)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".empty.{uuid.uuid4().hex}.tmp"
+    try:
+        pq.write_table(schema.empty_table(), tmp, compression="zstd")
+        _fsync(tmp)
+        _add_version(tmp, folder)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def adopt(parquet_dir: Path, mirror_files: Iterable[Path]) -> None:
+    """Snapshot mirror files no snapshot holds yet (a mirror written by an older release)."""
+    for final in mirror_files:
+        existing = _versions(versions_dir(parquet_dir, final))
+        if not existing or existing[-1].stat().st_ino != final.stat().st_ino:
+            _add_version(final, versions_dir(parquet_dir, final))
+
+
+def _superseded(parquet_dir: Path) -> list[Path]:
+    root = parquet_dir / FOLDER
+    return [old for folder in root.glob("**/") for old in _versions(folder)[:-1]] if root.is_dir() else []
+
+
+def remove_superseded(parquet_dir: Path) -> int:
+    """Remove every version but the newest; only while holding the analysts' file read-write."""
+    stale = _superseded(parquet_dir)
+    for old in stale:
+        old.unlink(missing_ok=True)
+    return len(stale)
+
+
+def collect(parquet_dir: Path, analysts_file: Path) -> int:
+    """`remove_superseded`, if no process holds the analysts' file; versions removed.
+
+    The file is held read-write for that moment, so no session can open it and list the old versions.
+    """
+    if not _superseded(parquet_dir) or not analysts_file.exists():
+        return 0
+    try:
+        con = duckdb.connect(str(analysts_file))
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        if "lock" in str(exc) or "different configuration" in str(exc):
+            return 0  # a session is open: the versions stay until a later write finds it closed
+        raise
+    try:
+        return remove_superseded(parquet_dir)
+    finally:
+        con.close()

@@ -312,4 +312,3 @@ def _all_days(con: duckdb.DuckDBPyConnection) -> set[tuple[str, date]]:
         if spec.parquet
         for (day,) in con.execute(f"SELECT DISTINCT {q(spec.day)} FROM {q(spec.name)}").fetchall()
     }
-

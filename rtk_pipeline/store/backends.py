@@ -23,12 +23,21 @@ def store_kind(env: Mapping[str, str] | None = None) -> str:
     return kind
 
 
-def open_store(env: Mapping[str, str] | None = None) -> Store:
-    """The configured backend (cheap: nothing is opened or written until it is used)."""
+def store_app_id(env: Mapping[str, str] | None = None, app_id: str | None = None) -> str:
+    """The app a store is opened for: `app_id` when given, else RTK_APP_ID (required then)."""
+    app = (app_id or "").strip() or env_text("RTK_APP_ID", env=env)
+    if not app:
+        raise ConfigError("RTK_APP_ID is not set: the warehouse files every row under an app id")
+    return app
+
+
+def open_store(env: Mapping[str, str] | None = None, *, app_id: str | None = None) -> Store:
+    """The configured backend for one app (cheap: nothing is opened or written until it is used)."""
+    app = store_app_id(env, app_id)
     if store_kind(env) == "delta":
         from rtk_pipeline.store.delta import DeltaStore
 
-        return DeltaStore.from_env(env)
+        return DeltaStore.from_env(env, app_id=app)
     from rtk_pipeline.store.warehouse import Warehouse
 
-    return Warehouse(*warehouse_paths(env))
+    return Warehouse(*warehouse_paths(env), app_id=app)

@@ -154,7 +154,13 @@ class Store(Protocol):
 
     Writes are atomic per call (a failed call leaves the previous data) and serialized across processes.
     Reads never block a writer for longer than one query.
+
+    A store is opened for one RealtimeKit app (`app_id`): every row it writes carries that id, and every
+    read, replace and audit below sees that app's rows only, so several apps share one warehouse and a
+    day of one app is never replaced by a sync of another.
     """
+
+    app_id: str
 
     # -- schema and writes (sync) ---------------------------------------------------------------------
 

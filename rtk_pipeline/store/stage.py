@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.store.connection import as_days, files_sql, memory_connection, q
-from rtk_pipeline.store.tables import TABLES, TableSpec
+from rtk_pipeline.store.tables import APP_ID, APP_ID_FIELD, TABLES, TableSpec
 
 if TYPE_CHECKING:
     from rtk_pipeline.store.warehouse import Warehouse
@@ -46,6 +46,8 @@ class ParquetStage:
 
     def __init__(self, warehouse: Warehouse, spec: TableSpec, days: frozenset[date], path: Path) -> None:
         self.warehouse = warehouse
+        self.app_id: str = warehouse.app_id
+        self._app_scalar = pa.scalar(self.app_id, pa.string())
         self.spec = spec
         self.table = spec.name
         self.days = days
@@ -100,18 +102,25 @@ class ParquetStage:
         return self._rejects
 
     def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        schema = self.spec.schema
-        if batch.schema.equals(schema):
-            return batch
-        try:
-            return pa.RecordBatch.from_arrays(
-                [batch.column(n).cast(f.type) for n, f in zip(schema.names, schema, strict=True)],
-                schema=schema,
-            )
-        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise TypeError(
-                f"batch does not fit the {self.table} schema ({exc}); build it with rtk_pipeline.normalize"
-            ) from None
+        """The batch in the stored schema, stamped with the store's app_id (normalize builds batches
+        without it; a stored batch that carries another app's id is refused, never re-filed)."""
+        if APP_ID in batch.schema.names:
+            ids = batch.column(APP_ID)
+            if ids.null_count or any(v != self.app_id for v in ids.unique().to_pylist()):
+                raise ValueError(f"batch holds rows of another app than {self.app_id!r}; stage them there")
+            batch = batch.drop_columns([APP_ID])
+        schema = self.spec.batch_schema
+        if not batch.schema.equals(schema):
+            try:
+                batch = pa.RecordBatch.from_arrays(
+                    [batch.column(n).cast(f.type) for n, f in zip(schema.names, schema, strict=True)],
+                    schema=schema,
+                )
+            except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise TypeError(
+                    f"batch does not fit the {self.table} schema ({exc}); build it with rtk_pipeline.normalize"
+                ) from None
+        return batch.append_column(APP_ID_FIELD, pa.repeat(self._app_scalar, batch.num_rows))
 
     def _write_batch(self, batch: pa.RecordBatch) -> int:
         day = batch.column(self.spec.day)

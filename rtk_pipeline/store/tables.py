@@ -3,6 +3,12 @@
 The schemas are the single declaration of every stored table: normalize builds batches with them, the DDL
 in `sql/` must match them column by column (tests/store/test_schema.py), the Parquet mirror is written with
 them. The deactivation audit is declared only here: its DDL is generated from `DEACTIVATIONS_SCHEMA`.
+
+Every stored table ends with `app_id` (several RealtimeKit apps share one warehouse). Normalize builds the
+schemas *without* it: which app a row belongs to is the store's to say (a store is opened for one app and
+stamps its id on every row it writes), so a page can never be filed under the wrong app. It is the last
+column so that a table migrated from a single-app release (ALTER TABLE ... ADD COLUMN) and a new one have
+the same column order.
 """
 
 from __future__ import annotations
@@ -12,6 +18,14 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 TS = pa.timestamp("us", tz="UTC")
+
+APP_ID = "app_id"
+APP_ID_FIELD = pa.field(APP_ID, pa.string(), nullable=False)
+
+
+def with_app_id(schema: pa.Schema) -> pa.Schema:
+    """The stored form of a schema normalize builds: the same columns, then `app_id`."""
+    return schema.append(APP_ID_FIELD)
 
 MEETINGS_SCHEMA = pa.schema(
     [
@@ -83,13 +97,15 @@ SYNC_RUNS_SCHEMA = pa.schema(
         pa.field("seconds", pa.float64()),
         pa.field("outcome", pa.string(), nullable=False),
         pa.field("error", pa.string()),
+        APP_ID_FIELD,
     ]
 )
 
+# The stored tables whose DDL lives in sql/ (with app_id).
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
-    "meetings": MEETINGS_SCHEMA,
-    "participants": PARTICIPANTS_SCHEMA,
-    "rejected_records": REJECTED_SCHEMA,
+    "meetings": with_app_id(MEETINGS_SCHEMA),
+    "participants": with_app_id(PARTICIPANTS_SCHEMA),
+    "rejected_records": with_app_id(REJECTED_SCHEMA),
     "sync_runs": SYNC_RUNS_SCHEMA,
 }
 
@@ -118,21 +134,28 @@ DEACTIVATIONS_SCHEMA = pa.schema(
         pa.field("error", pa.string()),  # the API error (method, path, status; never a secret)
         pa.field("recorded_at", TS, nullable=False),  # when the row was first written
         pa.field("decided_at", TS, nullable=False),  # when it got its current decision
+        APP_ID_FIELD,
     ]
 )
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """How a stageable table is keyed and partitioned."""
+    """How a stageable table is keyed and partitioned. `schema` is the stored one (ends with app_id);
+    `batch_schema` is what normalize builds (the same without app_id). Keys start with app_id: ids of two
+    apps may collide."""
 
     name: str
-    schema: pa.Schema
+    batch_schema: pa.Schema
     day: str  # partition column (UTC day)
     key: tuple[str, ...]  # one row per key; duplicates in a stage are settled by `winner`
     winner: str  # ORDER BY that puts the row to keep first
     order: str  # row order inside a Parquet day file
     parquet: bool  # mirrored to <parquet_dir>/<name>/<day>=YYYY-MM-DD/data.parquet
+
+    @property
+    def schema(self) -> pa.Schema:
+        return with_app_id(self.batch_schema)
 
 
 TABLES: dict[str, TableSpec] = {
@@ -140,27 +163,27 @@ TABLES: dict[str, TableSpec] = {
         "meetings",
         MEETINGS_SCHEMA,
         day="created_day",
-        key=("id",),
+        key=("app_id", "id"),
         winner="updated_at DESC NULLS LAST, synced_at DESC",
-        order="created_at, id",
+        order="app_id, created_at, id",
         parquet=True,
     ),
     "participants": TableSpec(
         "participants",
         PARTICIPANTS_SCHEMA,
         day="meeting_created_day",
-        key=("meeting_id", "id"),
+        key=("app_id", "meeting_id", "id"),
         winner="updated_at DESC NULLS LAST, synced_at DESC",
-        order="meeting_id, created_at, id",
+        order="app_id, meeting_id, created_at, id",
         parquet=True,
     ),
     "rejected_records": TableSpec(
         "rejected_records",
         REJECTED_SCHEMA,
         day="day",
-        key=("table_name", "meeting_id", "record_id", "raw"),
+        key=("app_id", "table_name", "meeting_id", "record_id", "raw"),
         winner="synced_at DESC",
-        order="table_name, day, record_id",
+        order="app_id, table_name, day, record_id",
         parquet=False,
     ),
 }

@@ -42,6 +42,7 @@ from rtk_pipeline.stale.policy import (
     StalePolicy,
 )
 from rtk_pipeline.store import Deactivation, Store
+from rtk_pipeline.sync import check_same_app
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +362,8 @@ class _Run:
 
 
 def run_lock_path(warehouse: Store) -> Path:
-    """One deactivation run per warehouse at a time (CLI and Dagster alike); the OS drops it if we die."""
+    """One deactivation run per app and warehouse at a time (CLI and Dagster alike); the OS drops it if we
+    die."""
     return warehouse.run_lock_path("deactivate")
 
 
@@ -398,6 +400,7 @@ def deactivate_stale(
         deny_title_patterns=tuple(deny_title_patterns),
         max_sync_age_hours=max_sync_age_hours,
     )
+    check_same_app(client, warehouse)
     as_of = as_utc(as_of) or now_utc()
     if as_of > now_utc() + timedelta(minutes=5):
         # A future "now" would call meetings stale before they are: never an acceptable way to run.

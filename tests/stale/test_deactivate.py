@@ -13,6 +13,7 @@ from filelock import FileLock
 from rtk_pipeline import stale
 from rtk_pipeline.normalize import parse_timestamp
 from rtk_pipeline.store import Warehouse
+from tests.support.emulator import APP
 
 
 def _ids(decisions, decision):
@@ -267,7 +268,7 @@ def test_pending_rows_of_a_killed_run_are_resolved_without_patching_twice(world)
 
 
 def test_warehouse_must_be_freshly_synced(world, tmp_path):
-    empty = Warehouse(tmp_path / "empty.duckdb", tmp_path / "empty")
+    empty = Warehouse(tmp_path / "empty.duckdb", tmp_path / "empty", app_id=APP)
     with pytest.raises(stale.WarehouseNotFreshError, match="no successful meetings sync"):
         stale.deactivate_stale(world.client, empty)
 

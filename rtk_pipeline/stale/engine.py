@@ -400,11 +400,11 @@ def deactivate_stale(
         deny_title_patterns=tuple(deny_title_patterns),
         max_sync_age_hours=max_sync_age_hours,
     )
-    check_same_app(client, warehouse)
     as_of = as_utc(as_of) or now_utc()
     if as_of > now_utc() + timedelta(minutes=5):
         # A future "now" would call meetings stale before they are: never an acceptable way to run.
         raise ConfigError(f"as_of {as_of:%Y-%m-%d %H:%M} UTC is in the future")
+    check_same_app(client, warehouse)
     run = _Run(client, warehouse, policy, run_id or uuid.uuid4().hex, as_of)
     lock = FileLock(run_lock_path(warehouse), timeout=0)
     try:

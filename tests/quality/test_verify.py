@@ -47,6 +47,7 @@ def run_verify(wh: Warehouse, *args: str) -> subprocess.CompletedProcess:
     env.update(
         RTK_DUCKDB_PATH=str(wh.duckdb_path),
         RTK_PARQUET_DIR=str(wh.parquet_dir),
+        RTK_APP_ID=wh.app_id,
         CLOUDFLARE_API_TOKEN=TOKEN,
         COLUMNS="250",
     )

@@ -237,9 +237,18 @@ def _pending_row(world, meeting_id: str) -> None:
     with world.wh.transaction() as con:
         con.execute(
             "INSERT INTO meeting_deactivations (attempt_id, run_id, meeting_id, title, last_activity_at, "
-            "threshold_days, as_of, decision, dry_run, recorded_at, decided_at) "
-            "VALUES (?, 'killed-run', ?, ?, ?, 30, ?, 'pending', false, ?, ?)",
-            [f"attempt-{meeting_id}", meeting_id, snap.title, snap.last_activity_at, world.as_of, now, now],
+            "threshold_days, as_of, decision, dry_run, recorded_at, decided_at, app_id) "
+            "VALUES (?, 'killed-run', ?, ?, ?, 30, ?, 'pending', false, ?, ?, ?)",
+            [
+                f"attempt-{meeting_id}",
+                meeting_id,
+                snap.title,
+                snap.last_activity_at,
+                world.as_of,
+                now,
+                now,
+                world.wh.app_id,
+            ],
         )
 
 

@@ -27,6 +27,7 @@ def policy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RTK_STALE_AFTER_DAYS", "RTK_STALE_DRY_RUN", "RTK_STALE_DENY_TITLE", "RTK_STALE_DENY_IDS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RTK_STALE_MAX_PER_RUN", "5")
+    monkeypatch.setenv("RTK_APP_ID", APP)  # the app the Dagster resource opens the store for
 
 
 def _resources(world) -> dict:

@@ -74,7 +74,7 @@ class ParquetStage:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
             self.discard()
-        elif not self.committed:
+        elif not self.committed and self._cleanup.alive:  # a refused commit has discarded it already
             self._flush()
 
     def write(self, data: pa.RecordBatch | pa.Table | normalize.Normalized) -> int:

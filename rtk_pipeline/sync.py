@@ -36,7 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from rtk_pipeline.client import Page, RealtimeKitClient, StatsSnapshot
-from rtk_pipeline.errors import NotFoundError, PagingError, RTKError
+from rtk_pipeline.errors import ConfigError, NotFoundError, PagingError, RTKError
 from rtk_pipeline.normalize import (
     REJECTED_SCHEMA,
     normalize_meetings,
@@ -391,10 +391,21 @@ def _bounded_map(fn, items: Iterable, workers: int, chunk: int) -> Iterator[tupl
                 submit(batch)
 
 
+def check_same_app(client: RealtimeKitClient, warehouse: Store) -> None:
+    """Refuse a client of one app with a store opened for another: its rows would be filed under the wrong
+    app (and that app's days replaced by them)."""
+    if client.app_id != warehouse.app_id:
+        raise ConfigError(
+            f"the client reads app {client.app_id!r} but the store is opened for app {warehouse.app_id!r}: "
+            "open the store with the client's app id"
+        )
+
+
 class _Accounting:
     """Times the sync, attributes client requests to it, commits it, or records it as failed."""
 
     def __init__(self, client: RealtimeKitClient, warehouse: Store, result: SyncResult) -> None:
+        check_same_app(client, warehouse)
         self.client, self.warehouse, self.result = client, warehouse, result
 
     def __enter__(self) -> _Accounting:

@@ -1,4 +1,4 @@
--- One row per synced window (success or failure). Must match normalize.SYNC_RUNS_SCHEMA.
+-- One row per synced window (success or failure). Must match SYNC_RUNS_SCHEMA.
 CREATE TABLE IF NOT EXISTS sync_runs (
     run_id          VARCHAR NOT NULL,
     table_name      VARCHAR NOT NULL,    -- meetings | participants
@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     finished_at     TIMESTAMPTZ,
     seconds         DOUBLE,
     outcome         VARCHAR NOT NULL,    -- success | failed
-    error           VARCHAR              -- one-line cause of a failure (secrets redacted)
+    error           VARCHAR,             -- one-line cause of a failure (secrets redacted)
+    app_id          VARCHAR NOT NULL     -- the RealtimeKit app synced
 );
 COMMENT ON TABLE sync_runs IS 'One row per synced window: rows, requests, retries, timing, outcome';

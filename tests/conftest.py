@@ -14,7 +14,7 @@ import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store import Warehouse
-from tests.support.emulator import END, made_and_stopped
+from tests.support.emulator import APP, END, made_and_stopped
 
 EMULATOR_DEFAULTS = {"meetings": 300, "days": 10, "seed": 7, "end": END}
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(EmulatorConfig)}
@@ -50,7 +50,7 @@ def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
     """An empty warehouse (DuckDB file and Parquet folder) in the test's own folder."""
-    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
 
 
 _ANALYST = """

@@ -147,11 +147,11 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def open_from_settings(settings: Settings) -> tuple[RealtimeKitClient, Store]:
-    """The API client and the configured warehouse backend (RTK_STORE)."""
+    """The API client and the configured warehouse backend (RTK_STORE), both for the settings' app."""
     from rtk_pipeline.client import RealtimeKitClient
     from rtk_pipeline.store.backends import open_store
 
-    return RealtimeKitClient.from_settings(settings), open_store()
+    return RealtimeKitClient.from_settings(settings), open_store(app_id=settings.app_id)
 
 
 def _backfill(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """`rtk-pipeline sql QUERY`: the analyst's door to either backend, with the views of `sql/views`.
 
 With `RTK_STORE=delta` it opens an in-memory DuckDB over the Delta tables (registered as Arrow datasets, so
-the pinned DuckDB needs no extension); otherwise the DuckDB file, read-only. Same SQL, same answers.
+the pinned DuckDB needs no extension); otherwise the DuckDB file, read-only. Same SQL, same answers; the
+tables and views hold every app's rows, each with its `app_id`.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from rtk_pipeline.stale.policy import (
     StalePolicy,
 )
 from rtk_pipeline.store import Deactivation, Store
+from rtk_pipeline.sync import check_same_app
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +362,8 @@ class _Run:
 
 
 def run_lock_path(warehouse: Store) -> Path:
-    """One deactivation run per warehouse at a time (CLI and Dagster alike); the OS drops it if we die."""
+    """One deactivation run per app and warehouse at a time (CLI and Dagster alike); the OS drops it if we
+    die."""
     return warehouse.run_lock_path("deactivate")
 
 
@@ -402,6 +404,7 @@ def deactivate_stale(
     if as_of > now_utc() + timedelta(minutes=5):
         # A future "now" would call meetings stale before they are: never an acceptable way to run.
         raise ConfigError(f"as_of {as_of:%Y-%m-%d %H:%M} UTC is in the future")
+    check_same_app(client, warehouse)
     run = _Run(client, warehouse, policy, run_id or uuid.uuid4().hex, as_of)
     lock = FileLock(run_lock_path(warehouse), timeout=0)
     try:

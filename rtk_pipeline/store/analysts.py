@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 PARQUET_DIR_VARIABLE = "rtk_parquet_dir"
 # Tables mirrored whole (one Parquet file each), with the row order of the file.
 SMALL_TABLES = {
-    "rejected_records": "table_name, day, record_id, synced_at",
+    "rejected_records": "app_id, table_name, day, record_id, synced_at",
     "sync_runs": "finished_at, run_id",
     "meeting_deactivations": "recorded_at, attempt_id",
 }

@@ -1,4 +1,5 @@
-"""Named reads behind the quality rules, the Dagster previews and the demo's summary (DuckDB + Parquet)."""
+"""Named reads behind the quality rules, the Dagster previews and the demo's summary (DuckDB + Parquet), each
+confined to the store's app: a check of app A never reports (or counts) app B's rows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rtk_pipeline.store.connection import lit, q
 from rtk_pipeline.store.interface import DayMismatch, KeyReport, MirrorDiff, TableCount, TextCell, ViewSummary
 from rtk_pipeline.store.queries import iter_rows
-from rtk_pipeline.store.tables import TABLES
+from rtk_pipeline.store.tables import APP_ID, TABLES
 
 if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
     import pandas as pd
@@ -25,6 +26,8 @@ def _sample(values: Sequence[Any] | None) -> tuple[str, ...]:
 class CheckQueries:
     """Mixed into `Warehouse` (needs `connect`, `parquet_path`); one short read-only connection per call."""
 
+    app_id: str
+
     def connect(self, read_only: bool = False) -> Any:
         raise NotImplementedError
 
@@ -32,9 +35,10 @@ class CheckQueries:
         raise NotImplementedError
 
     def _per_day(self, sql: str, first: date, last: date, *params: Any) -> dict[date, tuple]:
-        """Run a `SELECT day, ... WHERE day BETWEEN ? AND ? GROUP BY day`; day -> the other columns."""
+        """Run a `SELECT day, ... WHERE day BETWEEN $1 AND $2 AND app_id = $3 ... GROUP BY day` (the
+        store's app is $3, then `params`); day -> the other columns."""
         with self.connect(read_only=True) as con:
-            rows = con.execute(sql, [first, last, *params]).fetchall()
+            rows = con.execute(sql, [first, last, self.app_id, *params]).fetchall()
         return {row[0]: tuple(row[1:]) for row in rows}
 
     # -- quality rules -------------------------------------------------------------------------------------
@@ -42,7 +46,10 @@ class CheckQueries:
     def rows_by_day(self, table: str, first: date, last: date) -> dict[date, int]:
         day = q(TABLES[table].day)
         found = self._per_day(
-            f"SELECT {day}, count(*) FROM {q(table)} WHERE {day} BETWEEN ? AND ? GROUP BY 1", first, last
+            f"SELECT {day}, count(*) FROM {q(table)} "
+            f"WHERE {day} BETWEEN $1 AND $2 AND app_id = $3 GROUP BY 1",
+            first,
+            last,
         )
         return {d: n for d, (n,) in found.items()}
 
@@ -54,7 +61,8 @@ class CheckQueries:
         counts = self._per_day(
             f"""
             WITH k AS (
-                SELECT {day}, {key}, count(*) AS n FROM {table} WHERE {day} BETWEEN ? AND ? GROUP BY ALL
+                SELECT {day}, {key}, count(*) AS n FROM {table}
+                WHERE {day} BETWEEN $1 AND $2 AND app_id = $3 GROUP BY ALL
             )
             SELECT {day}, sum(n) FILTER (WHERE {nulls}), sum(n - 1),
                    list({last_key} ORDER BY {last_key}) FILTER (WHERE n > 1)
@@ -66,7 +74,7 @@ class CheckQueries:
         elsewhere = self._per_day(
             f"""
             SELECT m.{day}, count(*) FROM {table} m JOIN {table} o USING ({key})
-            WHERE m.{day} BETWEEN ? AND ? AND o.{day} <> m.{day} GROUP BY 1
+            WHERE m.{day} BETWEEN $1 AND $2 AND m.app_id = $3 AND o.{day} <> m.{day} GROUP BY 1
             """,
             first,
             last,
@@ -86,7 +94,8 @@ class CheckQueries:
             """
             SELECT created_day, count(*), list(id ORDER BY id)[1:20]
             FROM meetings
-            WHERE created_day BETWEEN ? AND ? AND CAST(timezone('UTC', created_at) AS DATE) <> created_day
+            WHERE created_day BETWEEN $1 AND $2 AND app_id = $3
+              AND CAST(timezone('UTC', created_at) AS DATE) <> created_day
             GROUP BY 1
             """,
             first,
@@ -98,14 +107,14 @@ class CheckQueries:
         """A meeting stored twice is `key_reports`' finding, not its participants'."""
         found = self._per_day(
             """
-            WITH m AS (SELECT id, list(created_day) AS days FROM meetings GROUP BY id)
+            WITH m AS (SELECT id, list(created_day) AS days FROM meetings WHERE app_id = $3 GROUP BY id)
             SELECT p.meeting_created_day,
                    count(*) FILTER (WHERE m.id IS NULL),
                    count(*) FILTER (WHERE NOT list_contains(m.days, p.meeting_created_day)),
                    list(DISTINCT p.meeting_id)
                        FILTER (WHERE m.id IS NULL OR NOT list_contains(m.days, p.meeting_created_day))
             FROM participants p LEFT JOIN m ON m.id = p.meeting_id
-            WHERE p.meeting_created_day BETWEEN ? AND ?
+            WHERE p.meeting_created_day BETWEEN $1 AND $2 AND p.app_id = $3
             GROUP BY 1
             """,
             first,
@@ -125,7 +134,7 @@ class CheckQueries:
                     "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
                     [table],
                 ).fetchall()
-                if dtype in ("VARCHAR", "JSON")
+                if dtype in ("VARCHAR", "JSON") and name != APP_ID  # the store's, not the API's text
             ]
             selected = ", ".join(f"{q(c)}::VARCHAR" for c in columns)
             scans = [
@@ -133,15 +142,15 @@ class CheckQueries:
                     table,
                     columns,
                     f"SELECT {q(spec.day)}, {q(spec.key[-1])}, {selected} FROM {q(table)} "
-                    f"WHERE {q(spec.day)} BETWEEN ? AND ?",
-                    [first, last],
+                    f"WHERE {q(spec.day)} BETWEEN ? AND ? AND app_id = ?",
+                    [first, last, self.app_id],
                 ),
                 (
                     "rejected_records",
                     ["raw"],
                     "SELECT day, record_id, raw::VARCHAR FROM rejected_records "
-                    "WHERE table_name = ? AND day BETWEEN ? AND ?",
-                    [table, first, last],
+                    "WHERE table_name = ? AND day BETWEEN ? AND ? AND app_id = ?",
+                    [table, first, last, self.app_id],
                 ),
             ]
             for name, names, sql, params in scans:
@@ -151,17 +160,22 @@ class CheckQueries:
                             yield TextCell(name, column, day, row_id, text)
 
     def mirror_diffs(self, table: str, first: date, last: date) -> dict[date, MirrorDiff]:
-        """Each day's Parquet file against the day's DuckDB rows, by key with multiplicity."""
+        """Each day's Parquet file against the day's DuckDB rows, by key with multiplicity (the app's rows of
+        both: a day's file holds every app's)."""
         spec = TABLES[table]
         key = ", ".join(spec.key)
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         files = {d: path for d in days if (path := self.parquet_path(table, d)).exists()}
-        table_rows = f"SELECT {spec.day} AS day, {key} FROM {table} WHERE {spec.day} BETWEEN $first AND $last"
+        table_rows = (
+            f"SELECT {spec.day} AS day, {key} FROM {table} "
+            f"WHERE {spec.day} BETWEEN $first AND $last AND app_id = $app"
+        )
         if files:
             listed = ", ".join(lit(str(p)) for p in files.values())
             file_rows = (
                 f"SELECT CAST(regexp_extract(filename, '=([0-9-]+)/[^/]*$', 1) AS DATE) AS day, {key} "
-                f"FROM read_parquet([{listed}], filename = true, hive_partitioning = false)"
+                f"FROM read_parquet([{listed}], filename = true, hive_partitioning = false) "
+                "WHERE app_id = $app"
             )
         else:
             file_rows = "SELECT * FROM t WHERE false"
@@ -174,7 +188,7 @@ class CheckQueries:
                 UNION ALL SELECT 'only_table', day, count(*) FROM (FROM t EXCEPT ALL FROM p) GROUP BY day
                 UNION ALL SELECT 'only_parquet', day, count(*) FROM (FROM p EXCEPT ALL FROM t) GROUP BY day
                 """,
-                {"first": first, "last": last},
+                {"first": first, "last": last, "app": self.app_id},
             ).fetchall()
         counts = {(kind, d): n for kind, d, n in rows}
         return {
@@ -200,9 +214,9 @@ class CheckQueries:
         with self.connect(read_only=True) as con:
             frame = con.execute(
                 f"SELECT {day} AS day, {', '.join(q(c) for c in columns)} FROM {q(table)} "
-                f"WHERE {day} BETWEEN ? AND ? "
+                f"WHERE {day} BETWEEN ? AND ? AND app_id = ? "
                 f"QUALIFY row_number() OVER (PARTITION BY {day} ORDER BY created_at, id) <= {int(limit)}",
-                [first, last],
+                [first, last, self.app_id],
             ).df()
         return {
             pd.Timestamp(d).date(): rows.drop(columns="day").reset_index(drop=True)
@@ -211,8 +225,8 @@ class CheckQueries:
 
     def rejects_by_day(self, table: str, first: date, last: date) -> dict[date, int]:
         found = self._per_day(
-            "SELECT day, count(*) FROM rejected_records WHERE day BETWEEN ? AND ? AND table_name = ? "
-            "GROUP BY day",
+            "SELECT day, count(*) FROM rejected_records WHERE day BETWEEN $1 AND $2 AND app_id = $3 "
+            "AND table_name = $4 GROUP BY day",
             first,
             last,
             table,
@@ -223,29 +237,36 @@ class CheckQueries:
         with self.connect(read_only=True) as con:
             return {
                 name: TableCount(
-                    rows=con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0],
+                    rows=con.execute(
+                        f"SELECT count(*) FROM {q(name)} WHERE app_id = ?", [self.app_id]
+                    ).fetchone()[0],
                     rejected=con.execute(
-                        "SELECT count(*) FROM rejected_records WHERE table_name = ?", [name]
+                        "SELECT count(*) FROM rejected_records WHERE table_name = ? AND app_id = ?",
+                        [name, self.app_id],
                     ).fetchone()[0],
                 )
                 for name in tables
             }
 
     def view_summaries(self, limit: int) -> list[ViewSummary]:
-        """Every analyst view of the main schema, counted and previewed (one that fails to compile raises)."""
+        """Every analyst view of the main schema, counted and previewed for the app (one that fails to
+        compile raises)."""
         with self.connect(read_only=True) as con:
-            names = [
-                name
-                for (name,) in con.execute(
-                    "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' "
-                    "ORDER BY 1"
-                ).fetchall()
-            ]
-            return [
-                ViewSummary(
-                    name,
-                    con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0],
-                    con.execute(f"SELECT * FROM {q(name)} LIMIT {int(limit)}").df(),
+            views = con.execute(
+                "SELECT v.view_name, coalesce(bool_or(c.column_name = 'app_id'), false) "
+                "FROM duckdb_views() v "
+                "LEFT JOIN duckdb_columns() c ON c.table_oid = v.view_oid "
+                "WHERE NOT v.internal AND v.schema_name = 'main' GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            summaries = []
+            for name, per_app in views:
+                rows = f"FROM {q(name)}" + (" WHERE app_id = $app" if per_app else "")
+                app = {"app": self.app_id} if per_app else None
+                summaries.append(
+                    ViewSummary(
+                        name,
+                        con.execute(f"SELECT count(*) {rows}", app).fetchone()[0],
+                        con.execute(f"SELECT * {rows} LIMIT {int(limit)}", app).df(),
+                    )
                 )
-                for name in names
-            ]
+            return summaries

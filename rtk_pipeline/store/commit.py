@@ -1,11 +1,13 @@
-"""The commit's SQL: replace whole days of a table with staged rows, deduplicated by key, in the caller's
-transaction; rejects follow their day; the `sync_runs` row is built from the caller's dict and the stages.
+"""The commit's SQL: replace whole days of one app's rows of a table with staged rows, deduplicated by key,
+in the caller's transaction; rejects follow their day; the `sync_runs` row is built from the caller's dict
+and the stages. Every statement is confined to the committing store's app (`app_id = ?`): a day of app A is
+replaced without touching app B's rows of that day.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +19,7 @@ from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.secrets import scrub_text
 from rtk_pipeline.store.connection import days_sql, files_sql, lit, q
 from rtk_pipeline.store.stage import ParquetStage
-from rtk_pipeline.store.tables import SYNC_RUNS_SCHEMA, TABLES, TableSpec
+from rtk_pipeline.store.tables import APP_ID, SYNC_RUNS_SCHEMA, TABLES, TableSpec
 
 # Among staged duplicates with equal updated_at and synced_at, the row written last wins (part files sort in
 # write order, and stage folders in creation order).
@@ -31,14 +33,17 @@ def describe(stages: list[ParquetStage]) -> str:
     return f"{', '.join(tables)} for {span}"
 
 
-def ready(stages: Sequence[ParquetStage]) -> list[ParquetStage]:
-    """The stages and their companion reject stages, each checked uncommitted and flushed to its parts
-    (all of them dropped if one is not: a commit never half-uses a stage)."""
+def ready(stages: Sequence[ParquetStage], app_id: str | None = None) -> list[ParquetStage]:
+    """The stages and their companion reject stages, each checked uncommitted, of the committing store's
+    app (when `app_id` is given) and flushed to its parts (all of them dropped if one is not: a commit never
+    half-uses a stage)."""
     everything = list(dict.fromkeys(part for stage in stages for part in stage._stages()))
     try:
         for stage in everything:
             if stage.committed or not stage._cleanup.alive:
                 raise WarehouseError(f"{stage!r} is already committed or discarded")
+            if app_id is not None and stage.app_id != app_id:
+                raise ValueError(f"{stage!r} holds rows of app {stage.app_id!r}; commit it to that app's")
             stage._flush()
     except BaseException:
         for stage in everything:
@@ -63,11 +68,22 @@ def _utc(value: Any) -> datetime | None:
 _TIMESTAMP_COLUMNS = ("window_start", "window_end", "started_at", "finished_at")
 
 
+def of_app(sync_run: Mapping[str, Any], app_id: str) -> dict[str, Any]:
+    """The caller's sync_runs fields stamped with the store's app (another app's id is refused)."""
+    given = sync_run.get(APP_ID)
+    if given is not None and given != app_id:
+        raise ValueError(f"a sync_runs row of app {given!r} cannot be recorded by a store of {app_id!r}")
+    return {**sync_run, APP_ID: app_id}
+
+
 def sync_run_table(sync_run: dict, stages: list[ParquetStage], outcome: str, *, rows: int) -> pa.Table:
-    """One sync_runs row from the caller's dict; what it leaves out is filled from the stages."""
+    """One sync_runs row from the caller's dict (which names its app_id: the store's); what it leaves out
+    is filled from the stages."""
     unknown = set(sync_run) - set(SYNC_RUNS_SCHEMA.names)
     if unknown:
         raise ValueError(f"unknown sync_runs field(s): {', '.join(sorted(unknown))}")
+    if not sync_run.get("app_id"):
+        raise ValueError("a sync_runs row names its app_id (the store's)")
     data = [s for s in stages if s.table != "rejected_records"]
     days = sorted(frozenset().union(*(s.days for s in data))) if data else []
     finished = datetime.now(UTC)
@@ -92,7 +108,7 @@ def sync_run_table(sync_run: dict, stages: list[ParquetStage], outcome: str, *, 
 
 
 def replace_staged(
-    con: duckdb.DuckDBPyConnection, stages: list[ParquetStage]
+    con: duckdb.DuckDBPyConnection, stages: list[ParquetStage], app_id: str
 ) -> tuple[set[tuple[str, date]], int]:
     by_table: dict[str, list[ParquetStage]] = {}
     for stage in stages:
@@ -103,12 +119,12 @@ def replace_staged(
         if table == "rejected_records":
             continue
         days = frozenset().union(*(stage.days for stage in group))
-        touched, rows = replace_days(con, TABLES[table], staged_source(group), days)
+        touched, rows = replace_days(con, TABLES[table], staged_source(group), days, app_id)
         affected |= touched
         inserted += rows
     all_days = frozenset().union(*(stage.days for stage in stages))
     data_tables = [t for t in by_table if t != "rejected_records"]
-    _replace_rejects(con, by_table.get("rejected_records", []), data_tables, all_days)
+    _replace_rejects(con, by_table.get("rejected_records", []), data_tables, all_days, app_id)
     return affected, inserted
 
 
@@ -117,10 +133,12 @@ def replace_days(
     spec: TableSpec,
     source: str,
     days: frozenset[date],
+    app_id: str,
     *,
     tiebreak: str = STAGED_TIEBREAK,
 ) -> tuple[set[tuple[str, date]], int]:
-    """Delete `days` and every stored row whose key is in `source`; insert `source` deduplicated.
+    """Delete `app_id`'s rows of `days` and every stored row whose key is in `source`; insert `source`
+    deduplicated (its rows are the app's: a stage stamps them, and keys start with app_id).
 
     Returns the (table, day) pairs whose content changed and the number of rows inserted.
     """
@@ -128,13 +146,17 @@ def replace_days(
     key = ", ".join(q(k) for k in spec.key)
     columns = ", ".join(q(n) for n in spec.schema.names)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _rtk_keys AS SELECT DISTINCT {key} FROM {source}")
-    elsewhere = f"WHERE t.{day} NOT IN ({days_sql(days)})" if days else ""
+    elsewhere = f"AND t.{day} NOT IN ({days_sql(days)})" if days else ""
     moved = con.execute(
-        f"SELECT DISTINCT t.{day} FROM {table} AS t SEMI JOIN _rtk_keys USING ({key}) {elsewhere}"
+        f"SELECT DISTINCT t.{day} FROM {table} AS t SEMI JOIN _rtk_keys USING ({key}) "
+        f"WHERE t.app_id = ? {elsewhere}",
+        [app_id],
     ).fetchall()
     new_days = con.execute(f"SELECT DISTINCT {day} FROM {source}").fetchall()
     con.execute(
-        f"DELETE FROM {table} WHERE {day} IN ({days_sql(days)}) OR ({key}) IN (SELECT {key} FROM _rtk_keys)"
+        f"DELETE FROM {table} WHERE app_id = ? "
+        f"AND ({day} IN ({days_sql(days)}) OR ({key}) IN (SELECT {key} FROM _rtk_keys))",
+        [app_id],
     )
     # One INSERT per day: the dedup window and the clustering sort then hold one day's rows, not the
     # run's (a single statement for 1M meetings added ~390 MB). Keys belong to one day (created_at
@@ -159,9 +181,11 @@ def _replace_rejects(
     stages: list[ParquetStage],
     data_tables: list[str],
     days: frozenset[date],
+    app_id: str,
 ) -> None:
-    """A day's rejects belong to the day: committing a table's days replaces its rejects for them, so a
-    record fixed upstream leaves the table. Undated rejects (created_at unreadable) replace their twins.
+    """A day's rejects (of the app) belong to the day: committing a table's days replaces its rejects for
+    them, so a record fixed upstream leaves the table. Undated rejects (created_at unreadable) replace
+    their twins.
     """
     source = staged_source(stages) if stages else None
     scope = set(data_tables)
@@ -172,7 +196,9 @@ def _replace_rejects(
     names = ", ".join(lit(t) for t in sorted(scope))
     twins = f"OR (day IS NULL AND raw IN (SELECT raw FROM {source} WHERE day IS NULL))" if source else ""
     con.execute(
-        f"DELETE FROM rejected_records WHERE table_name IN ({names}) AND (day IN ({days_sql(days)}) {twins})"
+        f"DELETE FROM rejected_records WHERE app_id = ? AND table_name IN ({names}) "
+        f"AND (day IN ({days_sql(days)}) {twins})",
+        [app_id],
     )
     if source:
         spec = TABLES["rejected_records"]

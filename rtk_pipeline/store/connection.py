@@ -3,6 +3,7 @@ lock, the SQL files shipped with the package, and the few quoting helpers the st
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -56,6 +57,13 @@ def q(identifier: str) -> str:
 def lit(text: str) -> str:
     """A quoted SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def file_part(text: str) -> str:
+    """`text` as one part of a file name: kept when it is plain, else a digest of it (no separators)."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", text):
+        return text
+    return "h" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def days_sql(days: Iterable[date]) -> str:

@@ -1,4 +1,9 @@
-"""First run after an upgrade: the warehouse file of an older release becomes the pipeline's private state.
+"""First run after an upgrade: an older release's warehouse becomes this one's, with its rows filed under the
+opening store's app.
+
+Single-app releases (up to 3daa79f) have no `app_id` column: `add_missing_columns` adds it to each table,
+fills it with the app of the first store that opens the warehouse and makes it NOT NULL, in the schema's
+transaction under the write lock (a second opener finds the columns and does nothing).
 
 Releases up to 8942299 kept every table in `RTK_DUCKDB_PATH` itself. On the first run of this one, before
 anything else, its tables are copied into the new private state file, which is built under a temporary
@@ -17,10 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
 from rtk_pipeline.store.analysts import RELEASE_TABLES
 from rtk_pipeline.store.connection import lit, q
+from rtk_pipeline.store.tables import APP_ID, duckdb_type
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +36,63 @@ class MigrationBusyError(WarehouseBusyError):
     """The older release's file is held read-write by another process, so it cannot be read to migrate."""
 
 
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() "
+            "AND table_schema = 'main' AND table_name = ?",
+            [table],
+        ).fetchall()
+    }
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return column in _columns(con, table)
+
+
+def has_app_columns(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the state's meetings table has its app_id column (false for a single-app release's)."""
+    return _has_column(con, "meetings", APP_ID)
+
+
+def add_missing_columns(
+    con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema], app_id: str
+) -> set[str]:
+    """Add the columns `schemas` declare to the existing tables that lack them (in the caller's
+    transaction); an added app_id is filled with `app_id` and set NOT NULL. Returns the tables widened."""
+    widened, stamped = set(), []
+    for table, schema in schemas.items():
+        have = _columns(con, table)
+        for field in schema:
+            if not have or field.name in have:
+                continue
+            column = f"{q(table)} ADD COLUMN {q(field.name)} {duckdb_type(field)}"
+            if field.name == APP_ID:  # every row of a single-app release belongs to the opening store's app
+                con.execute(f"ALTER TABLE {column} DEFAULT {lit(app_id)}")
+                con.execute(f"ALTER TABLE {q(table)} ALTER COLUMN {q(APP_ID)} DROP DEFAULT")
+                con.execute(f"ALTER TABLE {q(table)} ALTER COLUMN {q(APP_ID)} SET NOT NULL")
+                stamped.append(table)
+            else:
+                con.execute(f"ALTER TABLE {column}")
+            widened.add(table)
+    if stamped:
+        log.warning(
+            "migrated a single-app warehouse: the rows of %s now belong to app %r", ", ".join(stamped), app_id
+        )
+    return widened
+
+
 def migrate_release_file(
     analysts_path: Path,
     state: Path,
     prepare: Callable[[duckdb.DuckDBPyConnection], None],
     *,
+    app_id: str,
     busy_timeout: float = 30.0,
 ) -> dict[str, int] | None:
-    """Create `state` from the tables of an older release's `analysts_path`; rows copied per table.
+    """Create `state` from the tables of an older release's `analysts_path`; rows copied per table, filed
+    under `app_id` (those releases had one app).
 
     `prepare(con)` creates the current schema in the new state file (and may queue work, e.g. exports).
     Returns None, doing nothing, when `state` exists already or `analysts_path` holds no release tables.
@@ -70,7 +126,8 @@ def migrate_release_file(
         copied = {}
         con.begin()
         for table in tables:
-            con.execute(f"INSERT INTO main.{q(table)} BY NAME SELECT * FROM release.{q(table)}")
+            stamp = f", {lit(app_id)} AS {q(APP_ID)}" if _has_column(con, table, APP_ID) else ""
+            con.execute(f"INSERT INTO main.{q(table)} BY NAME SELECT *{stamp} FROM release.{q(table)}")
             (old,) = con.execute(f"SELECT count(*) FROM release.{q(table)}").fetchone()
             (new,) = con.execute(f"SELECT count(*) FROM main.{q(table)}").fetchone()
             if old != new:

@@ -1,4 +1,5 @@
-"""Named reads (and the audit write) that the sync and stale-meeting deactivation need from DuckDB."""
+"""Named reads (and the audit write) that the sync and stale-meeting deactivation need from DuckDB, each
+confined to the store's app (`app_id = ?`): meeting ids of two apps may collide."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import pyarrow as pa
 
 from rtk_pipeline.store.connection import as_days, as_warehouse_error, days_sql, q, utc
 from rtk_pipeline.store.interface import Deactivation, MeetingSnapshot
-from rtk_pipeline.store.tables import DEACTIVATIONS_SCHEMA, PARTICIPANTS_SCHEMA
+from rtk_pipeline.store.tables import APP_ID, DEACTIVATIONS_SCHEMA, PARTICIPANTS_SCHEMA
 
 _SNAPSHOT = "meeting_id, title, status, updated_at, last_activity_at"
 _AUDIT_COLUMNS = DEACTIVATIONS_SCHEMA.names
-# Deactivation's fields in audit-column order; `recorded_at` is written as the row's first `decided_at`.
-_AUDIT_FIELDS = [name if name != "recorded_at" else "decided_at" for name in _AUDIT_COLUMNS]
+# Deactivation's fields in audit-column order; `recorded_at` is written as the row's first `decided_at`,
+# `app_id` is the store's.
+_AUDIT_FIELDS = [name if name != "recorded_at" else "decided_at" for name in _AUDIT_COLUMNS if name != APP_ID]
 
 
 def _snapshot(row: Sequence[Any]) -> MeetingSnapshot:
@@ -28,6 +30,8 @@ def _snapshot(row: Sequence[Any]) -> MeetingSnapshot:
 
 class SyncAndStaleQueries:
     """Mixed into `Warehouse`: each method opens a short read-only connection (or one write transaction)."""
+
+    app_id: str
 
     def connect(self, read_only: bool = False) -> Any:
         raise NotImplementedError
@@ -56,8 +60,9 @@ class SyncAndStaleQueries:
         if not wanted:
             return []
         return self._rows(
-            f"SELECT id, created_day FROM meetings WHERE created_day IN ({days_sql(wanted)}) "
-            "ORDER BY created_day, created_at, id"
+            f"SELECT id, created_day FROM meetings WHERE app_id = ? AND created_day IN ({days_sql(wanted)}) "
+            "ORDER BY created_day, created_at, id",
+            [self.app_id],
         )
 
     def meeting_days(self, meeting_ids: Sequence[str]) -> list[tuple[str, date]]:
@@ -65,7 +70,8 @@ class SyncAndStaleQueries:
         if not meeting_ids:
             return []
         return self._rows(
-            "SELECT id, created_day FROM meetings WHERE list_contains(?, id) ORDER BY id", [list(meeting_ids)]
+            "SELECT id, created_day FROM meetings WHERE app_id = ? AND list_contains(?, id) ORDER BY id",
+            [self.app_id, list(meeting_ids)],
         )
 
     def stored_participants(self, meeting_ids: Sequence[str]) -> pa.Table:
@@ -73,18 +79,20 @@ class SyncAndStaleQueries:
         columns = ", ".join(q(n) for n in PARTICIPANTS_SCHEMA.names)
         with self.connect(read_only=True) as con:
             table = con.sql(
-                f"SELECT {columns} FROM participants WHERE list_contains(?, meeting_id)",
-                params=[list(meeting_ids)],
+                f"SELECT {columns} FROM participants WHERE app_id = ? AND list_contains(?, meeting_id)",
+                params=[self.app_id, list(meeting_ids)],
             ).to_arrow_table()
         return table.cast(PARTICIPANTS_SCHEMA) if table.num_rows else PARTICIPANTS_SCHEMA.empty_table()
 
     # -- stale deactivation ---------------------------------------------------------------------------------
 
     def stale_candidates(self, stale_after_days: int, as_of: datetime) -> list[MeetingSnapshot]:
-        """The `stale_candidates(threshold_days, as_of)` macro analysts query, most stale first."""
+        """The app's rows of the `stale_candidates(threshold_days, as_of)` macro analysts query, most stale
+        first."""
         rows = self._rows(
-            f"SELECT {_SNAPSHOT} FROM stale_candidates(?, ?) ORDER BY last_activity_at, meeting_id",
-            [int(stale_after_days), as_of],
+            f"SELECT {_SNAPSHOT} FROM stale_candidates(?, ?) WHERE app_id = ? "
+            "ORDER BY last_activity_at, meeting_id",
+            [int(stale_after_days), as_of, self.app_id],
         )
         return [_snapshot(row) for row in rows]
 
@@ -94,14 +102,18 @@ class SyncAndStaleQueries:
         if not ids:
             return {}
         rows = self._rows(
-            f"SELECT {_SNAPSHOT} FROM meeting_last_activity WHERE list_contains(?, meeting_id)", [ids]
+            f"SELECT {_SNAPSHOT} FROM meeting_last_activity "
+            "WHERE app_id = ? AND list_contains(?, meeting_id)",
+            [self.app_id, ids],
         )
         return {row[0]: _snapshot(row) for row in rows}
 
     def last_successful_syncs(self) -> dict[str, datetime]:
         """Table name -> when its latest successful sync finished."""
         rows = self._rows(
-            "SELECT table_name, max(finished_at) FROM sync_runs WHERE outcome = 'success' GROUP BY table_name"
+            "SELECT table_name, max(finished_at) FROM sync_runs WHERE app_id = ? AND outcome = 'success' "
+            "GROUP BY table_name",
+            [self.app_id],
         )
         return {table: utc(finished) for table, finished in rows}
 
@@ -114,8 +126,8 @@ class SyncAndStaleQueries:
             "WITH req AS (SELECT unnest(?) AS meeting_id, unnest(?::TIMESTAMPTZ[]) AS since) "
             "SELECT d.meeting_id, arg_max(d.decision, d.decided_at) FROM meeting_deactivations d "
             "JOIN req ON d.meeting_id = req.meeting_id AND d.recorded_at >= req.since "
-            "GROUP BY d.meeting_id",
-            [ids, [utc(requested[i]) for i in ids]],
+            "WHERE d.app_id = ? GROUP BY d.meeting_id",
+            [ids, [utc(requested[i]) for i in ids], self.app_id],
             missing_ok=True,  # a warehouse that no deactivation run has touched yet
         )
         return dict(rows)
@@ -124,21 +136,31 @@ class SyncAndStaleQueries:
         """Audit rows still 'pending' (a run died between writing one and settling it), oldest first."""
         rows = self._rows(
             f"SELECT {', '.join(_AUDIT_COLUMNS)} FROM meeting_deactivations "
-            "WHERE decision = 'pending' ORDER BY recorded_at"
+            "WHERE app_id = ? AND decision = 'pending' ORDER BY recorded_at",
+            [self.app_id],
         )
         return [_deactivation(dict(zip(_AUDIT_COLUMNS, row, strict=True))) for row in rows]
 
     def record_deactivations(self, new: Sequence[Deactivation], settled: Sequence[Deactivation]) -> None:
-        """One audit transaction: settle earlier rows in place (same attempt_id), insert the new ones."""
+        """One audit transaction: settle the app's earlier rows in place (same attempt_id), insert the new
+        ones under the app."""
         if not new and not settled:
             return
         with self.transaction() as con:
             if settled:
                 con.executemany(
                     "UPDATE meeting_deactivations SET decision = ?, http_status = ?, detail = ?, error = ?, "
-                    "decided_at = ? WHERE attempt_id = ?",
+                    "decided_at = ? WHERE attempt_id = ? AND app_id = ?",
                     [
-                        [r.decision, r.http_status, r.detail, r.error, r.decided_at, r.attempt_id]
+                        [
+                            r.decision,
+                            r.http_status,
+                            r.detail,
+                            r.error,
+                            r.decided_at,
+                            r.attempt_id,
+                            self.app_id,
+                        ]
                         for r in settled
                     ],
                 )
@@ -146,7 +168,7 @@ class SyncAndStaleQueries:
                 con.executemany(
                     f"INSERT INTO meeting_deactivations ({', '.join(_AUDIT_COLUMNS)}) "
                     f"VALUES ({', '.join('?' for _ in _AUDIT_COLUMNS)})",
-                    [[_plain(getattr(row, name)) for name in _AUDIT_FIELDS] for row in new],
+                    [[*(_plain(getattr(row, name)) for name in _AUDIT_FIELDS), self.app_id] for row in new],
                 )
 
 

@@ -47,7 +47,6 @@ class ParquetStage:
     def __init__(self, warehouse: Warehouse, spec: TableSpec, days: frozenset[date], path: Path) -> None:
         self.warehouse = warehouse
         self.app_id: str = warehouse.app_id
-        self._app_scalar = pa.scalar(self.app_id, pa.string())
         self.spec = spec
         self.table = spec.name
         self.days = days
@@ -89,7 +88,7 @@ class ParquetStage:
         batches = data.to_batches() if isinstance(data, pa.Table) else [data]
         kept = 0
         for batch in batches:
-            kept += self._write_batch(self._conform(batch))
+            kept += self._write_batch(conform(batch, self.spec, self.app_id))
         return kept
 
     @property
@@ -100,27 +99,6 @@ class ParquetStage:
         if self._rejects is None:
             self._rejects = self.warehouse.stage("rejected_records", self.days)
         return self._rejects
-
-    def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The batch in the stored schema, stamped with the store's app_id (normalize builds batches
-        without it; a stored batch that carries another app's id is refused, never re-filed)."""
-        if APP_ID in batch.schema.names:
-            ids = batch.column(APP_ID)
-            if ids.null_count or any(v != self.app_id for v in ids.unique().to_pylist()):
-                raise ValueError(f"batch holds rows of another app than {self.app_id!r}; stage them there")
-            batch = batch.drop_columns([APP_ID])
-        schema = self.spec.batch_schema
-        if not batch.schema.equals(schema):
-            try:
-                batch = pa.RecordBatch.from_arrays(
-                    [batch.column(n).cast(f.type) for n, f in zip(schema.names, schema, strict=True)],
-                    schema=schema,
-                )
-            except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise TypeError(
-                    f"batch does not fit the {self.table} schema ({exc}); build it with rtk_pipeline.normalize"
-                ) from None
-        return batch.append_column(APP_ID_FIELD, pa.repeat(self._app_scalar, batch.num_rows))
 
     def _write_batch(self, batch: pa.RecordBatch) -> int:
         day = batch.column(self.spec.day)
@@ -185,6 +163,28 @@ class ParquetStage:
 
     def _stages(self) -> list[ParquetStage]:
         return [self] if self._rejects is None else [self, self._rejects]
+
+
+def conform(batch: pa.RecordBatch, spec: TableSpec, app_id: str) -> pa.RecordBatch:
+    """The batch in the stored schema, stamped with the store's app_id (normalize builds batches without
+    it; a batch that carries another app's id is refused, never re-filed)."""
+    if APP_ID in batch.schema.names:
+        ids = batch.column(APP_ID)
+        if ids.null_count or any(v != app_id for v in ids.unique().to_pylist()):
+            raise ValueError(f"batch holds rows of another app than {app_id!r}; stage them there")
+        batch = batch.drop_columns([APP_ID])
+    schema = spec.batch_schema
+    if not batch.schema.equals(schema):
+        try:
+            batch = pa.RecordBatch.from_arrays(
+                [batch.column(n).cast(f.type) for n, f in zip(schema.names, schema, strict=True)],
+                schema=schema,
+            )
+        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TypeError(
+                f"batch does not fit the {spec.name} schema ({exc}); build it with rtk_pipeline.normalize"
+            ) from None
+    return batch.append_column(APP_ID_FIELD, pa.repeat(pa.scalar(app_id, pa.string()), batch.num_rows))
 
 
 def new_stage(warehouse: Any, table: str, days: Iterable[date], staging_dir: Path) -> ParquetStage:

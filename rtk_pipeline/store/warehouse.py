@@ -8,6 +8,9 @@ parts: `stage` (Parquet part files a sync writes while fetching), `commit` (the 
 transaction replaces the staged days (DuckDB reads the staged Parquet itself, so a million rows never become
 Python objects) and records the `sync_runs` row. A killed or failed commit leaves the previous rows; a re-run
 is idempotent. Then the affected days' Parquet files are rewritten (parquet.py).
+
+A Warehouse is opened for one app (`app_id`): several apps share the file and the mirror (a day's Parquet
+file holds every app's rows of the day), but what it commits, reads and audits is its app's rows only.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never 
 
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseBusyError
-from rtk_pipeline.store import analysts, parquet, snapshots
+from rtk_pipeline.store import analysts, migrate, parquet, snapshots
 from rtk_pipeline.store import commit as sql_commit
 from rtk_pipeline.store.checks import CheckQueries
 from rtk_pipeline.store.connection import (
@@ -35,21 +38,20 @@ from rtk_pipeline.store.connection import (
     SharedReads,
     as_warehouse_error,
     connect_duckdb,
+    file_part,
     q,
     query_df,
     table_sql,
     view_sql,
 )
-from rtk_pipeline.store.migrate import migrate_release_file
 from rtk_pipeline.store.queries import SyncAndStaleQueries
-from rtk_pipeline.store.stage import ParquetStage, new_stage
+from rtk_pipeline.store.stage import ParquetStage, conform, new_stage
 from rtk_pipeline.store.tables import (
     DEACTIVATIONS_SCHEMA,
     DEACTIVATIONS_TABLE,
     TABLE_SCHEMAS,
     TABLES,
     create_table_sql,
-    duckdb_type,
 )
 
 # Tables declared only in Python (their DDL is generated), created before the sql/ files run.
@@ -64,9 +66,13 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         duckdb_path: Path | str,
         parquet_dir: Path | str,
         *,
+        app_id: str,
         lock_timeout: float = 600.0,
         busy_timeout: float = 30.0,
     ) -> None:
+        if not isinstance(app_id, str) or not app_id.strip():
+            raise ValueError("a Warehouse is opened for one app: app_id must be a non-empty string")
+        self.app_id = app_id
         self.duckdb_path = Path(duckdb_path)
         self.parquet_dir = Path(parquet_dir)
         self.lock_timeout = lock_timeout
@@ -77,9 +83,10 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         self._lock = filelock.FileLock(str(self.lock_path))
         self._schema_ready = False
         self._published = False
+        self._app_columns_seen = False
 
     def __repr__(self) -> str:
-        return f"Warehouse({str(self.duckdb_path)!r}, {str(self.parquet_dir)!r})"
+        return f"Warehouse({str(self.duckdb_path)!r}, {str(self.parquet_dir)!r}, app_id={self.app_id!r})"
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -102,6 +109,12 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
     def _open_reader(self) -> Any:
         if not self.state_path.exists():
             self.ensure_schema()
+        con = connect_duckdb(self.state_path, read_only=True, busy_timeout=self.busy_timeout)
+        if self._app_columns_seen or migrate.has_app_columns(con):
+            self._app_columns_seen = True
+            return con
+        con.close()  # a release's single-app state: reads filter on app_id, so it migrates first
+        self.ensure_schema()
         return connect_duckdb(self.state_path, read_only=True, busy_timeout=self.busy_timeout)
 
     def query_df(self, name_or_sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
@@ -114,8 +127,9 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         return parquet.parquet_path(self.parquet_dir, table, day)
 
     def run_lock_path(self, job: str) -> Path:
-        """<duckdb file>.<job>.lock: one such job per warehouse at a time."""
-        return Path(f"{self.duckdb_path}.{job}.lock")
+        """<duckdb file>.<job>.<app>.lock: one such job per app and warehouse at a time (two apps'
+        deactivations may run at once: each touches its own app's meetings)."""
+        return Path(f"{self.duckdb_path}.{job}.{file_part(self.app_id)}.lock")
 
     # -- writing ----------------------------------------------------------------------------------------
 
@@ -137,7 +151,7 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         latest synced_at, then the last written wins. A key already stored under another day moves. On any
         error nothing changes; the stages are dropped either way.
         """
-        everything = sql_commit.ready(stages)
+        everything = sql_commit.ready(stages, self.app_id)
         try:
             with (
                 self._writer(mirror=("rejected_records", "sync_runs")) as con,
@@ -145,9 +159,11 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
             ):
                 con.begin()
                 try:
-                    affected, inserted = sql_commit.replace_staged(con, everything)
+                    affected, inserted = sql_commit.replace_staged(con, everything, self.app_id)
                     if sync_run is not None:
-                        row = sql_commit.sync_run_table(sync_run, everything, "success", rows=inserted)
+                        row = sql_commit.sync_run_table(
+                            sql_commit.of_app(sync_run, self.app_id), everything, "success", rows=inserted
+                        )
                         sql_commit.insert_sync_run(con, row)
                     parquet.queue_exports(con, affected)
                     con.commit()
@@ -165,22 +181,26 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
     def record_failed_run(self, sync_run: dict) -> None:
         """Write a 'failed' sync_runs row (error text redacted); no data is touched."""
         with self._writer(mirror=("sync_runs",)) as con:
-            sql_commit.insert_sync_run(
-                con, sql_commit.sync_run_table({**sync_run, "outcome": "failed"}, [], "failed", rows=0)
+            row = sql_commit.sync_run_table(
+                {**sql_commit.of_app(sync_run, self.app_id), "outcome": "failed"}, [], "failed", rows=0
             )
+            sql_commit.insert_sync_run(con, row)
             parquet.export_pending(con, self.parquet_dir)
 
     def upsert_meetings(self, batch: pa.RecordBatch | normalize.Normalized) -> list[Path]:
-        """Replace meetings by id (e.g. the response of a PATCH) and rewrite their days' Parquet files."""
+        """Replace the app's meetings by id (e.g. the response of a PATCH) and rewrite their days' Parquet
+        files."""
         if isinstance(batch, normalize.Normalized):
             batch = batch.batch
         spec = TABLES["meetings"]
-        table = pa.Table.from_batches([batch]).cast(spec.schema)
+        table = pa.Table.from_batches([conform(batch, spec, self.app_id)])
         with self._writer(mirror=()) as con:
             con.register("_rtk_upsert", table)
             con.begin()
             try:
-                affected, _ = sql_commit.replace_days(con, spec, "_rtk_upsert", frozenset(), tiebreak="")
+                affected, _ = sql_commit.replace_days(
+                    con, spec, "_rtk_upsert", frozenset(), self.app_id, tiebreak=""
+                )
                 parquet.queue_exports(con, affected)
                 con.commit()
             except BaseException:
@@ -227,8 +247,12 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
     def _open_rw(self) -> duckdb.DuckDBPyConnection:
         migrated = None
         if not self._schema_ready:  # the first run after an upgrade migrates the older release's file
-            migrated = migrate_release_file(
-                self.duckdb_path, self.state_path, self._apply_schema, busy_timeout=self.busy_timeout
+            migrated = migrate.migrate_release_file(
+                self.duckdb_path,
+                self.state_path,
+                self._apply_schema,
+                app_id=self.app_id,
+                busy_timeout=self.busy_timeout,
             )
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
         con = connect_duckdb(self.state_path, read_only=False, busy_timeout=self.busy_timeout)
@@ -283,24 +307,22 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         return view_sql()
 
     def _apply_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        # Columns a newer schema declares are added to existing tables first, so the DDL files (and the
-        # views over those columns) apply to a warehouse written by an older version. The Parquet days of
-        # a widened table are all rewritten before the analysts' views select the new column from them.
-        widened = set()
-        for table, schema in {**TABLE_SCHEMAS, DEACTIVATIONS_TABLE: DEACTIVATIONS_SCHEMA}.items():
-            have = {
-                name
-                for (name,) in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
-                ).fetchall()
-            }
-            for field in schema:
-                if have and field.name not in have:
-                    con.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(field.name)} {duckdb_type(field)}")
-                    widened.add(table)
-        for ddl in _GENERATED_DDL + table_sql() + self._analyst_views():
-            con.execute(ddl)
-        parquet.queue_exports(con, {(t, d) for t, d in _all_days(con) if t in widened})
+        # Columns a newer schema declares are added to existing tables first (app_id filled with this
+        # store's app), so the DDL files and the views over those columns apply to a warehouse written by
+        # an older version. The Parquet days of a widened table are all rewritten before the analysts'
+        # views select the new column from them.
+        con.begin()
+        try:
+            widened = migrate.add_missing_columns(
+                con, {**TABLE_SCHEMAS, DEACTIVATIONS_TABLE: DEACTIVATIONS_SCHEMA}, self.app_id
+            )
+            for ddl in _GENERATED_DDL + table_sql() + self._analyst_views():
+                con.execute(ddl)
+            parquet.queue_exports(con, {(t, d) for t, d in _all_days(con) if t in widened})
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
         self._schema_ready = True
 
 

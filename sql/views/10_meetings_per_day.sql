@@ -1,6 +1,7 @@
--- Meetings created per UTC day, by status and by the features switched on.
+-- Meetings created per app and UTC day, by status and by the features switched on.
 CREATE OR REPLACE VIEW meetings_per_day AS
 SELECT
+    app_id,
     created_day                                                       AS day,
     count(*)                                                          AS total,
     count(*) FILTER (WHERE status = 'ACTIVE')                         AS active,
@@ -14,5 +15,5 @@ SELECT
     count(*) FILTER (WHERE transcribe_on_end OR summarize_on_end)     AS transcription,
     count(*) FILTER (WHERE persist_chat)                              AS persist_chat
 FROM meetings
-GROUP BY created_day
-ORDER BY day;
+GROUP BY app_id, created_day
+ORDER BY day, app_id;

@@ -29,7 +29,7 @@ from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.errors import RTKError
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
-from tests.support.emulator import END, client_for, emulator_days, made_and_stopped
+from tests.support.emulator import APP, END, client_for, emulator_days, made_and_stopped
 from tests.support.truth import (
     assert_matches_truth,
     query,
@@ -67,7 +67,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         first, last = emulator_days(emulator)
         with client_for(emulator) as client:
-            sync_range(client, Warehouse(root / "rtk.duckdb", root / "parquet"), first, last)
+            sync_range(client, Warehouse(root / "rtk.duckdb", root / "parquet", app_id=APP), first, last)
     finally:
         emulator.stop()
     return root
@@ -80,7 +80,7 @@ def synced(baseline: Path, tmp_path: Path) -> Warehouse:
         shutil.copy(db_file, tmp_path / db_file.name)
     shutil.copytree(baseline / ".rtk.duckdb.state", tmp_path / ".rtk.duckdb.state")  # the pipeline's state
     shutil.copytree(baseline / "parquet", tmp_path / "parquet")
-    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
 
 
 # ---------------------------------------------------------------------------------------------- truth

@@ -26,7 +26,7 @@ from rtk_pipeline.errors import (
 )
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_meetings, sync_participants, sync_range
-from tests.support.emulator import RecordingLimiter, client_for, emulator_days
+from tests.support.emulator import APP, RecordingLimiter, client_for, emulator_days
 from tests.support.truth import stored_meetings, stored_participants, truth_meetings, truth_participants
 
 from .conftest import Attempt, Exchange, attempt, check_attempt, mutate, small_emulator, snapshot
@@ -354,7 +354,7 @@ def test_meeting_inserted_while_a_zero_based_listing_is_discovered(proxy_factory
                 emu.add_meeting(created_at=newest, title="created while listing")
 
         proxy.hooks.append(insert_after_first_request)
-        warehouse = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+        warehouse = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
         with client_for(proxy.base_url, emu) as client:
             sync_meetings(client, warehouse, first, last)
         stored = set(stored_meetings(warehouse))

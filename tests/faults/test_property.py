@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
-from tests.support.emulator import END, client_for, emulator_days
+from tests.support.emulator import APP, END, client_for, emulator_days
 from tests.support.truth import (
     assert_matches_truth,
     expected_meeting,
@@ -104,7 +104,7 @@ def check_moving_truth(warehouse: Warehouse, first, last, before: dict, after: d
 @pytest.fixture(scope="module")
 def shared_warehouse(tmp_path_factory) -> Warehouse:
     root = tmp_path_factory.mktemp("property")
-    return Warehouse(root / "rtk.duckdb", root / "parquet")
+    return Warehouse(root / "rtk.duckdb", root / "parquet", app_id=APP)
 
 
 @pytest.mark.slow
@@ -139,7 +139,7 @@ def test_a_clean_run_of_the_property_setup_equals_the_ground_truth(tmp_path):
     """The property's harness on a fixed example without faults: the strict ground-truth comparison."""
     config = EmulatorConfig(meetings=20, days=2, participants_mean=3.0, max_per_page=3, page_base=0, end=END)
     with Emulator(config, Faults()) as emu:
-        warehouse = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+        warehouse = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
         first, last = emulator_days(emu)
         assert last - first == timedelta(days=1)
         with client_for(emu) as client:

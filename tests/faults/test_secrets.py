@@ -22,6 +22,7 @@ import pytest
 from dagster_defs.local import INSTANCE_TEMPLATE
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store import Warehouse
+from tests.support.emulator import APP
 from tests.support.processes import REPO, cli_env, run_cli
 from tests.support.truth import query
 
@@ -190,7 +191,7 @@ def test_no_secret_in_any_file_left_behind(everything):
 
 def test_no_secret_in_any_table(everything):
     root = everything["root"]
-    warehouse = Warehouse(root / "rtk.duckdb", root / "parquet")
+    warehouse = Warehouse(root / "rtk.duckdb", root / "parquet", app_id=APP)
     tables = [r["table_name"] for r in query(warehouse, "SELECT table_name FROM duckdb_tables()")]
     assert {"meetings", "participants", "rejected_records", "sync_runs", "meeting_deactivations"} <= set(
         tables

@@ -88,7 +88,8 @@ def test_backfill_from_the_wheel_loads_what_the_emulator_holds(venv, empty_dir):
             _env(venv, **emu.env(), RTK_RATE_LIMIT_REQUESTS="100000", RTK_RATE_LIMIT_PERIOD_S="10"),
         )
         expected = {m["id"] for m in emu.meetings()}
-    stored = Warehouse(empty_dir / "data" / "rtk.duckdb", empty_dir / "data" / "parquet").query_df("meetings")
+    data = empty_dir / "data"
+    stored = Warehouse(data / "rtk.duckdb", data / "parquet", app_id=config.app_id).query_df("meetings")
     assert set(stored["id"]) == expected
     assert list((empty_dir / "data" / "parquet" / "meetings").glob("created_day=*/data.parquet"))
 

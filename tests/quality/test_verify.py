@@ -16,6 +16,7 @@ from rtk_pipeline.quality import verify
 from rtk_pipeline.ratelimit import RateLimiter
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
+from tests.support.emulator import APP
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 FIRST, LAST = date(2026, 10, 29), date(2026, 10, 31)
@@ -25,7 +26,7 @@ TOKEN = "VERIFY-TEST-TOKEN-1234"
 @pytest.fixture
 def warehouse(tmp_path) -> Warehouse:
     """Three days synced from the emulator (meetings and participants), as `rtk-pipeline backfill` would."""
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
     config = EmulatorConfig(meetings=60, days=3, seed=11, end=END, token=TOKEN)
     with (
         Emulator(config) as emu,
@@ -46,6 +47,7 @@ def run_verify(wh: Warehouse, *args: str) -> subprocess.CompletedProcess:
     env.update(
         RTK_DUCKDB_PATH=str(wh.duckdb_path),
         RTK_PARQUET_DIR=str(wh.parquet_dir),
+        RTK_APP_ID=wh.app_id,
         CLOUDFLARE_API_TOKEN=TOKEN,
         COLUMNS="250",
     )
@@ -105,7 +107,7 @@ def test_verify_fails_with_exit_1_naming_each_broken_rule_and_day(warehouse):
 
 
 def test_verify_refuses_a_missing_warehouse_and_a_reversed_range(tmp_path):
-    missing = Warehouse(tmp_path / "nothing.duckdb", tmp_path / "parquet")
+    missing = Warehouse(tmp_path / "nothing.duckdb", tmp_path / "parquet", app_id=APP)
     done = run_verify(missing, "--start", str(FIRST), "--end", str(LAST))
     assert done.returncode == 1 and "no warehouse at" in done.stderr
     (tmp_path / "nothing.duckdb").touch()

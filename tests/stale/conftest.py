@@ -18,7 +18,7 @@ from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.normalize import parse_timestamp
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
-from tests.support.emulator import client_for
+from tests.support.emulator import APP, client_for
 
 # Data ends at today's midnight, so "30 days before now" cuts through the seeded months.
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -84,7 +84,7 @@ def add_handmade_meetings(emu: Emulator) -> None:
 
 def sync_world(emu: Emulator, duckdb_path: Path, parquet_dir: Path) -> None:
     with fast_client(emu) as client:
-        World(emu, client, Warehouse(duckdb_path, parquet_dir), END).sync()
+        World(emu, client, Warehouse(duckdb_path, parquet_dir, app_id=APP), END).sync()
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +106,9 @@ def world(
     add_handmade_meetings(emu)
     shutil.copytree(synced_template, tmp_path / "wh")
     client = fast_client(emu)
-    w = World(emu, client, Warehouse(tmp_path / "wh" / "rtk.duckdb", tmp_path / "wh" / "parquet"), END)
+    w = World(
+        emu, client, Warehouse(tmp_path / "wh" / "rtk.duckdb", tmp_path / "wh" / "parquet", app_id=APP), END
+    )
     stored = set(w.wh.query_df("SELECT id FROM meetings").id)
     assert stored == {m["id"] for m in emu.meetings()}, "the template must hold this emulator's meetings"
     yield w

@@ -13,6 +13,7 @@ from filelock import FileLock
 from rtk_pipeline import stale
 from rtk_pipeline.normalize import parse_timestamp
 from rtk_pipeline.store import Warehouse
+from tests.support.emulator import APP
 
 
 def _ids(decisions, decision):
@@ -236,9 +237,18 @@ def _pending_row(world, meeting_id: str) -> None:
     with world.wh.transaction() as con:
         con.execute(
             "INSERT INTO meeting_deactivations (attempt_id, run_id, meeting_id, title, last_activity_at, "
-            "threshold_days, as_of, decision, dry_run, recorded_at, decided_at) "
-            "VALUES (?, 'killed-run', ?, ?, ?, 30, ?, 'pending', false, ?, ?)",
-            [f"attempt-{meeting_id}", meeting_id, snap.title, snap.last_activity_at, world.as_of, now, now],
+            "threshold_days, as_of, decision, dry_run, recorded_at, decided_at, app_id) "
+            "VALUES (?, 'killed-run', ?, ?, ?, 30, ?, 'pending', false, ?, ?, ?)",
+            [
+                f"attempt-{meeting_id}",
+                meeting_id,
+                snap.title,
+                snap.last_activity_at,
+                world.as_of,
+                now,
+                now,
+                world.wh.app_id,
+            ],
         )
 
 
@@ -267,7 +277,7 @@ def test_pending_rows_of_a_killed_run_are_resolved_without_patching_twice(world)
 
 
 def test_warehouse_must_be_freshly_synced(world, tmp_path):
-    empty = Warehouse(tmp_path / "empty.duckdb", tmp_path / "empty")
+    empty = Warehouse(tmp_path / "empty.duckdb", tmp_path / "empty", app_id=APP)
     with pytest.raises(stale.WarehouseNotFreshError, match="no successful meetings sync"):
         stale.deactivate_stale(world.client, empty)
 

@@ -13,6 +13,7 @@ from dagster_defs.resources import RealtimeKitResource, WarehouseResource
 from rtk_pipeline import stale
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.store import Warehouse
+from tests.support.emulator import APP
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ def policy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RTK_STALE_AFTER_DAYS", "RTK_STALE_DRY_RUN", "RTK_STALE_DENY_TITLE", "RTK_STALE_DENY_IDS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RTK_STALE_MAX_PER_RUN", "5")
+    monkeypatch.setenv("RTK_APP_ID", APP)  # the app the Dagster resource opens the store for
 
 
 def _resources(world) -> dict:
@@ -72,7 +74,7 @@ def _candidates(world) -> list[str]:
 
 
 def test_sensor_skips_while_the_warehouse_is_not_fresh(instance, world, tmp_path):
-    empty = Warehouse(tmp_path / "empty.duckdb", tmp_path / "empty")
+    empty = Warehouse(tmp_path / "empty.duckdb", tmp_path / "empty", app_id=APP)
     world_without_sync = type(world)(world.emu, world.client, empty, world.as_of)
     result = _evaluate(instance, world_without_sync)
     assert not result.run_requests

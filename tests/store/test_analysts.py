@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rtk_pipeline.store import Warehouse
+from tests.support.emulator import APP
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
 TABLES = ("meetings", "participants", "rejected_records", "sync_runs", "meeting_deactivations")
@@ -55,8 +56,8 @@ def _fill(wh: Warehouse, api) -> None:
     with wh.transaction() as con:
         con.execute(
             "INSERT INTO meeting_deactivations VALUES "
-            "('a1', 'r1', ?, 't', ?, 30, ?, 'deactivated', false, 200, 'idle', NULL, ?, ?)",
-            [ms[2]["id"], api.SYNCED, api.SYNCED, api.SYNCED, api.SYNCED],
+            "('a1', 'r1', ?, 't', ?, 30, ?, 'deactivated', false, 200, 'idle', NULL, ?, ?, ?)",
+            [ms[2]["id"], api.SYNCED, api.SYNCED, api.SYNCED, api.SYNCED, wh.app_id],
         )
 
 
@@ -76,7 +77,7 @@ def test_every_name_has_the_pipeline_columns_types_and_rows(warehouse, api):
 
 
 def test_a_new_warehouse_answers_every_name_with_no_rows(tmp_path):
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
     wh.ensure_schema()
     assert {name: rows for name, (_, rows) in _contents(wh.duckdb_path).items()} == {
         name: [] for name in NAMES
@@ -100,7 +101,7 @@ def _count_from(cwd: Path, path: Path, query: str = "SELECT count(*) FROM sync_r
 
 def test_any_working_directory_and_a_moved_folder(tmp_path, api):
     home = tmp_path / "home" / "data"
-    wh = Warehouse(home / "rtk.duckdb", home / "parquet")
+    wh = Warehouse(home / "rtk.duckdb", home / "parquet", app_id=APP)
     api.sync_meetings(wh, [D1], [api.meeting(D1), api.meeting(D1)])
     assert _count_from(Path("/"), wh.duckdb_path) == "2 1"  # the views hold absolute paths
 
@@ -113,7 +114,7 @@ def test_any_working_directory_and_a_moved_folder(tmp_path, api):
     pointed = f"SET VARIABLE rtk_parquet_dir = '{moved / 'parquet'}'; SELECT count(*) FROM sync_runs"
     assert _count_from(tmp_path, moved / "rtk.duckdb", pointed) == "2 1"
 
-    again = Warehouse(moved / "rtk.duckdb", moved / "parquet")
+    again = Warehouse(moved / "rtk.duckdb", moved / "parquet", app_id=APP)
     api.sync_meetings(again, [D2], [api.meeting(D2)])  # any write at the new place rewrites the views
     assert _count_from(Path("/"), moved / "rtk.duckdb") == "3 2"
 
@@ -122,20 +123,22 @@ def test_any_working_directory_and_a_moved_folder(tmp_path, api):
 def test_new_definitions_wait_for_a_held_file_with_a_warning_and_never_fail_a_sync(
     tmp_path, api, monkeypatch, caplog, analyst_session, mode
 ):
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
     api.sync_meetings(wh, [D1], [api.meeting(D1)])
     # A release that ships a new analyst view: the file needs new definitions.
     newer = [*wh._analyst_views(), "CREATE OR REPLACE VIEW busiest_days AS SELECT * FROM meetings_per_day;"]
     monkeypatch.setattr(Warehouse, "_analyst_views", lambda self: newer)
     session = analyst_session(wh.duckdb_path, mode)
     with caplog.at_level(logging.WARNING):
-        api.sync_meetings(Warehouse(wh.duckdb_path, wh.parquet_dir), [D2], [api.meeting(D2)])
+        api.sync_meetings(Warehouse(wh.duckdb_path, wh.parquet_dir, app_id=APP), [D2], [api.meeting(D2)])
     assert "is open in another process" in caplog.text and "view definitions changed" in caplog.text
     assert session.query("SELECT count(*) FROM meetings") == [[2]]  # the new day is there all the same
     session.close()
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        api.sync_meetings(Warehouse(wh.duckdb_path, wh.parquet_dir), [D3], [api.meeting(D3)])  # retried
+        api.sync_meetings(
+            Warehouse(wh.duckdb_path, wh.parquet_dir, app_id=APP), [D3], [api.meeting(D3)]
+        )  # retried
     assert not caplog.records
     assert _count_from(tmp_path, wh.duckdb_path, "SELECT count(*) FROM busiest_days") == "3 3"
 
@@ -149,7 +152,7 @@ def test_a_column_a_newer_release_adds_reaches_every_day_file_and_the_views(ware
     for day in (D1, D2):  # ...and day files without it
         path = warehouse.parquet_path("meetings", day)
         pq.write_table(pq.read_table(path).drop_columns(["transcribe_on_end"]), path)
-    Warehouse(warehouse.duckdb_path, warehouse.parquet_dir).ensure_schema()
+    Warehouse(warehouse.duckdb_path, warehouse.parquet_dir, app_id=APP).ensure_schema()
     for day in (D1, D2):
         assert "transcribe_on_end" in pq.read_schema(warehouse.parquet_path("meetings", day)).names
     con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)

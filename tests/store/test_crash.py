@@ -19,6 +19,7 @@ import pytest
 
 import rtk_pipeline
 from rtk_pipeline.store import Warehouse, WarehouseBusyError
+from tests.support.emulator import APP
 
 D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
 REPO = Path(rtk_pipeline.__file__).resolve().parents[1]
@@ -44,7 +45,8 @@ def stall(*args):
     return out
 
 setattr(module, function, stall)
-wh = Warehouse(Path(db), Path(parquet))
+from tests.support.emulator import APP
+wh = Warehouse(Path(db), Path(parquet), app_id=APP)
 days = [date(2026, 10, 1), date(2026, 10, 2)]
 with wh.stage("meetings", days) as stage:
     stage.write(normalize_meetings(json.loads(records), synced_at=datetime.now(timezone.utc)))
@@ -141,7 +143,7 @@ def _release(holder: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("mode", ["ro", "rw"])
 def test_an_analyst_holding_the_warehouse_file_never_delays_a_commit(tmp_path, api, mode):
-    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=0.5)
+    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=0.5, app_id=APP)
     wh.ensure_schema()
     holder = _hold(wh.duckdb_path, 30.0, mode)
     try:
@@ -155,7 +157,7 @@ def test_an_analyst_holding_the_warehouse_file_never_delays_a_commit(tmp_path, a
 def test_a_process_holding_the_private_state_delays_a_commit_within_a_bound(
     tmp_path, api, hold_s, busy_timeout, succeeds
 ):
-    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=busy_timeout)
+    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=busy_timeout, app_id=APP)
     wh.ensure_schema()
     holder = _hold(wh.state_path, hold_s, "ro")
     try:
@@ -180,7 +182,8 @@ from rtk_pipeline.normalize import normalize_meetings
 from rtk_pipeline.store import Warehouse
 
 db, parquet, day, n = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3]), int(sys.argv[4])
-wh = Warehouse(Path(db), Path(parquet))
+from tests.support.emulator import APP
+wh = Warehouse(Path(db), Path(parquet), app_id=APP)
 created = f"{day}T12:00:00.000Z"
 for attempt in range(2):  # each process re-syncs its day twice, racing the other one
     records = [{"id": f"{day}-{i}", "created_at": created} for i in range(n)]

@@ -9,6 +9,7 @@ import pytest
 
 from rtk_pipeline.store import ParquetStage, Stage, Store, Warehouse
 from rtk_pipeline.store.delta import DeltaStore
+from tests.support.emulator import APP
 
 
 def _members(protocol: type) -> list[str]:
@@ -30,4 +31,4 @@ def test_each_backend_has_every_protocol_method_with_the_same_parameters(protoco
 
 
 def test_a_warehouse_is_a_store(tmp_path):
-    assert isinstance(Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet"), Store)
+    assert isinstance(Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP), Store)

@@ -21,6 +21,7 @@ import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.store import Warehouse
+from tests.support.emulator import APP
 
 FIXTURE = Path(__file__).with_name("fixtures") / "rtk-8942299.duckdb.gz"
 TABLES = ("meetings", "participants", "rejected_records", "sync_runs", "meeting_deactivations")
@@ -46,16 +47,21 @@ def _release_meetings() -> list[dict]:
 
 
 def _snapshot(path: Path) -> dict[str, tuple[list, list]]:
+    """Every name's columns and rows, without app_id (the release has none): where the migrated file has
+    it, every row must carry the opening store's app."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         con.execute("SET TimeZone = 'UTC'")
-        return {
-            name: (
-                [row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()],
-                sorted(con.execute(f"SELECT * FROM {name}").fetchall(), key=repr),
-            )
-            for name in (*TABLES, *VIEWS, STALE)
-        }
+        out = {}
+        for name in (*TABLES, *VIEWS, STALE):
+            columns = [row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()]
+            if ("app_id", "VARCHAR") in columns:
+                apps = con.execute(f"SELECT DISTINCT app_id FROM {name}").fetchall()
+                assert apps in ([(APP,)], []), (name, apps)
+                columns.remove(("app_id", "VARCHAR"))
+            select = ", ".join(f'"{column}"' for column, _ in columns)
+            out[name] = (columns, sorted(con.execute(f"SELECT {select} FROM {name}").fetchall(), key=repr))
+        return out
     finally:
         con.close()
 
@@ -80,7 +86,7 @@ def test_a_release_file_migrates_with_every_row_the_history_and_the_audit(
         "sync_runs": 3,
         "meeting_deactivations": 40,
     }
-    wh = Warehouse(release_file, release_file.parent / "parquet")
+    wh = Warehouse(release_file, release_file.parent / "parquet", app_id=APP)
     session = analyst_session(release_file, "ro")  # a notebook left open on it does not stop the migration
     with caplog.at_level(logging.WARNING):
         wh.ensure_schema()
@@ -110,7 +116,7 @@ def test_a_killed_migration_leaves_no_state_and_the_next_run_starts_over(release
     from rtk_pipeline.store import migrate
 
     truth = _snapshot(release_file)
-    wh = Warehouse(release_file, release_file.parent / "parquet")
+    wh = Warehouse(release_file, release_file.parent / "parquet", app_id=APP)
 
     def dies(con, path, busy_timeout):  # the second attach, after the schema: halfway through
         raise KeyboardInterrupt
@@ -121,5 +127,5 @@ def test_a_killed_migration_leaves_no_state_and_the_next_run_starts_over(release
         wh.ensure_schema()
     assert not wh.state_path.exists() and not list(wh.state_path.parent.iterdir())
     monkeypatch.undo()
-    Warehouse(release_file, release_file.parent / "parquet").ensure_schema()
+    Warehouse(release_file, release_file.parent / "parquet", app_id=APP).ensure_schema()
     assert _snapshot(wh.state_path) == truth == _snapshot(release_file)

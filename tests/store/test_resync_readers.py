@@ -13,6 +13,7 @@ import pytest
 
 from rtk_pipeline.normalize import normalize_meetings
 from rtk_pipeline.store import Warehouse
+from tests.support.emulator import APP
 
 DAYS = [date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)]
 VERSIONS = 12
@@ -62,7 +63,7 @@ def _resync(wh: Warehouse, version: int) -> None:
 
 @pytest.mark.parametrize("mode", ["ro", "rw"])
 def test_a_reader_looping_through_resyncs_never_errors_nor_sees_half_a_day(tmp_path, mode):
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
     _resync(wh, 0)
     stop = tmp_path / "stop"
     reader = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""The DDL in sql/ and the Arrow schemas in normalize.py declare the same tables, column by column."""
+"""The DDL in sql/ and the stored Arrow schemas (normalize's, then app_id) declare the same tables, column by
+column."""
 
 from __future__ import annotations
 
@@ -53,11 +54,12 @@ def test_normalized_batches_round_trip_through_duckdb_unchanged(warehouse, api):
     with warehouse.connect() as con:
         for name, batch in batches.items():
             con.register("b", batch)
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM b")
+            con.execute(f"INSERT INTO {name} BY NAME SELECT *, 'app-1' AS app_id FROM b")
             con.unregister("b")
             back = con.sql(f"SELECT * FROM {name}").to_arrow_table()
             assert [(f.name, f.type) for f in back.schema] == [(f.name, f.type) for f in TABLE_SCHEMAS[name]]
-            assert back.to_pylist() == pa.Table.from_batches([batch]).to_pylist()
+            assert back.column("app_id").unique().to_pylist() == ["app-1"]
+            assert back.drop_columns(["app_id"]).to_pylist() == pa.Table.from_batches([batch]).to_pylist()
 
 
 def test_parquet_files_carry_the_declared_schema_without_the_partition_column(warehouse, api):

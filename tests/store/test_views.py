@@ -44,12 +44,12 @@ def world(warehouse, api):
 def test_meetings_per_day(world, warehouse):
     got = warehouse.query_df("meetings_per_day")
     assert got.columns.tolist() == [
-        "day", "total", "active", "inactive", "other_status", "recording", "livestream",
+        "app_id", "day", "total", "active", "inactive", "other_status", "recording", "livestream",
         "transcribe", "summarize", "transcription", "persist_chat",
     ]  # fmt: skip
-    assert [(row[0].date(), *row[1:]) for row in got.itertuples(index=False)] == [
-        (D1, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1),
-        (D2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0),
+    assert [(row[0], row[1].date(), *row[2:]) for row in got.itertuples(index=False)] == [
+        (warehouse.app_id, D1, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1),
+        (warehouse.app_id, D2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0),
     ]
 
 

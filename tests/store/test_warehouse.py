@@ -15,6 +15,7 @@ import pytest
 from rtk_pipeline.normalize import normalize_meetings, normalize_participants
 from rtk_pipeline.store import Warehouse, WarehouseBusyError, WarehouseError
 from rtk_pipeline.store.tables import MEETINGS_SCHEMA
+from tests.support.emulator import APP
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
 
@@ -248,7 +249,7 @@ def test_stages_clean_up_after_commit_error_and_dead_processes(warehouse, api):
 
 
 def test_the_write_lock_is_waited_for_with_a_bound_and_a_clear_error(tmp_path, api):
-    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", lock_timeout=0.3)
+    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", lock_timeout=0.3, app_id=APP)
     other = filelock.FileLock(str(wh.lock_path))  # another writer (same effect as another process)
     with other:
         with pytest.raises(WarehouseBusyError, match=r"w\.duckdb\.lock"):
@@ -268,9 +269,9 @@ def test_schema_setup_is_idempotent_and_adds_columns_a_newer_version_declares(tm
     )
     con.execute("INSERT INTO meetings VALUES ('old', '2026-10-01 00:00:00+00', DATE '2026-10-01', now())")
     con.close()
-    wh = Warehouse(path, tmp_path / "pq")
+    wh = Warehouse(path, tmp_path / "pq", app_id=APP)
     wh.ensure_schema()
-    Warehouse(path, tmp_path / "pq").ensure_schema()
+    Warehouse(path, tmp_path / "pq", app_id=APP).ensure_schema()
     api.sync_meetings(wh, [D2], [api.meeting(D2, transcribe_on_end=True)])
     assert api.rows(wh, "SELECT id, transcribe_on_end FROM meetings ORDER BY id DESC")[0] == ("old", None)
     assert len(api.rows(wh, "SELECT * FROM meetings_per_day")) == 2
@@ -299,7 +300,7 @@ def test_json_columns_are_queryable_as_json(warehouse, api):
 
 
 def test_read_write_connections_and_transactions_hold_the_write_lock(warehouse, api, tmp_path):
-    impatient = Warehouse(warehouse.duckdb_path, warehouse.parquet_dir, lock_timeout=0.2)
+    impatient = Warehouse(warehouse.duckdb_path, warehouse.parquet_dir, lock_timeout=0.2, app_id=APP)
     with warehouse.connect() as con:
         con.execute("CREATE TABLE IF NOT EXISTS notes (n INTEGER)")
         with pytest.raises(WarehouseBusyError):

@@ -10,13 +10,16 @@ from typing import Any, TypeVar
 import httpx
 
 from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.emulator import Emulator
+from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.ratelimit import RateLimiter
 
 T = TypeVar("T")
 
 # Where the seeded test data ends: emulators cover the `days` before it.
 END = datetime(2026, 11, 1, tzinfo=UTC)
+
+# The app a test warehouse is opened for: the emulator's (a store refuses a client of another app).
+APP = EmulatorConfig().app_id
 
 # Fast retries, short timeouts: a test that is about a knob passes its own.
 FAST = {"backoff": 0.005, "max_retry_wait": 0.02, "max_attempts": 6, "timeout": 5.0}

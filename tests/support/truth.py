@@ -119,14 +119,15 @@ def _decoded(row: dict, json_columns: tuple[str, ...]) -> dict:
 
 
 def stored_meetings(warehouse: Warehouse) -> dict[str, dict]:
-    rows = query(warehouse, "SELECT * FROM meetings")
+    """The meetings of the warehouse's app (ids of other apps may collide with them)."""
+    rows = query(warehouse, "SELECT * FROM meetings WHERE app_id = ?", [warehouse.app_id])
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)), "a meeting id is stored twice"
     return {r["id"]: _decoded(r, (*MEETING_JSON, "extra")) for r in rows}
 
 
 def stored_participants(warehouse: Warehouse) -> dict[tuple[str, str], dict]:
-    rows = query(warehouse, "SELECT * FROM participants")
+    rows = query(warehouse, "SELECT * FROM participants WHERE app_id = ?", [warehouse.app_id])
     keys = [(r["meeting_id"], r["id"]) for r in rows]
     assert len(keys) == len(set(keys)), "a participant is stored twice"
     return {(r["meeting_id"], r["id"]): _decoded(r, ("extra",)) for r in rows}

@@ -36,10 +36,9 @@ from rtk_pipeline.store.delta.lake import Lake, Layout, in_list, literal
 from rtk_pipeline.store.delta.objectstore import TableRoot
 from rtk_pipeline.store.interface import Deactivation, MirrorDiff
 from rtk_pipeline.store.queries import SyncAndStaleQueries
-from rtk_pipeline.store.stage import FLUSH_ROWS, ParquetStage, new_stage
+from rtk_pipeline.store.stage import FLUSH_ROWS, ParquetStage, conform, new_stage
 from rtk_pipeline.store.tables import (
     APP_ID,
-    APP_ID_FIELD,
     DEACTIVATIONS_SCHEMA,
     DEACTIVATIONS_TABLE,
     SYNC_RUNS_SCHEMA,
@@ -113,13 +112,8 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
 
     def commit(self, stages: Sequence[ParquetStage], sync_run: Mapping[str, Any] | None = None) -> list[Path]:
         """One predicate overwrite per staged table (its days), its rejects', then the `sync_runs` row."""
-        everything = ready(stages)
+        everything = ready(stages, self.app_id)  # a stage of another app is refused
         try:  # a failed write raises a LakeError that names the table and the root
-            strangers = sorted({s.app_id for s in everything} - {self.app_id})
-            if strangers:
-                raise ValueError(
-                    f"stages of app(s) {strangers} cannot be committed by a store of {self.app_id!r}"
-                )
             run = self._run_row(sync_run or {})
             run_id = str(run.setdefault("run_id", uuid.uuid4().hex))
             data = [s for s in everything if s.table != "rejected_records"]
@@ -148,7 +142,7 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         if isinstance(batch, normalize.Normalized):
             batch = batch.batch
         spec = TABLES["meetings"]
-        table = self._stamped(pa.Table.from_batches([batch]), spec.batch_schema)
+        table = pa.Table.from_batches([conform(batch, spec, self.app_id)])
         self.lake.upsert("meetings", table, spec.key, run_id=uuid.uuid4().hex, only=self._mine)
         return []
 
@@ -192,17 +186,6 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
                 f"a sync_runs row of app {given!r} cannot be recorded by a store of {self.app_id!r}"
             )
         return {**sync_run, APP_ID: self.app_id}
-
-    def _stamped(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
-        """`table` in `schema` (as normalize builds it) plus this app's id: the stored form of its rows."""
-        if APP_ID in table.column_names:
-            if set(table.column(APP_ID).unique().to_pylist()) - {self.app_id}:
-                raise ValueError(
-                    f"rows of another app than {self.app_id!r}: write them with that app's store"
-                )
-            table = table.drop_columns([APP_ID])
-        table = table.select(schema.names).cast(schema)
-        return table.append_column(APP_ID_FIELD, pa.repeat(pa.scalar(self.app_id), table.num_rows))
 
     def _replace(self, spec: TableSpec, group: list[ParquetStage], run_id: str) -> int:
         days = frozenset().union(*(s.days for s in group))

@@ -87,7 +87,9 @@ def test_two_partition_runs_on_postgres_and_delta(tmp_path, postgres, s3):
         assert set(events) >= run_ids and all(events[r] > 10 for r in run_ids)
         assert not list(home.rglob("*.db")), "Dagster fell back to SQLite storage"
 
-        store = DeltaStore(TableRoot.from_env(s3.uri("dagster"), s3.env), staging_dir=tmp_path / "reader")
+        store = DeltaStore(
+            TableRoot.from_env(s3.uri("dagster"), s3.env), app_id=emu.app_id, staging_dir=tmp_path / "reader"
+        )
         with store.connect(read_only=True) as con:
             stored = {r[0] for r in con.execute("SELECT id FROM meetings").fetchall()}
         truth = {m["id"] for m in emu.meetings() if ts(m["created_at"]).date() in DAYS}

@@ -23,7 +23,7 @@ def frame(store: Store, sql: str) -> pd.DataFrame:
 
 
 def test_delta_store_implements_the_store_protocol(tmp_path):
-    assert isinstance(DeltaStore(str(tmp_path / "lake")), Store)
+    assert isinstance(DeltaStore(str(tmp_path / "lake"), app_id="app"), Store)
 
 
 @pytest.mark.parametrize("where", ["local", "s3"])
@@ -32,10 +32,12 @@ def test_a_sync_lands_what_the_duckdb_backend_lands(tmp_path, emulator, request,
         s3 = request.getfixturevalue("s3")
         from rtk_pipeline.store.delta.objectstore import TableRoot
 
-        delta = DeltaStore(TableRoot.from_env(s3.uri("w"), s3.env), staging_dir=tmp_path / "stage")
+        delta = DeltaStore(
+            TableRoot.from_env(s3.uri("w"), s3.env), app_id=emulator.app_id, staging_dir=tmp_path / "stage"
+        )
     else:
-        delta = DeltaStore(str(tmp_path / "lake"), staging_dir=tmp_path / "stage")
-    duck = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet")
+        delta = DeltaStore(str(tmp_path / "lake"), app_id=emulator.app_id, staging_dir=tmp_path / "stage")
+    duck = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=emulator.app_id)
     with client_for(emulator) as client:
         for store in (duck, delta):
             sync_range(client, store, FIRST, LAST)

@@ -45,7 +45,9 @@ def test_sigkill_mid_commit_leaves_every_day_whole(tmp_path, s3):
     config = EmulatorConfig(meetings=90, days=3, seed=41, end=END, max_per_page=10, participants_mean=2.0)
     with Emulator(config, Faults(latency_s=0.004)) as emu:
         env = cli_env(tmp_path, emu.env(), RTK_STORE="delta", RTK_TABLE_URI=s3.uri("kill"), **s3.env)
-        store = DeltaStore(TableRoot.from_env(s3.uri("kill"), s3.env), staging_dir=tmp_path / "reader")
+        store = DeltaStore(
+            TableRoot.from_env(s3.uri("kill"), s3.env), app_id=emu.app_id, staging_dir=tmp_path / "reader"
+        )
         t0 = time.monotonic()
         assert backfill(env, tmp_path).wait(timeout=300) == 0
         duration = time.monotonic() - t0

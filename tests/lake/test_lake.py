@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from rtk_pipeline.errors import RetriableError
-from rtk_pipeline.store.delta.lake import Lake, LakeConflictError, Layout, in_list
+from rtk_pipeline.store.delta.lake import Lake, LakeConflictError, Layout, in_list, literal
 from rtk_pipeline.store.delta.objectstore import TableRoot
 
 SCHEMA = pa.schema(
@@ -70,3 +70,28 @@ def test_a_writer_that_keeps_losing_gives_up_with_a_clear_error(raced):
     assert isinstance(info.value, RetriableError)
     assert "lost 3 races in a row" in str(info.value) and "nothing of this write landed" in str(info.value)
     assert stored(lake) == [("winner", D1)]
+
+
+APP_SCHEMA = SCHEMA.append(pa.field("app_id", pa.string(), nullable=False))
+
+
+def test_writers_of_two_apps_on_one_day_both_commit_without_a_retry(tmp_path, monkeypatch):
+    """Each app's overwrite names its app (as DeltaStore's do): a commit from a snapshot that another app's
+    commit on the same day has made stale does not conflict (one attempt only here) and keeps its rows."""
+    lake = Lake(TableRoot.from_env(str(tmp_path / "lake")), {"t": Layout(APP_SCHEMA, "day")}, max_attempts=1)
+
+    def write(ids: list[str], app: str) -> None:
+        data = pa.table({"id": ids, "day": [D1] * len(ids), "app_id": [app] * len(ids)}, schema=APP_SCHEMA)
+        lake.replace("t", data, f"app_id = {literal(app)} AND {in_list('day', [D1])}", run_id=app)
+
+    write(["a-old"], "A")
+    write(["b-old"], "B")
+    stale = lake._table("t")
+    write(["a-new"], "A")
+    monkeypatch.setattr(lake, "_table", lambda name: stale)
+    write(["b-new"], "B")
+    table = Lake(lake.root, lake.layouts).dataset("t").to_table()
+    assert sorted(zip(table.column("app_id").to_pylist(), table.column("id").to_pylist(), strict=True)) == [
+        ("A", "a-new"),
+        ("B", "b-new"),
+    ]

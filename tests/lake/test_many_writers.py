@@ -69,7 +69,9 @@ def test_four_writers_on_s3_end_equal_to_the_ground_truth(tmp_path, s3):
         assert emu.stats["by_status"].get(503, 0) > 0, "the emulator injected no 503"
         assert emu.stats["drift"].get("update", 0) > 0, "the emulator moved no meeting while paging"
 
-        store = DeltaStore(TableRoot.from_env(s3.uri("lake"), s3.env), staging_dir=tmp_path / "reader")
+        store = DeltaStore(
+            TableRoot.from_env(s3.uri("lake"), s3.env), app_id=emu.app_id, staging_dir=tmp_path / "reader"
+        )
         meetings = rows(store, "SELECT * FROM meetings")
         ids = [m["id"] for m in meetings]
         assert len(ids) == len(set(ids)), "a meeting is stored twice"

@@ -16,7 +16,7 @@ from tests.stale.conftest import END, WORLD, World, add_handmade_meetings, fast_
 def delta_world(emulator_factory, tmp_path, host: str = "a") -> World:
     emu = emulator_factory(**WORLD)
     add_handmade_meetings(emu)
-    store = DeltaStore(str(tmp_path / "lake"), staging_dir=tmp_path / host)
+    store = DeltaStore(str(tmp_path / "lake"), app_id=emu.app_id, staging_dir=tmp_path / host)
     world = World(emu, fast_client(emu), store, END)
     world.sync()
     return world
@@ -47,7 +47,7 @@ def test_two_overlapping_runs_stay_idempotent(emulator_factory, tmp_path):
     world = delta_world(emulator_factory, tmp_path)
     expected = world.truth_stale()
     # A second "host": same Delta tables, its own staging folder (so its own run lock) and client.
-    other = DeltaStore(str(tmp_path / "lake"), staging_dir=tmp_path / "b")
+    other = DeltaStore(str(tmp_path / "lake"), app_id=world.wh.app_id, staging_dir=tmp_path / "b")
     other_client = fast_client(world.emu)
     results, errors = {}, []
 

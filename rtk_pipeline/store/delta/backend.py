@@ -6,6 +6,11 @@ their rejects (deduplicated by key exactly as the DuckDB backend does), then a b
 A writer that loses a same-day race re-reads its own stage and retries (`Lake`). Readers open an in-memory
 DuckDB over the tables' current versions, so every named query of the DuckDB backend runs unchanged.
 
+Several apps share the tables: a store is opened for one app, stamps its `app_id` on every row, and each
+overwrite, MERGE and reject replacement names `app_id = '<its app>'`, so it never removes another app's rows
+and does not conflict with another app's writer on the same day (their files hold only their own app's rows).
+Tables of a release without `app_id` are upgraded on first open, their rows filed under the opening app.
+
 Not atomic across tables (Delta has no multi-table transaction): a crash between the data commit and the
 `sync_runs` append leaves the new days without their run row; re-running the window converges.
 """
@@ -22,17 +27,18 @@ from typing import Any
 import pyarrow as pa
 
 from rtk_pipeline import normalize
-from rtk_pipeline.errors import WarehouseError
+from rtk_pipeline.errors import ConfigError, WarehouseError
 from rtk_pipeline.store.checks import CheckQueries
 from rtk_pipeline.store.commit import STAGED_TIEBREAK, ready, staged_source, sync_run_table
 from rtk_pipeline.store.connection import SharedReads, memory_connection, q
 from rtk_pipeline.store.delta import reader
-from rtk_pipeline.store.delta.lake import Lake, Layout, in_list
+from rtk_pipeline.store.delta.lake import Lake, Layout, in_list, literal
 from rtk_pipeline.store.delta.objectstore import TableRoot
 from rtk_pipeline.store.interface import Deactivation, MirrorDiff
 from rtk_pipeline.store.queries import SyncAndStaleQueries
-from rtk_pipeline.store.stage import FLUSH_ROWS, ParquetStage, new_stage
+from rtk_pipeline.store.stage import FLUSH_ROWS, ParquetStage, conform, new_stage
 from rtk_pipeline.store.tables import (
+    APP_ID,
     DEACTIVATIONS_SCHEMA,
     DEACTIVATIONS_TABLE,
     SYNC_RUNS_SCHEMA,
@@ -50,25 +56,32 @@ _SETTLED_COLUMNS = ("decision", "http_status", "detail", "error", "decided_at")
 
 
 class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
-    """The warehouse as Delta tables under one root (a local path or s3://bucket/prefix)."""
+    """The warehouse as Delta tables under one root (a local path or s3://bucket/prefix), for one app."""
 
-    def __init__(self, root: TableRoot | str, *, staging_dir: Path | str | None = None) -> None:
+    def __init__(self, root: TableRoot | str, *, app_id: str, staging_dir: Path | str | None = None) -> None:
+        if not isinstance(app_id, str) or not app_id.strip():
+            raise ConfigError("a DeltaStore is opened for one app: app_id must be a non-empty string")
+        self.app_id = app_id
         self.root = root if isinstance(root, TableRoot) else TableRoot.from_env(root)
-        self.lake = Lake(self.root, LAYOUTS)
+        # Rows of a release without app_id are filed under the first app that opens its tables.
+        self.lake = Lake(self.root, LAYOUTS, fill={APP_ID: app_id})
         # Per host and never shared: <system temp>/rtk-pipeline-staging (TMPDIR moves it).
         self.staging_dir = Path(staging_dir or Path(tempfile.gettempdir()) / "rtk-pipeline-staging")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DeltaStore:
-        return cls(TableRoot.from_env(env=env))
+    def from_env(cls, env: Mapping[str, str] | None = None, *, app_id: str) -> DeltaStore:
+        return cls(TableRoot.from_env(env=env), app_id=app_id)
 
     def __repr__(self) -> str:
-        return f"DeltaStore({self.root.uri!r})"
+        return f"DeltaStore({self.root.uri!r}, app_id={self.app_id!r})"
 
     # -- reading ------------------------------------------------------------------------------------------
 
     def connect(self, read_only: bool = False) -> Any:
-        """An in-memory DuckDB over the tables' current versions (with the analyst views); read-only."""
+        """An in-memory DuckDB over the tables' current versions (with the analyst views); read-only.
+
+        It shows every app's rows (the analyst's view, with the app_id column); the named reads confine
+        themselves to this store's app."""
         if not read_only:
             raise WarehouseError("the Delta backend is written through the Store methods, not SQL")
         return self._reader()
@@ -83,9 +96,11 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         return {d: MirrorDiff(table_rows=n, mirror_rows=n, location=location) for d, n in rows.items()}
 
     def run_lock_path(self, job: str) -> Path:
-        """A lock file serializes `job` on this host only; across hosts Dagster's run queue does (README)."""
+        """A lock file serializes `job` of this app on this host only (another app's run never waits for
+        it); across hosts Dagster's run queue does (README)."""
         self.staging_dir.mkdir(parents=True, exist_ok=True)
-        return self.staging_dir / f"{uuid.uuid5(uuid.NAMESPACE_URL, self.root.uri).hex}.{job}.lock"
+        scope = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.root.uri}#{self.app_id}").hex
+        return self.staging_dir / f"{scope}.{job}.lock"
 
     # -- writing ------------------------------------------------------------------------------------------
 
@@ -97,9 +112,9 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
 
     def commit(self, stages: Sequence[ParquetStage], sync_run: Mapping[str, Any] | None = None) -> list[Path]:
         """One predicate overwrite per staged table (its days), its rejects', then the `sync_runs` row."""
-        everything = ready(stages)
+        everything = ready(stages, self.app_id)  # a stage of another app is refused
         try:  # a failed write raises a LakeError that names the table and the root
-            run = dict(sync_run or {})
+            run = self._run_row(sync_run or {})
             run_id = str(run.setdefault("run_id", uuid.uuid4().hex))
             data = [s for s in everything if s.table != "rejected_records"]
             rows = 0
@@ -118,15 +133,17 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
                 stage.discard()
 
     def record_failed_run(self, sync_run: Mapping[str, Any]) -> None:
-        row = sync_run_table({**sync_run, "outcome": "failed"}, [], "failed", rows=0)
+        row = sync_run_table({**self._run_row(sync_run), "outcome": "failed"}, [], "failed", rows=0)
         self.lake.append("sync_runs", row, run_id=row.column("run_id")[0].as_py())
 
     def upsert_meetings(self, batch: Any) -> list[Path]:
-        """Replace meetings by id (a MERGE; a meeting's created_day never changes, so it stays in its day)."""
+        """Replace this app's meetings by id (a MERGE; a meeting's created_day never changes, so it stays in
+        its day)."""
         if isinstance(batch, normalize.Normalized):
             batch = batch.batch
-        table = pa.Table.from_batches([batch]).cast(TABLES["meetings"].schema)
-        self.lake.upsert("meetings", table, ["id"], run_id=uuid.uuid4().hex)
+        spec = TABLES["meetings"]
+        table = pa.Table.from_batches([conform(batch, spec, self.app_id)])
+        self.lake.upsert("meetings", table, spec.key, run_id=uuid.uuid4().hex, only=self._mine)
         return []
 
     def export_pending(self) -> list[Path]:
@@ -139,12 +156,36 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         """
         if not new and not settled:
             return
-        rows = [{**_audit_row(r), "recorded_at": r.decided_at} for r in [*settled, *new]]
+        rows = [{**_audit_row(r), "recorded_at": r.decided_at, APP_ID: self.app_id} for r in [*settled, *new]]
         source = pa.Table.from_pylist(rows, schema=DEACTIVATIONS_SCHEMA)
         run_id = (new or settled)[0].run_id
-        self.lake.upsert(DEACTIVATIONS_TABLE, source, ["attempt_id"], run_id=run_id, update=_SETTLED_COLUMNS)
+        self.lake.upsert(
+            DEACTIVATIONS_TABLE,
+            source,
+            [APP_ID, "attempt_id"],
+            run_id=run_id,
+            update=_SETTLED_COLUMNS,
+            only=self._mine,
+        )
 
     # -- internals ----------------------------------------------------------------------------------------
+
+    @property
+    def _mine(self) -> dict[str, str]:
+        return {APP_ID: self.app_id}
+
+    def _only_mine(self, predicate: str) -> str:
+        """`predicate` narrowed to this app's rows (app ids are user-given: quoted as a literal)."""
+        return f"{APP_ID} = {literal(self.app_id)} AND ({predicate})"
+
+    def _run_row(self, sync_run: Mapping[str, Any]) -> dict[str, Any]:
+        """The caller's sync_runs fields stamped with this store's app (another app's id is refused)."""
+        given = sync_run.get(APP_ID)
+        if given is not None and given != self.app_id:
+            raise ValueError(
+                f"a sync_runs row of app {given!r} cannot be recorded by a store of {self.app_id!r}"
+            )
+        return {**sync_run, APP_ID: self.app_id}
 
     def _replace(self, spec: TableSpec, group: list[ParquetStage], run_id: str) -> int:
         days = frozenset().union(*(s.days for s in group))
@@ -154,14 +195,15 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         self.lake.replace(
             spec.name,
             lambda: _deduplicated(spec, group, counted),
-            in_list(spec.day, days),
+            self._only_mine(in_list(spec.day, days)),
             run_id=run_id,
         )
         return counted[0]
 
     def _replace_rejects(self, stages: list[ParquetStage], run_id: str) -> None:
         """A day's rejects belong to the day (as in the DuckDB backend): committing a table's days replaces
-        its rejects for them; an undated reject (created_at unreadable) replaces its twin by raw text."""
+        this app's rejects for them; an undated reject (created_at unreadable) replaces its twin by raw
+        text."""
         rejects = [s for s in stages if s.table == "rejected_records"]
         scope = {s.table for s in stages if s.table != "rejected_records"}
         days = frozenset().union(*(s.days for s in stages))
@@ -179,13 +221,15 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         which = [in_list("day", days)] if days else []
         if undated:
             which.append(f"(day IS NULL AND {in_list('raw', undated)})")
-        predicate = f"{in_list('table_name', scope)} AND ({' OR '.join(which)})"
+        predicate = self._only_mine(f"{in_list('table_name', scope)} AND ({' OR '.join(which)})")
         spec = TABLES["rejected_records"]
         self.lake.replace(spec.name, lambda: _deduplicated(spec, rejects, [0]), predicate, run_id=run_id)
 
 
 def _audit_row(row: Deactivation) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in DEACTIVATIONS_SCHEMA.names if name != "recorded_at"}
+    return {
+        name: getattr(row, name) for name in DEACTIVATIONS_SCHEMA.names if name not in ("recorded_at", APP_ID)
+    }
 
 
 def _deduplicated(spec: TableSpec, stages: list[ParquetStage], counted: list[int]) -> pa.RecordBatchReader:

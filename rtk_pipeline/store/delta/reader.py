@@ -3,13 +3,15 @@
 Each connection is in memory and sees the tables' versions current when it was opened (a snapshot). It needs
 no DuckDB extension: delta-rs resolves the table's files, DuckDB scans them as an Arrow dataset (projection
 and filters pushed down), so it works with the pinned DuckDB on a machine that cannot download anything.
+Every app's rows are there, with their `app_id` column (a table of a release without it is upgraded before
+it is registered), so the views group and join by app as over the DuckDB file.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from rtk_pipeline.store.connection import memory_connection, sql_dir
+from rtk_pipeline.store.connection import memory_connection, view_sql
 from rtk_pipeline.store.delta.lake import Lake
 
 
@@ -19,9 +21,8 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     try:
         for name in lake.layouts:
             con.register(name, lake.dataset(name))
-        views = (p for p in (sql_dir() / "views").iterdir() if p.name.endswith(".sql"))
-        for path in sorted(views, key=lambda p: p.name):  # table DDL is the Delta tables' job
-            con.execute(path.read_text(encoding="utf-8"))
+        for sql in view_sql():  # table DDL is the Delta tables' job
+            con.execute(sql)
     except BaseException:
         con.close()
         raise

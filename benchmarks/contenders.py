@@ -12,8 +12,8 @@ JSON report to $BENCH_REPORT: rows per table, what its own client counted, impor
 
 from __future__ import annotations
 
-import json
 import inspect
+import json
 import os
 import sys
 import threading

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -41,24 +41,26 @@ ENV_APP_NAME = "default"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _doc(text: str) -> dg.Resolver:
+    """An attribute's documentation, as `dg list components`, `dg utils inspect-component` and the UI's
+    Docs tab show it (a pydantic Field description is dropped for attributes with a default)."""
+    return dg.Resolver.default(description=text)
+
+
 class RealtimeKitApp(dg.Resolvable, dg.Model):
     """One RealtimeKit app. Its token is never here: only the name of the variable that holds it."""
 
-    app_id: str = Field(description="RealtimeKit app id; stored in every row of this app (`app_id`).")
-    account_id: str | None = Field(
-        default=None, description="Cloudflare account id. Default: CLOUDFLARE_ACCOUNT_ID."
+    app_id: Annotated[str, _doc("RealtimeKit app id; stored in every row of this app (`app_id`).")]
+    account_id: Annotated[str | None, _doc("Cloudflare account id. Default: CLOUDFLARE_ACCOUNT_ID.")] = None
+    token_env: Annotated[
+        str, _doc("NAME of the environment variable that holds this app's API token (read at run time).")
+    ] = DEFAULT_TOKEN_ENV
+    base_url: Annotated[str | None, _doc("API root. Default: RTK_BASE_URL, else Cloudflare's API root.")] = (
+        None
     )
-    token_env: str = Field(
-        default=DEFAULT_TOKEN_ENV,
-        description="NAME of the environment variable holding this app's API token, read at run time.",
-    )
-    base_url: str | None = Field(
-        default=None, description="API root. Default: RTK_BASE_URL, else Cloudflare's API root."
-    )
-    name: str | None = Field(
-        default=None,
-        description="Asset-key segment and name part for this app. Default: the app id, as a Dagster name.",
-    )
+    name: Annotated[
+        str | None, _doc("This app's asset-key segment and name part. Default: the app id as a Dagster name.")
+    ] = None
 
     @field_validator("token_env")
     @classmethod
@@ -79,43 +81,36 @@ class RealtimeKitApp(dg.Resolvable, dg.Model):
 class RealtimeKitStore(dg.Resolvable, dg.Model):
     """Where the tables live. Object-store credentials are never settings (the AWS_* variables)."""
 
-    backend: Literal["duckdb", "delta"] | None = Field(default=None, description="Default: RTK_STORE.")
-    duckdb_path: str | None = Field(
-        default=None, description="duckdb: analysts' file. Default: RTK_DUCKDB_PATH."
-    )
-    parquet_dir: str | None = Field(
-        default=None, description="duckdb: Parquet root. Default: RTK_PARQUET_DIR."
-    )
-    table_uri: str | None = Field(
-        default=None, description="delta: tables' root URI. Default: RTK_TABLE_URI."
-    )
+    backend: Annotated[Literal["duckdb", "delta"] | None, _doc("duckdb or delta. Default: RTK_STORE.")] = None
+    duckdb_path: Annotated[str | None, _doc("duckdb: the analysts' file. Default: RTK_DUCKDB_PATH.")] = None
+    parquet_dir: Annotated[str | None, _doc("duckdb: the Parquet root. Default: RTK_PARQUET_DIR.")] = None
+    table_uri: Annotated[str | None, _doc("delta: root URI of the tables. Default: RTK_TABLE_URI.")] = None
 
 
 class RealtimeKitSchedule(dg.Resolvable, dg.Model):
     """The daily sync of every app (one schedule per app)."""
 
-    enabled: bool = Field(default=True, description="Ship the schedules running (the UI toggle overrides).")
-    cron: str = Field(default="15 0 * * *", description="When, in UTC.")
-    lookback_days: int | None = Field(
-        default=None, ge=0, description="Days before yesterday re-synced. Default: RTK_LOOKBACK_DAYS (3)."
-    )
+    enabled: Annotated[bool, _doc("Ship the schedules running (the UI toggle overrides it).")] = True
+    cron: Annotated[str, _doc("When, in UTC.")] = "15 0 * * *"
+    lookback_days: Annotated[
+        int | None, _doc("Days before yesterday that are re-synced too. Default: RTK_LOOKBACK_DAYS (3).")
+    ] = Field(default=None, ge=0)
 
 
 class RealtimeKitStale(dg.Resolvable, dg.Model):
     """Stale-meeting deactivation (PATCH status INACTIVE). Off unless chosen: try `dry_run: true` first."""
 
-    enabled: bool | None = Field(
-        default=None,
-        description="Ship the stale sensors running. Default: RTK_STALE_SENSOR, else off (STOPPED).",
-    )
-    stale_after_days: int | None = Field(
-        default=None, ge=1, description="Days without activity. Default: RTK_STALE_AFTER_DAYS (30)."
-    )
-    max_per_run: int | None = Field(
-        default=None, ge=0, description="Deactivations per run at most. Default: RTK_STALE_MAX_PER_RUN."
-    )
-    dry_run: bool | None = Field(
-        default=None, description="Decide and audit, send no PATCH. Default: RTK_STALE_DRY_RUN."
+    enabled: Annotated[
+        bool | None, _doc("Ship the stale sensors running. Default: RTK_STALE_SENSOR, else off (STOPPED).")
+    ] = None
+    stale_after_days: Annotated[
+        int | None, _doc("Days without activity. Default: RTK_STALE_AFTER_DAYS (30).")
+    ] = Field(default=None, ge=1)
+    max_per_run: Annotated[
+        int | None, _doc("Deactivations per run at most. Default: RTK_STALE_MAX_PER_RUN.")
+    ] = Field(default=None, ge=0)
+    dry_run: Annotated[bool | None, _doc("Decide and audit, send no PATCH. Default: RTK_STALE_DRY_RUN.")] = (
+        None
     )
 
 
@@ -123,18 +118,24 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
     """Cloudflare RealtimeKit meetings and participants, synced per UTC day into DuckDB + Parquet (or Delta
     Lake), for one or several apps in one warehouse, with checks, daily schedules and a stale sensor."""
 
-    apps: list[RealtimeKitApp] | None = Field(
-        default=None,
-        description="The apps. Default: one, from CLOUDFLARE_API_TOKEN/CLOUDFLARE_ACCOUNT_ID/RTK_APP_ID.",
+    apps: Annotated[
+        list[RealtimeKitApp] | None,
+        _doc("The apps. Default: one, from CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID and RTK_APP_ID."),
+    ] = None
+    partitions_start: Annotated[
+        str | None, _doc("First daily partition, YYYY-MM-DD. Default: RTK_PARTITIONS_START (2025-01-01).")
+    ] = None
+    key_prefix: Annotated[list[str], _doc("Asset-key prefix of every asset.")] = ["realtimekit"]
+    group_name: Annotated[str, _doc("Asset group of every asset.")] = "realtimekit"
+    store: Annotated[RealtimeKitStore, _doc("Where the tables live.")] = Field(
+        default_factory=RealtimeKitStore
     )
-    partitions_start: str | None = Field(
-        default=None, description="First daily partition, YYYY-MM-DD. Default: RTK_PARTITIONS_START."
+    schedule: Annotated[RealtimeKitSchedule, _doc("The daily sync.")] = Field(
+        default_factory=RealtimeKitSchedule
     )
-    key_prefix: list[str] = Field(default=["realtimekit"], description="Asset-key prefix of every asset.")
-    group_name: str = Field(default="realtimekit", description="Asset group of every asset.")
-    store: RealtimeKitStore = Field(default_factory=RealtimeKitStore, description="Where the tables live.")
-    schedule: RealtimeKitSchedule = Field(default_factory=RealtimeKitSchedule, description="Daily sync.")
-    stale: RealtimeKitStale = Field(default_factory=RealtimeKitStale, description="Stale deactivation.")
+    stale: Annotated[RealtimeKitStale, _doc("Stale-meeting deactivation.")] = Field(
+        default_factory=RealtimeKitStale
+    )
 
     @field_validator("partitions_start")
     @classmethod

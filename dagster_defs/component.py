@@ -19,7 +19,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 import dagster as dg
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from dagster_defs.assets import build_app_assets, build_views_asset
 from dagster_defs.checks import build_app_checks
@@ -49,6 +49,9 @@ def _doc(text: str) -> dg.Resolver:
 
 class RealtimeKitApp(dg.Resolvable, dg.Model):
     """One RealtimeKit app. Its token is never here: only the name of the variable that holds it."""
+
+    # An error never repeats the value it refused: it may be a token pasted into the wrong place.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     app_id: Annotated[str, _doc("RealtimeKit app id; stored in every row of this app (`app_id`).")]
     account_id: Annotated[str | None, _doc("Cloudflare account id. Default: CLOUDFLARE_ACCOUNT_ID.")] = None
@@ -117,6 +120,8 @@ class RealtimeKitStale(dg.Resolvable, dg.Model):
 class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
     """Cloudflare RealtimeKit meetings and participants, synced per UTC day into DuckDB + Parquet (or Delta
     Lake), for one or several apps in one warehouse, with checks, daily schedules and a stale sensor."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     apps: Annotated[
         list[RealtimeKitApp] | None,

@@ -176,7 +176,7 @@ def _ids(path: Path, app_id: str) -> set[str]:
 def test_one_apps_failure_never_touches_another(two_apps, monkeypatch, tmp_path):
     emus, component, path = two_apps
     defs = component.build_defs()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+    with dg.instance_for_test() as instance:
         assert _sync(defs, instance, "a").success
         assert _sync(defs, instance, "b").success
         truth = {name: set(truth_meetings(emu, FIRST, LAST)) for name, emu in emus.items()}

@@ -214,7 +214,9 @@ def build_app_stale(app: App, settings: StaleSettings) -> AppStale:
         description=f"App `{app.name}`: requests deactivation of meetings the warehouse shows stale. "
         "Stopped unless `stale.enabled` (or RTK_STALE_SENSOR=on); try `stale.dry_run: true` first.",
     )
-    def sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def sensor(context: dg.SensorEvaluationContext, **_resources: object) -> dg.SensorResult:
+        # Dagster passes the required resources as keywords when the sensor is called directly (as in
+        # tests); they are read from `context.resources` either way.
         now = datetime.now(UTC)
         policy = settings.policy()
         requested = {k: v for k, v in _load_cursor(context.cursor).items() if now - v < cooldown()}

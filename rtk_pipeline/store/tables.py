@@ -27,6 +27,7 @@ def with_app_id(schema: pa.Schema) -> pa.Schema:
     """The stored form of a schema normalize builds: the same columns, then `app_id`."""
     return schema.append(APP_ID_FIELD)
 
+
 MEETINGS_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),

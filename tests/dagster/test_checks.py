@@ -12,6 +12,8 @@ from dagster_defs.checks import expected_partition
 from rtk_pipeline.store import Warehouse
 from tests.support.names import CHECKS_JOB, FRESHNESS_JOB, P_STEP, VIEWS, M, P
 
+START = date(2025, 1, 1)  # the project's first partition (RTK_PARTITIONS_START unset)
+
 
 def _sabotage(path: Path, statements: list[tuple[str, list]]) -> None:
     con = duckdb.connect(str(path))
@@ -141,7 +143,7 @@ def test_blocking_check_stops_downstream(emu, rtk_env, instance, run_job, check_
 def test_freshness_follows_the_latest_closed_day(emu, rtk_env, instance, run_job, check_results, window):
     first, last = window
     now = datetime.now(UTC)
-    due = expected_partition(now, 6)
+    due = expected_partition(now, 6, START)
     assert run_job(instance, first, last).success  # old days only
     stale = run_job(instance, job=FRESHNESS_JOB)
     assert check_results(stale) == {
@@ -155,7 +157,7 @@ def test_freshness_follows_the_latest_closed_day(emu, rtk_env, instance, run_job
 
 
 def test_expected_partition_waits_for_the_grace_period():
-    assert expected_partition(datetime(2026, 11, 27, 5, 59, tzinfo=UTC), 6) == "2026-11-25"
-    assert expected_partition(datetime(2026, 11, 27, 6, 0, tzinfo=UTC), 6) == "2026-11-26"
-    assert expected_partition(datetime(2026, 11, 27, 0, 0, tzinfo=UTC), 0) == "2026-11-26"
-    assert expected_partition(datetime(2025, 1, 1, 12, 0, tzinfo=UTC), 6) is None
+    assert expected_partition(datetime(2026, 11, 27, 5, 59, tzinfo=UTC), 6, START) == "2026-11-25"
+    assert expected_partition(datetime(2026, 11, 27, 6, 0, tzinfo=UTC), 6, START) == "2026-11-26"
+    assert expected_partition(datetime(2026, 11, 27, 0, 0, tzinfo=UTC), 0, START) == "2026-11-26"
+    assert expected_partition(datetime(2025, 1, 1, 12, 0, tzinfo=UTC), 6, START) is None

@@ -4,6 +4,7 @@ schedules and sensor are there, and the instance has the project's pool and run-
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 from dagster_defs.local import PROJECT_ROOT
 from rtk_pipeline.store import Warehouse
 from tests.support.names import (
+    API_RESOURCE,
     CHECKS_JOB,
     DAILY_SCHEDULE,
     FRESHNESS_JOB,
@@ -50,6 +52,7 @@ QUERY = """
         jobs { name }
         schedules { name scheduleState { status } }
         sensors { name }
+        allTopLevelResourceDetails { name configuredValues { key value type } }
       }
     }
   }
@@ -149,6 +152,11 @@ def test_ui_shows_everything(rtk_env, disk_instance, run_job, webserver):
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
     assert schedules == {DAILY_SCHEDULE: "RUNNING", FRESHNESS_SCHEDULE: "RUNNING"}
     assert {s["name"] for s in repo["sensors"]} == {STALE_SENSOR}
+    # The UI's resource config view shows the token's variable name, never its value.
+    resources = {r["name"]: r["configuredValues"] for r in repo["allTopLevelResourceDetails"]}
+    (api_token,) = [v for v in resources[API_RESOURCE] if v["key"] == "api_token"]
+    assert api_token == {"key": "api_token", "value": "CLOUDFLARE_API_TOKEN", "type": "ENV_VAR"}
+    assert rtk_env["CLOUDFLARE_API_TOKEN"] not in json.dumps(data)
 
     assets = {"/".join(a["assetKey"]["path"]): a for a in data["assetNodes"]}
     assert set(assets) == {M, P, V}

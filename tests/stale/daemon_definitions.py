@@ -9,7 +9,12 @@ from dagster import Definitions
 from dagster_defs.component import RealtimeKitComponent
 from tests.support.names import STALE_JOB
 
-full = RealtimeKitComponent(stale={"enabled": True}).build_defs()
-defs = Definitions(
-    jobs=[full.resolve_job_def(STALE_JOB)], sensors=list(full.sensors), resources=dict(full.resources)
-)
+
+def _stale_only() -> Definitions:
+    full = RealtimeKitComponent(stale={"enabled": True}).build_defs()
+    return Definitions(
+        jobs=[full.resolve_job_def(STALE_JOB)], sensors=list(full.sensors), resources=dict(full.resources)
+    )
+
+
+defs = _stale_only()

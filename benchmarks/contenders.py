@@ -12,6 +12,7 @@ JSON report to $BENCH_REPORT: rows per table, what its own client counted, impor
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -34,14 +35,16 @@ def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
     imported = time.perf_counter()
     settings = Settings.from_env()
     limiter = RateLimiter(*spec["rate_limit"])
+    # The `-before` code may predate app_id (one app per warehouse); the same rows either way.
+    app = {"app_id": settings.app_id} if "app_id" in inspect.signature(Warehouse).parameters else {}
     if store == "duckdb":
-        warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet")
+        warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet", **app)
     else:  # a local folder, or a fresh prefix of the run's moto S3 bucket (BENCH_S3_URI + AWS_* settings)
         from rtk_pipeline.store.delta import DeltaStore  # not in the `-before` code, which has no Delta
         from rtk_pipeline.store.delta.objectstore import TableRoot
 
         uri = str(workdir / "lake") if store == "delta" else f"{os.environ['BENCH_S3_URI']}/{workdir.name}"
-        warehouse = DeltaStore(TableRoot.from_env(uri), staging_dir=workdir / "staging")
+        warehouse = DeltaStore(TableRoot.from_env(uri), staging_dir=workdir / "staging", **app)
     with RealtimeKitClient.from_settings(settings, rate_limiter=limiter) as client:
         results = sync_range(
             client,
@@ -73,19 +76,18 @@ def _dagster(spec: dict, workdir: Path) -> dict:
     os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
     Path(os.environ["DAGSTER_HOME"]).mkdir()
 
-    from dagster import DagsterInstance, materialize
+    from dagster import AssetKey, DagsterInstance, materialize
 
     from dagster_defs.definitions import defs
-    from dagster_defs.resources import resources_from_env
 
-    keys = ["rtk_meetings", "rtk_participants"] if spec["participants"] else ["rtk_meetings"]
-    assets = [defs.get_assets_def(key) for key in keys]
+    tables = ["meetings", "participants"] if spec["participants"] else ["meetings"]
+    assets = [defs.get_assets_def(AssetKey(["realtimekit", "default", t])) for t in tables]
     imported = time.perf_counter()
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             assets,
             instance=instance,
-            resources=resources_from_env(),
+            resources=defs.resources,
             tags={
                 "dagster/asset_partition_range_start": spec["start"],
                 "dagster/asset_partition_range_end": spec["end"],
@@ -93,8 +95,7 @@ def _dagster(spec: dict, workdir: Path) -> dict:
         )
     from rtk_pipeline.store import Warehouse
 
-    warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet")
-    tables = ["meetings", "participants"] if spec["participants"] else ["meetings"]
+    warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet", app_id=os.environ["RTK_APP_ID"])
     with warehouse.connect(read_only=True) as con:
         rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     return {"imported_at": imported, "rows": rows, "success": result.success}

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
+    AssetsDefinition,
     Backoff,
     BetaWarning,
     Failure,
@@ -31,16 +32,14 @@ from dagster import (
 )
 
 from dagster_defs.env import env_number
-from dagster_defs.partitions import backfill_policy, daily_partitions, window_days
-from dagster_defs.resources import RealtimeKitResource, WarehouseResource
+from dagster_defs.partitions import window_days
+from dagster_defs.scope import App, Warehouse
 from dagster_defs.secrets import redact_frame
 from rtk_pipeline.errors import PermanentError
 from rtk_pipeline.store import Store
-from rtk_pipeline.store.tables import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA
+from rtk_pipeline.store.tables import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA, with_app_id
 from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
 
-API_POOL = "rtk_api"
-GROUP = "realtimekit"
 PREVIEW_ROWS = 5
 MAX_MISSING_LISTED = 1000  # meeting ids kept in metadata when participants could not be listed
 
@@ -85,11 +84,7 @@ def _log_progress(context: AssetExecutionContext) -> Callable[[str, int], None]:
 
 
 def _sync_and_report(
-    context: AssetExecutionContext,
-    realtimekit: RealtimeKitResource,
-    warehouse: WarehouseResource,
-    sync: Callable[..., SyncResult],
-    **kwargs,
+    context: AssetExecutionContext, app: App, sync: Callable[..., SyncResult], **kwargs
 ) -> None:
     """Call the library once for the run's whole partition range, then report what it did.
 
@@ -97,7 +92,8 @@ def _sync_and_report(
     are retried by SYNC_RETRY_POLICY."""
     start_day, end_day = window_days(*context.partition_time_window)
     context.log.info(f"syncing {start_day}..{end_day} ({len(context.partition_keys)} partitions)")
-    store = warehouse.get()
+    realtimekit = getattr(context.resources, app.resource)
+    store = getattr(context.resources, app.warehouse.resource).get(realtimekit.app_id)
     try:
         with realtimekit.client() as client:
             result = sync(
@@ -114,16 +110,18 @@ def _sync_and_report(
     _report(context, store, result, realtimekit.api_token)
 
 
-def _markdown(frame: pd.DataFrame, api_token: str) -> str:
-    """A small table for the UI; any cell holding something secret-shaped is redacted first, because
-    metadata is kept for good and shown to everyone with UI access."""
-    return redact_frame(frame, api_token).to_markdown(index=False)
+def _markdown(frame: pd.DataFrame, api_tokens: list[str]) -> str:
+    """A small table for the UI; any cell holding something secret-shaped (or any of the tokens) is
+    redacted first, because metadata is kept for good and shown to everyone with UI access."""
+    for token in api_tokens:
+        frame = redact_frame(frame, token)
+    return frame.to_markdown(index=False)
 
 
 def _previews(store: Store, table: str, start_day: date, end_day: date, api_token: str) -> dict[date, str]:
     """Markdown preview of the first stored rows of each day, read back from the (scrubbed) table."""
     frames = store.day_previews(table, start_day, end_day, _PREVIEW_COLUMNS[table], PREVIEW_ROWS)
-    return {day: _markdown(frame, api_token) for day, frame in frames.items()}
+    return {day: _markdown(frame, [api_token]) for day, frame in frames.items()}
 
 
 def _report(context: AssetExecutionContext, store: Store, result: SyncResult, api_token: str) -> None:
@@ -170,52 +168,87 @@ def _report(context: AssetExecutionContext, store: Store, result: SyncResult, ap
     )
 
 
-# What both synced tables share: daily partitions, ranged backfill runs, the API pool, step retries.
-_SYNCED = {
-    "partitions_def": daily_partitions,
-    "backfill_policy": backfill_policy,
-    "pool": API_POOL,
-    "retry_policy": SYNC_RETRY_POLICY,
-    "group_name": GROUP,
-    "kinds": {"duckdb", "parquet"},
-}
+def _synced(app: App, table: str, description: str, **extra) -> dict:
+    """What both synced tables of an app share: its key, daily partitions, ranged backfill runs, its
+    token's pool, step retries, its API resource and the store."""
+    schema = MEETINGS_SCHEMA if table == "meetings" else PARTICIPANTS_SCHEMA
+    return {
+        "key": app.key(table),
+        "description": description,
+        "partitions_def": app.warehouse.partitions,
+        "backfill_policy": app.warehouse.backfill,
+        "pool": app.pool,
+        "retry_policy": SYNC_RETRY_POLICY,
+        "group_name": app.warehouse.group,
+        "kinds": {"duckdb", "parquet"},
+        "required_resource_keys": {app.resource, app.warehouse.resource},
+        "metadata": _table_metadata(table, with_app_id(schema)),
+        **extra,
+    }
 
 
-@asset(**_SYNCED, metadata=_table_metadata("meetings", MEETINGS_SCHEMA))
-def rtk_meetings(
-    context: AssetExecutionContext, realtimekit: RealtimeKitResource, warehouse: WarehouseResource
-) -> None:
-    """RealtimeKit meetings, one partition per UTC creation day: DuckDB table `meetings` and
-    Parquet `meetings/created_day=YYYY-MM-DD/`. A run replaces its days whole with what the API holds now."""
-    _sync_and_report(context, realtimekit, warehouse, sync_meetings)
+def build_app_assets(app: App) -> list[AssetsDefinition]:
+    """The two synced tables of one app. Each app has its own assets, so its partitions succeed or fail
+    on their own and a failing app never holds up another app's runs."""
 
-
-@asset(**_SYNCED, deps=[rtk_meetings], metadata=_table_metadata("participants", PARTICIPANTS_SCHEMA))
-def rtk_participants(
-    context: AssetExecutionContext, realtimekit: RealtimeKitResource, warehouse: WarehouseResource
-) -> None:
-    """Participants of the meetings created on each UTC day (same partition as their meeting), listed
-    meeting by meeting on a few threads: DuckDB table `participants` and Parquet
-    `participants/meeting_created_day=YYYY-MM-DD/`."""
-    _sync_and_report(
-        context, realtimekit, warehouse, sync_participants, workers=realtimekit.participant_workers
-    )
-
-
-@asset(deps=[rtk_meetings, rtk_participants], group_name=GROUP, kinds={"duckdb", "sql"})
-def rtk_analyst_views(
-    context: AssetExecutionContext, warehouse: WarehouseResource, realtimekit: RealtimeKitResource
-) -> None:
-    """The analyst views and macros from `sql/views/` (re)created over the whole warehouse; each one is
-    queried once so a view that no longer compiles fails here, not in an analyst's notebook."""
-    store = warehouse.get()
-    store.ensure_schema()
-    views = store.view_summaries(PREVIEW_ROWS)
-    for view in views:
-        context.add_asset_metadata(
-            {
-                f"{view.name}_rows": view.rows,
-                f"{view.name}_preview": MetadataValue.md(_markdown(view.preview, realtimekit.api_token)),
-            }
+    @asset(
+        **_synced(
+            app,
+            "meetings",
+            f"RealtimeKit meetings of app `{app.name}`, one partition per UTC creation day: table "
+            "`meetings` (its rows have this app's app_id) and Parquet `meetings/created_day=YYYY-MM-DD/`. "
+            "A run replaces this app's rows of its days whole with what the API holds now.",
         )
-    context.add_asset_metadata({"views": MetadataValue.json([view.name for view in views])})
+    )
+    def meetings(context: AssetExecutionContext) -> None:
+        _sync_and_report(context, app, sync_meetings)
+
+    @asset(
+        **_synced(
+            app,
+            "participants",
+            f"Participants of app `{app.name}`'s meetings created on each UTC day (same partition as their "
+            "meeting), listed meeting by meeting on a few threads: table `participants` and Parquet "
+            "`participants/meeting_created_day=YYYY-MM-DD/`.",
+            deps=[app.key("meetings")],
+        )
+    )
+    def participants(context: AssetExecutionContext) -> None:
+        realtimekit = getattr(context.resources, app.resource)
+        _sync_and_report(context, app, sync_participants, workers=realtimekit.participant_workers)
+
+    return [meetings, participants]
+
+
+def build_views_asset(warehouse: Warehouse, apps: list[App]) -> AssetsDefinition:
+    """The analyst views and macros from `sql/views/`, (re)created over the whole warehouse (every app);
+    each one is queried once so a view that no longer compiles fails here, not in an analyst's notebook."""
+    deps = [app.key(table) for app in apps for table in ("meetings", "participants")]
+
+    @asset(
+        key=warehouse.views_key,
+        deps=deps,
+        group_name=warehouse.group,
+        kinds={"duckdb", "sql"},
+        required_resource_keys={warehouse.resource, *(app.resource for app in apps)},
+        description=(
+            "The analyst views and macros from `sql/views/` over every app of the warehouse (with an "
+            "app_id column), recreated and each queried once, so a view that no longer compiles fails here."
+        ),
+    )
+    def analyst_views(context: AssetExecutionContext) -> None:
+        clients = [getattr(context.resources, app.resource) for app in apps]
+        store = getattr(context.resources, warehouse.resource).get(clients[0].app_id)
+        store.ensure_schema()
+        tokens = [client.api_token for client in clients]
+        views = store.view_summaries(PREVIEW_ROWS)
+        for view in views:
+            context.add_asset_metadata(
+                {
+                    f"{view.name}_rows": view.rows,
+                    f"{view.name}_preview": MetadataValue.md(_markdown(view.preview, tokens)),
+                }
+            )
+        context.add_asset_metadata({"views": MetadataValue.json([view.name for view in views])})
+
+    return analyst_views

@@ -17,7 +17,7 @@ day there, some hours after it closed?) and runs on its own schedule as well as 
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +43,21 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from dagster_defs.env import env_number
-from dagster_defs.partitions import daily_partitions, partition_day
-from dagster_defs.resources import RealtimeKitResource, WarehouseResource
+from dagster_defs.partitions import partition_day
+from dagster_defs.scope import App
 from rtk_pipeline.quality import RULES, Probe, Rule
 
 
 @dataclass(frozen=True)
 class Table:
+    """One synced table of one app: its name in the warehouse and its asset."""
+
+    app: App
     name: str
-    asset: AssetKey
 
-
-MEETINGS = Table("meetings", AssetKey("rtk_meetings"))
-PARTICIPANTS = Table("participants", AssetKey("rtk_participants"))
+    @property
+    def asset(self) -> AssetKey:
+        return self.app.key(self.name)
 
 
 def _metadata(details: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +82,7 @@ def _specs(table: Table, checks: list[Rule]) -> list[AssetCheckSpec]:
                 asset=table.asset,
                 description=c.description,
                 blocking=c.blocking,
-                partitions_def=daily_partitions,
+                partitions_def=table.app.warehouse.partitions,
             )
             for c in checks
         ]
@@ -105,8 +107,6 @@ def _evaluate(
     context: AssetCheckExecutionContext,
     table: Table,
     checks: list[Rule],
-    warehouse: WarehouseResource,
-    realtimekit_token: str,
 ) -> Iterator:
     """Yield one evaluation per (selected check, partition), then the step outputs Dagster expects.
 
@@ -121,7 +121,9 @@ def _evaluate(
         if metadata is not None:
             synced[day], targets[day] = metadata, target
     selected = {k.name for k in context.selected_asset_check_keys}
-    probe = Probe(warehouse.get(), table.name, days, synced, realtimekit_token)
+    realtimekit = getattr(context.resources, table.app.resource)
+    store = getattr(context.resources, table.app.warehouse.resource).get(realtimekit.app_id)
+    probe = Probe(store, table.name, days, synced, realtimekit.api_token)
     failed_blocking = set()
     for check in checks:
         if check.name not in selected:
@@ -154,20 +156,15 @@ def _table_checks(table: Table, checks: list[Rule]):
 
     @multi_asset_check(
         specs=_specs(table, checks),
-        name=f"{table.asset.path[-1]}_checks",
-        description=f"Per-partition checks of `{table.name}` in DuckDB and Parquet.",
+        name=table.app.named(f"{table.name}_checks"),
+        description=f"Per-partition checks of `{table.name}` (app `{table.app.name}`) in the warehouse.",
         can_subset=True,
+        required_resource_keys={table.app.resource, table.app.warehouse.resource},
     )
-    def _checks(
-        context: AssetCheckExecutionContext, warehouse: WarehouseResource, realtimekit: RealtimeKitResource
-    ):
-        yield from _evaluate(context, table, checks, warehouse, realtimekit.api_token)
+    def _checks(context: AssetCheckExecutionContext):
+        yield from _evaluate(context, table, checks)
 
     return _checks
-
-
-rtk_meetings_checks = _table_checks(MEETINGS, RULES["meetings"])
-rtk_participants_checks = _table_checks(PARTICIPANTS, RULES["participants"])
 
 
 # ------------------------------------------------------------------------------------------ freshness
@@ -175,16 +172,17 @@ rtk_participants_checks = _table_checks(PARTICIPANTS, RULES["participants"])
 FRESHNESS_GRACE_HOURS = env_number("RTK_FRESHNESS_GRACE_HOURS", 6, minimum=0)
 
 
-def expected_partition(now: datetime, grace_hours: float) -> str | None:
+def expected_partition(now: datetime, grace_hours: float, first: date) -> str | None:
     """The newest partition that should have landed by `now`: the last UTC day that ended at least
-    `grace_hours` ago (None before the first partition is due)."""
+    `grace_hours` ago (None before the first partition, `first`, is due)."""
     due = (now.astimezone(UTC) - timedelta(hours=grace_hours)).date() - timedelta(days=1)
-    return due.isoformat() if due >= daily_partitions.start.date() else None
+    return due.isoformat() if due >= first else None
 
 
-def _freshness(context: AssetCheckExecutionContext, asset: AssetKey) -> AssetCheckResult:
+def _freshness(context: AssetCheckExecutionContext, table: Table) -> AssetCheckResult:
     now = datetime.now(UTC)
-    expected = expected_partition(now, FRESHNESS_GRACE_HOURS)
+    asset = table.asset
+    expected = expected_partition(now, FRESHNESS_GRACE_HOURS, table.app.warehouse.partitions.start.date())
     materialized = context.instance.get_materialized_partitions(asset)
     latest = max(materialized) if materialized else None
     metadata: dict[str, Any] = {
@@ -218,15 +216,27 @@ def _freshness_check(table: Table):
         ),
     )
     def _fresh(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        return _freshness(context, table.asset)
+        return _freshness(context, table)
 
     return _fresh
 
 
-rtk_meetings_fresh = _freshness_check(MEETINGS)
-rtk_participants_fresh = _freshness_check(PARTICIPANTS)
+@dataclass(frozen=True)
+class AppChecks:
+    """Every check of one app's two tables: per-partition checks, and the freshness checks that also
+    run on their own schedule."""
+
+    partition: list
+    freshness: list
+
+    @property
+    def all(self) -> list:
+        return [*self.partition, *self.freshness]
 
 
-partition_checks = [rtk_meetings_checks, rtk_participants_checks]
-freshness_checks = [rtk_meetings_fresh, rtk_participants_fresh]
-all_checks = [*partition_checks, *freshness_checks]
+def build_app_checks(app: App) -> AppChecks:
+    tables = [Table(app, "meetings"), Table(app, "participants")]
+    return AppChecks(
+        partition=[_table_checks(t, RULES[t.name]) for t in tables],
+        freshness=[_freshness_check(t) for t in tables],
+    )

@@ -34,6 +34,8 @@ console = Console()
 # demo's data only spans a month). At most this many are deactivated, as the guard would in production.
 DEMO_STALE_AFTER_DAYS = 14
 DEMO_MAX_DEACTIVATIONS = 10
+# The project's own definitions file the environment's app under `realtimekit/default/...`.
+SYNC_JOB = "realtimekit_default_sync_job"
 # Dagster's console logger prints every event; the run's full log is in the instance (and the UI).
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -54,7 +56,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _backfill(instance: DagsterInstance, first: date, last: date) -> tuple[list, list]:
-    """Run the real `rtk_sync_job` over first..last in ranged runs, as a multi-run backfill would."""
+    """Run the real sync job over first..last in ranged runs, as a multi-run backfill would."""
     from dagster_defs.definitions import build_defs
     from dagster_defs.partitions import chunk_days, max_partitions_per_run
     from dagster_defs.schedules import range_tags
@@ -62,7 +64,7 @@ def _backfill(instance: DagsterInstance, first: date, last: date) -> tuple[list,
     with warnings.catch_warnings():
         # Dagster warns about its own copy of a sensor (the `owners` parameter is beta); not news here.
         warnings.simplefilter("ignore", BetaWarning)
-        job = build_defs().resolve_job_def("rtk_sync_job")
+        job = build_defs().resolve_job_def(SYNC_JOB)
     results, evaluations = [], []
     for start, end in chunk_days(first, last, max_partitions_per_run()):
         console.print(f"  run over {start}..{end} ({(end - start).days + 1} partitions) ...")
@@ -85,7 +87,7 @@ def _run_stats(results: list) -> dict[str, Counter]:
         seen = set()
         for event in result.get_asset_materialization_events():
             mat = event.step_materialization_data.materialization
-            table = mat.asset_key.path[-1].removeprefix("rtk_")
+            table = mat.asset_key.path[-1]
             if table not in stats:
                 continue
             stats[table]["partitions"] += 1
@@ -187,7 +189,7 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
         with DagsterInstance.from_config(str(home)) as instance:
             results, evaluations = _backfill(instance, first, last)
         backfill_s = time.perf_counter() - backfill_started
-        warehouse = Warehouse(duckdb_path, parquet_dir)
+        warehouse = Warehouse(duckdb_path, parquet_dir, app_id=emu.app_id)
         console.print(_landed_table(warehouse, results))
         checks, failed_checks = _checks_table(evaluations)
         console.print(checks)

@@ -52,7 +52,7 @@ def run_dev(port: int = 3000, meetings: int = 3000, days: int = 30, seed: int = 
         console.print(f"Dagster UI   http://127.0.0.1:{port}   (DAGSTER_HOME={home})")
         console.print(f"warehouse    {duckdb_path}  +  {parquet_dir}")
         console.print(
-            "try          Assets > rtk_meetings > Materialize > select all partitions (a backfill, "
+            "try          Assets > realtimekit/default/meetings > Materialize > all partitions (a backfill, "
             "31 days per run); Ctrl-C stops everything"
         )
         child = subprocess.Popen(command, env=env)

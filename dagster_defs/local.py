@@ -55,5 +55,8 @@ def emulator_env(emu: Emulator, duckdb_path: Path, parquet_dir: Path) -> dict[st
         "RTK_STORE": "duckdb",  # the demo and `dev` show the one-machine warehouse, whatever the shell says
         "RTK_DUCKDB_PATH": str(duckdb_path),
         "RTK_PARQUET_DIR": str(parquet_dir),
+        # Against the emulator, deactivating stale meetings is the point; against a real account the
+        # sensor ships stopped until someone turns it on.
+        "RTK_STALE_SENSOR": "on",
         **EMULATOR_RATE_LIMIT,
     }

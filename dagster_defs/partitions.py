@@ -34,14 +34,15 @@ def lookback_days() -> int:
     return env_number("RTK_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS, minimum=0)
 
 
-daily_partitions = DailyPartitionsDefinition(
-    start_date=partitions_start().isoformat(),
-    timezone="UTC",
-    fmt="%Y-%m-%d",
-    end_offset=0,
-)
+def daily_partitions(start: date) -> DailyPartitionsDefinition:
+    """Complete UTC days from `start` on (a component's `partitions_start`, else RTK_PARTITIONS_START)."""
+    return DailyPartitionsDefinition(
+        start_date=start.isoformat(), timezone="UTC", fmt="%Y-%m-%d", end_offset=0
+    )
 
-backfill_policy = BackfillPolicy.multi_run(max_partitions_per_run=max_partitions_per_run())
+
+def backfill_policy(per_run: int) -> BackfillPolicy:
+    return BackfillPolicy.multi_run(max_partitions_per_run=per_run)
 
 
 def window_days(start: datetime, end: datetime) -> tuple[date, date]:

@@ -1,7 +1,8 @@
-"""Dagster resources: the API client and the warehouse, configured from the environment.
+"""Dagster resources: one API client per app, and the warehouse its stores open.
 
-Values come from `EnvVar`s, so the UI shows the variable *name* (never the token) and runs read the value
-from the environment of the process that executes them. The token field is also kept out of `repr()`.
+The token is always an `EnvVar` (the component's `token_env`), so the UI and the run config show the
+variable's *name*, never the token, and runs read the value from the environment of the process that
+executes them. The token field is also kept out of `repr()`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from rtk_pipeline.store.backends import open_store
 
 
 class RealtimeKitResource(ConfigurableResource):
-    """Hands out a `RealtimeKitClient` for one step; the budget is per token, per process.
+    """Hands out a `RealtimeKitClient` for one step of one app; the budget is per token, per process.
 
-    Only one step of the `rtk_api` pool runs at a time (instance config), so the per-process budget is
-    the token's whole budget: 1,200 requests / 300 s against Cloudflare.
+    Only one step of the token's pool (`rtk_api` for CLOUDFLARE_API_TOKEN, `rtk_api_<env var>` for the
+    others) runs at a time (instance config `default_limit: 1`), so the per-process budget is the token's
+    whole budget: 1,200 requests / 300 s against Cloudflare.
     """
 
     api_token: str = Field(repr=False, description="Cloudflare API token (CLOUDFLARE_API_TOKEN).")
@@ -74,32 +76,40 @@ class WarehouseResource(ConfigurableResource):
     parquet_dir: str = Field(default=DEFAULT_PARQUET_DIR, description="Parquet root (RTK_PARQUET_DIR).")
     table_uri: str = Field(default="", description="Root of the Delta tables (RTK_TABLE_URI).")
 
-    def get(self) -> Store:
+    def get(self, app_id: str) -> Store:
+        """The store of one app: its rows in the shared tables, and only its rows."""
         settings = {
             "RTK_STORE": self.store,
             "RTK_DUCKDB_PATH": self.duckdb_path,
             "RTK_PARQUET_DIR": self.parquet_dir,
             "RTK_TABLE_URI": self.table_uri,
         }
-        return open_store({**os.environ, **settings})
+        return open_store({**os.environ, **settings}, app_id=app_id)
 
 
-def resources_from_env() -> dict[str, ConfigurableResource]:
-    return {
-        "realtimekit": RealtimeKitResource(
-            api_token=EnvVar("CLOUDFLARE_API_TOKEN"),
-            account_id=EnvVar("CLOUDFLARE_ACCOUNT_ID"),
-            app_id=EnvVar("RTK_APP_ID"),
-            base_url=env_var_or("RTK_BASE_URL", DEFAULT_BASE_URL),
-            rate_limit_requests=env_number("RTK_RATE_LIMIT_REQUESTS", DEFAULT_MAX_REQUESTS, minimum=1),
-            rate_limit_period_s=env_number(
-                "RTK_RATE_LIMIT_PERIOD_S", DEFAULT_PERIOD, minimum=0.001, kind=float
-            ),
-        ),
-        "warehouse": WarehouseResource(
-            store=env_var_or("RTK_STORE", "duckdb"),
-            duckdb_path=env_var_or("RTK_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
-            parquet_dir=env_var_or("RTK_PARQUET_DIR", DEFAULT_PARQUET_DIR),
-            table_uri=env_var_or("RTK_TABLE_URI", ""),
-        ),
-    }
+def api_resource(
+    *, token_env: str, account_id: str | None, app_id: str | None, base_url: str | None
+) -> RealtimeKitResource:
+    """One app's client resource: the token by name only; what is not given comes from today's
+    variables (CLOUDFLARE_ACCOUNT_ID, RTK_APP_ID, RTK_BASE_URL), read by the process that runs."""
+    return RealtimeKitResource(
+        api_token=EnvVar(token_env),
+        account_id=account_id or EnvVar("CLOUDFLARE_ACCOUNT_ID"),
+        app_id=app_id or EnvVar("RTK_APP_ID"),
+        base_url=base_url or env_var_or("RTK_BASE_URL", DEFAULT_BASE_URL),
+        rate_limit_requests=env_number("RTK_RATE_LIMIT_REQUESTS", DEFAULT_MAX_REQUESTS, minimum=1),
+        rate_limit_period_s=env_number("RTK_RATE_LIMIT_PERIOD_S", DEFAULT_PERIOD, minimum=0.001, kind=float),
+    )
+
+
+def warehouse_resource(
+    *, backend: str | None, duckdb_path: str | None, parquet_dir: str | None, table_uri: str | None
+) -> WarehouseResource:
+    """The store settings given, else today's variables (RTK_STORE, RTK_DUCKDB_PATH, RTK_PARQUET_DIR,
+    RTK_TABLE_URI). Object-store credentials are never settings: the AWS_* variables of the process."""
+    return WarehouseResource(
+        store=backend or env_var_or("RTK_STORE", "duckdb"),
+        duckdb_path=duckdb_path or env_var_or("RTK_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
+        parquet_dir=parquet_dir or env_var_or("RTK_PARQUET_DIR", DEFAULT_PARQUET_DIR),
+        table_uri=table_uri or env_var_or("RTK_TABLE_URI", ""),
+    )

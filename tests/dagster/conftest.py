@@ -18,6 +18,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from dagster_defs.local import PROJECT_ROOT, prepare_dagster_home
 from rtk_pipeline.emulator import Emulator
+from tests.support.names import SYNC_JOB
 
 # A token that cannot appear by accident, so finding it anywhere means it leaked.
 TOKEN = "tok-LEAKCHECK-7f3a9c2e5b1d"
@@ -80,7 +81,7 @@ def run_job(rtk_env: dict[str, str]) -> Callable[..., ExecuteInProcessResult]:
         instance: DagsterInstance,
         first: date | None = None,
         last: date | None = None,
-        job: str = "rtk_sync_job",
+        job: str = SYNC_JOB,
         run_config: dict | None = None,
     ) -> ExecuteInProcessResult:
         return (

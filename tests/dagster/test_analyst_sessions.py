@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dagster_defs.schedules import range_tags
+from tests.support.names import SYNC_JOB
 
 NEW_DAY = date(2026, 11, 1)  # a partition after the emulator's ten days
 
@@ -72,7 +73,7 @@ def test_a_held_session_blocks_no_run_and_sees_the_new_rows(
     config = tmp_path / "run.yaml"
     config.write_text(json.dumps({"execution": {"config": {"in_process": {}}}}))
     done = dagster_cli(
-        "job", "execute", "-m", "dagster_defs.definitions", "-j", "rtk_sync_job",
+        "job", "execute", "-m", "dagster_defs.definitions", "-j", SYNC_JOB,
         "--tags", json.dumps(range_tags(NEW_DAY, NEW_DAY)), "-c", str(config),
         env=rtk_env,
     )  # fmt: skip

@@ -7,11 +7,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-from dagster import AssetKey, AssetRecordsFilter
+from dagster import AssetRecordsFilter
 
 from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import client_for
+from tests.support.names import MEETINGS, M, P
 
 MEETING_COLUMNS = (
     "id, title, status, created_at, updated_at, record_on_start, recording_config, extra, created_day"
@@ -44,7 +45,7 @@ def test_range_run_equals_cli_path_and_ground_truth(
     assert result.success
 
     # The library path the CLI (`rtk-pipeline backfill`) takes, into a second warehouse.
-    cli_wh = Warehouse(tmp_path / "cli" / "rtk.duckdb", tmp_path / "cli" / "parquet")
+    cli_wh = Warehouse(tmp_path / "cli" / "rtk.duckdb", tmp_path / "cli" / "parquet", app_id=emu.app_id)
     with client_for(emu) as client:
         sync_range(client, cli_wh, first, last)
     dagster_meetings, dagster_participants = _tables(Path(rtk_env["RTK_DUCKDB_PATH"]))
@@ -70,15 +71,15 @@ def test_range_run_equals_cli_path_and_ground_truth(
     results = check_results(result)
     days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     per_partition = {
-        "rtk_meetings": {"rows_match_api", "ids_unique", "created_at_in_partition", "secrets_absent",
+        M: {"rows_match_api", "ids_unique", "created_at_in_partition", "secrets_absent",
                          "parquet_matches_table"},
-        "rtk_participants": {"rows_match_api", "ids_unique", "meeting_exists", "secrets_absent",
+        P: {"rows_match_api", "ids_unique", "meeting_exists", "secrets_absent",
                              "parquet_matches_table"},
     }  # fmt: skip
     expected = {(a, c, d) for a, checks in per_partition.items() for c in checks for d in days}
     expected |= {
-        ("rtk_meetings", "latest_partition_fresh", None),
-        ("rtk_participants", "latest_partition_fresh", None),
+        (M, "latest_partition_fresh", None),
+        (P, "latest_partition_fresh", None),
     }
     assert set(results) == expected
     failed = {k for k, passed in results.items() if not passed and k[1] != "latest_partition_fresh"}
@@ -97,7 +98,7 @@ def test_range_run_equals_cli_path_and_ground_truth(
         Path(rtk_env["RTK_DUCKDB_PATH"]), f"SELECT count(*) FROM meetings WHERE created_day = DATE '{day}'"
     )[0][0]
     record = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey("rtk_meetings"), asset_partitions=[day.isoformat()]), limit=1
+        AssetRecordsFilter(asset_key=MEETINGS, asset_partitions=[day.isoformat()]), limit=1
     ).records[0]
     meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
     assert meta["dagster/row_count"] == stored > 0

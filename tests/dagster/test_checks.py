@@ -10,6 +10,9 @@ import duckdb
 
 from dagster_defs.checks import expected_partition
 from rtk_pipeline.store import Warehouse
+from tests.support.names import CHECKS_JOB, FRESHNESS_JOB, P_STEP, VIEWS, M, P
+
+START = date(2025, 1, 1)  # the project's first partition (RTK_PARTITIONS_START unset)
 
 
 def _sabotage(path: Path, statements: list[tuple[str, list]]) -> None:
@@ -46,7 +49,9 @@ def test_checks_fail_exactly_where_data_is_broken(
     assert _failures(check_results(good)) == set()
 
     # Broken where the checks read: the pipeline's state (the analysts' file holds only views).
-    db = Warehouse(Path(rtk_env["RTK_DUCKDB_PATH"]), Path(rtk_env["RTK_PARQUET_DIR"])).state_path
+    db = Warehouse(
+        Path(rtk_env["RTK_DUCKDB_PATH"]), Path(rtk_env["RTK_PARQUET_DIR"]), app_id=emu.app_id
+    ).state_path
     day = {n: first + timedelta(days=n) for n in range(10)}
     lost = _meeting_with_participants(db, day[1])
     _sabotage(
@@ -85,9 +90,9 @@ def test_checks_fail_exactly_where_data_is_broken(
         ],
     )
 
-    checked = run_job(instance, first, last, job="rtk_checks_job")
+    checked = run_job(instance, first, last, job=CHECKS_JOB)
     assert not checked.success  # blocking checks failed
-    m, p = "rtk_meetings", "rtk_participants"
+    m, p = M, P
     d = {n: v.isoformat() for n, v in day.items()}
     assert _failures(check_results(checked)) == {
         (m, "rows_match_api", d[1]),
@@ -123,36 +128,36 @@ def test_blocking_check_stops_downstream(emu, rtk_env, instance, run_job, check_
     emu.add_meeting(title=f"paste {token} here", created_at=datetime(2026, 10, 25, 0, 0, 1, tzinfo=UTC))
     result = run_job(instance, first, last)
     assert not result.success
-    assert _failures(check_results(result)) == {("rtk_meetings", "secrets_absent", "2026-10-25")}
+    assert _failures(check_results(result)) == {(M, "secrets_absent", "2026-10-25")}
     materializations = result.get_asset_materialization_events()
-    assert {e.asset_key.to_user_string() for e in materializations} == {"rtk_meetings"}
+    assert {e.asset_key.to_user_string() for e in materializations} == {M}
     # The day's preview shows the row, not the token: metadata is kept for good.
     (day,) = [e for e in materializations if e.partition == "2026-10-25"]
     preview = day.step_materialization_data.materialization.metadata["preview"].value
     assert "[redacted]" in preview
     assert not [e for e in materializations if token in repr(e.step_materialization_data.materialization)]
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
-    assert not {"rtk_participants", "rtk_analyst_views"} & started
+    assert not {P_STEP, VIEWS.to_python_identifier()} & started
 
 
 def test_freshness_follows_the_latest_closed_day(emu, rtk_env, instance, run_job, check_results, window):
     first, last = window
     now = datetime.now(UTC)
-    due = expected_partition(now, 6)
+    due = expected_partition(now, 6, START)
     assert run_job(instance, first, last).success  # old days only
-    stale = run_job(instance, job="rtk_freshness_job")
+    stale = run_job(instance, job=FRESHNESS_JOB)
     assert check_results(stale) == {
-        ("rtk_meetings", "latest_partition_fresh", None): False,
-        ("rtk_participants", "latest_partition_fresh", None): False,
+        (M, "latest_partition_fresh", None): False,
+        (P, "latest_partition_fresh", None): False,
     }
     due_day = date.fromisoformat(due)
     assert run_job(instance, due_day, due_day).success  # the due day, empty in the emulator, lands
-    fresh = run_job(instance, job="rtk_freshness_job")
+    fresh = run_job(instance, job=FRESHNESS_JOB)
     assert all(check_results(fresh).values())
 
 
 def test_expected_partition_waits_for_the_grace_period():
-    assert expected_partition(datetime(2026, 11, 27, 5, 59, tzinfo=UTC), 6) == "2026-11-25"
-    assert expected_partition(datetime(2026, 11, 27, 6, 0, tzinfo=UTC), 6) == "2026-11-26"
-    assert expected_partition(datetime(2026, 11, 27, 0, 0, tzinfo=UTC), 0) == "2026-11-26"
-    assert expected_partition(datetime(2025, 1, 1, 12, 0, tzinfo=UTC), 6) is None
+    assert expected_partition(datetime(2026, 11, 27, 5, 59, tzinfo=UTC), 6, START) == "2026-11-25"
+    assert expected_partition(datetime(2026, 11, 27, 6, 0, tzinfo=UTC), 6, START) == "2026-11-26"
+    assert expected_partition(datetime(2026, 11, 27, 0, 0, tzinfo=UTC), 0, START) == "2026-11-26"
+    assert expected_partition(datetime(2025, 1, 1, 12, 0, tzinfo=UTC), 6, START) is None

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 from dagster import (
-    AssetKey,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     EnvVar,
@@ -15,11 +14,23 @@ from dagster import (
     build_schedule_context,
 )
 
-from dagster_defs.definitions import defs
-from dagster_defs.partitions import daily_partitions
-from dagster_defs.schedules import RANGE_END_TAG, RANGE_START_TAG, rtk_daily_sync_schedule
+from dagster_defs.definitions import build_defs, defs
+from dagster_defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+from tests.support.names import (
+    API_RESOURCE,
+    CHECKS_JOB,
+    DAILY_SCHEDULE,
+    FRESHNESS_JOB,
+    FRESHNESS_SCHEDULE,
+    MEETINGS,
+    PARTICIPANTS,
+    STALE_JOB,
+    STALE_SENSOR,
+    SYNC_JOB,
+    VIEWS,
+)
 
-SYNCED = (AssetKey("rtk_meetings"), AssetKey("rtk_participants"))
+SYNCED = (MEETINGS, PARTICIPANTS)
 
 
 def test_workspace_validates(dagster_cli, tmp_path):
@@ -31,53 +42,52 @@ def test_workspace_validates(dagster_cli, tmp_path):
 
 def test_contents():
     graph = defs.resolve_asset_graph()
-    assert set(graph.get_all_asset_keys()) == {*SYNCED, AssetKey("rtk_analyst_views")}
-    assert {j.name for j in defs.resolve_all_job_defs()} >= {
-        "rtk_sync_job",
-        "rtk_checks_job",
-        "rtk_freshness_job",
-    }
+    assert set(graph.get_all_asset_keys()) == {*SYNCED, VIEWS}
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {SYNC_JOB, CHECKS_JOB, FRESHNESS_JOB}
     schedules = {s.name: s for s in defs.schedules}
-    assert schedules["rtk_daily_sync_schedule"].default_status == DefaultScheduleStatus.RUNNING
-    assert schedules["rtk_freshness_schedule"].default_status == DefaultScheduleStatus.RUNNING
-    assert daily_partitions.timezone == "UTC" and daily_partitions.end_offset == 0
+    assert schedules[DAILY_SCHEDULE].default_status == DefaultScheduleStatus.RUNNING
+    assert schedules[FRESHNESS_SCHEDULE].default_status == DefaultScheduleStatus.RUNNING
+    daily = graph.get(MEETINGS).partitions_def
+    assert daily.timezone == "UTC" and daily.end_offset == 0
+    assert daily.start.date().isoformat() == "2025-01-01"
     for key in SYNCED:
         node = graph.get(key)
-        assert node.partitions_def == daily_partitions
+        assert node.partitions_def == daily
         assert node.backfill_policy.max_partitions_per_run == 31
         assert node.pools == {"rtk_api"}
         assert node.assets_def.op.retry_policy.max_retries >= 1
-    assert graph.get(AssetKey("rtk_participants")).parent_keys == {AssetKey("rtk_meetings")}
+    assert graph.get(PARTICIPANTS).parent_keys == {MEETINGS}
     blocking = {
         (k.asset_key.path[-1], k.name) for k in graph.asset_check_keys if graph.get_check_spec(k).blocking
     }
-    assert ("rtk_meetings", "secrets_absent") in blocking and (
-        "rtk_participants",
-        "meeting_exists",
-    ) in blocking
-    assert ("rtk_meetings", "parquet_matches_table") not in blocking
+    assert ("meetings", "secrets_absent") in blocking and ("participants", "meeting_exists") in blocking
+    assert ("meetings", "parquet_matches_table") not in blocking
 
 
 def test_token_comes_from_the_environment():
     """The token is an EnvVar: the run config, the UI and the run storage only ever see its name."""
-    resource = defs.resources["realtimekit"]
+    resource = defs.resources[API_RESOURCE]
     assert resource.api_token == EnvVar("CLOUDFLARE_API_TOKEN")
     assert "api_token" not in repr(resource)
 
 
-def test_stale_pieces_are_wired_in():
-    pytest.importorskip("dagster_defs.stale")
-    assert "deactivate_stale_meetings_job" in {j.name for j in defs.resolve_all_job_defs()}
-    sensors = {s.name: s for s in defs.sensors}
-    assert "stale_meetings_sensor" in sensors
-    assert sensors["stale_meetings_sensor"].default_status in (
-        DefaultSensorStatus.RUNNING,
-        DefaultSensorStatus.STOPPED,
-    )
+@pytest.mark.parametrize(("setting", "status"), [(None, "STOPPED"), ("on", "RUNNING"), ("off", "STOPPED")])
+def test_the_stale_sensor_ships_stopped_unless_turned_on(monkeypatch, setting, status):
+    """Adding the pipeline to a deployment must not PATCH meetings before someone chose that."""
+    if setting is None:
+        monkeypatch.delenv("RTK_STALE_SENSOR", raising=False)
+    else:
+        monkeypatch.setenv("RTK_STALE_SENSOR", setting)
+    built = build_defs()
+    assert STALE_JOB in {j.name for j in built.resolve_all_job_defs()}
+    (sensor,) = built.sensors
+    assert sensor.name == STALE_SENSOR
+    assert sensor.default_status == getattr(DefaultSensorStatus, status)
 
 
 def _requests(when: datetime) -> list[RunRequest] | SkipReason:
-    result = rtk_daily_sync_schedule(build_schedule_context(scheduled_execution_time=when))
+    schedule = {s.name: s for s in build_defs().schedules}[DAILY_SCHEDULE]
+    result = schedule(build_schedule_context(scheduled_execution_time=when))
     return result if isinstance(result, SkipReason) else list(result)
 
 
@@ -89,9 +99,8 @@ def test_schedule_syncs_yesterday_and_the_lookback():
     when = datetime(2026, 11, 27, 0, 15, tzinfo=UTC)
     requests = _requests(when)
     assert _ranges(requests) == [("2026-11-23", "2026-11-26")]  # yesterday + 3 days, one ranged run
-    assert (
-        daily_partitions.get_partition_keys(current_time=when)[-1] == "2026-11-26"
-    )  # the newest that exists
+    daily = defs.resolve_asset_graph().get(MEETINGS).partitions_def
+    assert daily.get_partition_keys(current_time=when)[-1] == "2026-11-26"  # the newest that exists
 
 
 def test_schedule_lookback_is_configurable(monkeypatch):

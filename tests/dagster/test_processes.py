@@ -17,6 +17,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from dagster_defs.local import PROJECT_ROOT
 from dagster_defs.schedules import range_tags
+from tests.support.names import API_RESOURCE, M_STEP, P_STEP, SYNC_JOB
 
 RANGES = [
     (date(2026, 10, 22), date(2026, 10, 23)),
@@ -24,14 +25,14 @@ RANGES = [
     (date(2026, 10, 26), date(2026, 10, 28)),
     (date(2026, 10, 29), date(2026, 10, 31)),
 ]
-API_STEPS = {"rtk_meetings", "rtk_participants"}
+API_STEPS = {M_STEP, P_STEP}
 
 
 def _execute(env: dict[str, str], first: date, last: date, *extra: str) -> subprocess.Popen:
-    """`dagster job execute` of rtk_sync_job over first..last: its own process, its own run."""
+    """`dagster job execute` of the sync job over first..last: its own process, its own run."""
     return subprocess.Popen(
         [sys.executable, "-m", "dagster", "job", "execute", "-m", "dagster_defs.definitions",
-         "-j", "rtk_sync_job", "--tags", json.dumps(range_tags(first, last)), *extra],
+         "-j", SYNC_JOB, "--tags", json.dumps(range_tags(first, last)), *extra],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -139,7 +140,7 @@ def test_transient_fault_is_retried_by_dagster(emu, rtk_env, disk_instance, dags
     config = {
         "execution": {"config": {"in_process": {}}},
         "resources": {
-            "realtimekit": {
+            API_RESOURCE: {
                 "config": {
                     # Overriding one field means restating the required ones, as env references.
                     "api_token": {"env": "CLOUDFLARE_API_TOKEN"},
@@ -166,8 +167,8 @@ def test_transient_fault_is_retried_by_dagster(emu, rtk_env, disk_instance, dags
             for e in instance.all_logs(run.run_id)
             if e.dagster_event is not None
         ]
-    assert ("rtk_meetings", DagsterEventType.STEP_UP_FOR_RETRY) in kinds
-    assert ("rtk_meetings", DagsterEventType.STEP_RESTARTED) in kinds
+    assert (M_STEP, DagsterEventType.STEP_UP_FOR_RETRY) in kinds
+    assert (M_STEP, DagsterEventType.STEP_RESTARTED) in kinds
     assert next(r.status for r in emu.requests if r.endpoint == "list_meetings") == 503
     con = duckdb.connect(rtk_env["RTK_DUCKDB_PATH"], read_only=True)
     try:
@@ -181,7 +182,7 @@ def test_permanent_error_is_not_retried(emu, rtk_env, instance, run_job, monkeyp
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "wrong-token-0123456789")
     result = run_job(instance, date(2026, 10, 22), date(2026, 10, 23))
     assert not result.success
-    events = [e for e in result.all_events if e.step_key == "rtk_meetings"]
+    events = [e for e in result.all_events if e.step_key == M_STEP]
     assert not [e for e in events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
     (failure,) = [e for e in events if e.event_type == DagsterEventType.STEP_FAILURE]
     message = failure.step_failure_data.error.to_string()

@@ -4,6 +4,7 @@ schedules and sensor are there, and the instance has the project's pool and run-
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,19 @@ import pytest
 
 from dagster_defs.local import PROJECT_ROOT
 from rtk_pipeline.store import Warehouse
+from tests.support.names import (
+    API_RESOURCE,
+    CHECKS_JOB,
+    DAILY_SCHEDULE,
+    FRESHNESS_JOB,
+    FRESHNESS_SCHEDULE,
+    STALE_JOB,
+    STALE_SENSOR,
+    SYNC_JOB,
+    M,
+    P,
+    V,
+)
 from tests.support.processes import stop_group
 
 QUERY = """
@@ -38,6 +52,7 @@ QUERY = """
         jobs { name }
         schedules { name scheduleState { status } }
         sensors { name }
+        allTopLevelResourceDetails { name configuredValues { key value type } }
       }
     }
   }
@@ -115,13 +130,15 @@ def test_ui_shows_everything(rtk_env, disk_instance, run_job, webserver):
     # Two partitions synced into this DAGSTER_HOME, then one of them broken and re-checked.
     first, last = date(2026, 10, 30), date(2026, 10, 31)
     assert run_job(disk_instance, first, last).success
-    state = Warehouse(Path(rtk_env["RTK_DUCKDB_PATH"]), Path(rtk_env["RTK_PARQUET_DIR"])).state_path
+    state = Warehouse(
+        Path(rtk_env["RTK_DUCKDB_PATH"]), Path(rtk_env["RTK_PARQUET_DIR"]), app_id=rtk_env["RTK_APP_ID"]
+    ).state_path
     con = duckdb.connect(str(state))  # broken where the checks read
     con.execute(
         "DELETE FROM meetings WHERE id = (SELECT min(id) FROM meetings WHERE created_day = ?)", [last]
     )
     con.close()
-    assert not run_job(disk_instance, last, last, job="rtk_checks_job").success
+    assert not run_job(disk_instance, last, last, job=CHECKS_JOB).success
 
     data = _graphql(webserver)
 
@@ -130,19 +147,24 @@ def test_ui_shows_everything(rtk_env, disk_instance, run_job, webserver):
 
     (repo,) = data["repositoriesOrError"]["nodes"]
     assert {j["name"] for j in repo["jobs"]} >= {
-        "rtk_sync_job", "rtk_checks_job", "rtk_freshness_job", "deactivate_stale_meetings_job",
+        SYNC_JOB, CHECKS_JOB, FRESHNESS_JOB, STALE_JOB,
     }  # fmt: skip
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
-    assert schedules == {"rtk_daily_sync_schedule": "RUNNING", "rtk_freshness_schedule": "RUNNING"}
-    assert {s["name"] for s in repo["sensors"]} == {"stale_meetings_sensor"}
+    assert schedules == {DAILY_SCHEDULE: "RUNNING", FRESHNESS_SCHEDULE: "RUNNING"}
+    assert {s["name"] for s in repo["sensors"]} == {STALE_SENSOR}
+    # The UI's resource config view shows the token's variable name, never its value.
+    resources = {r["name"]: r["configuredValues"] for r in repo["allTopLevelResourceDetails"]}
+    (api_token,) = [v for v in resources[API_RESOURCE] if v["key"] == "api_token"]
+    assert api_token == {"key": "api_token", "value": "CLOUDFLARE_API_TOKEN", "type": "ENV_VAR"}
+    assert rtk_env["CLOUDFLARE_API_TOKEN"] not in json.dumps(data)
 
     assets = {"/".join(a["assetKey"]["path"]): a for a in data["assetNodes"]}
-    assert set(assets) == {"rtk_meetings", "rtk_participants", "rtk_analyst_views"}
-    for name in ("rtk_meetings", "rtk_participants"):
+    assert set(assets) == {M, P, V}
+    for name in (M, P):
         node = assets[name]
         assert node["pools"] == ["rtk_api"] and node["isPartitioned"]
         assert node["backfillPolicy"]["maxPartitionsPerRun"] == 31
-    checks = {c["name"]: c for c in assets["rtk_meetings"]["assetChecksOrError"]["checks"]}
+    checks = {c["name"]: c for c in assets[M]["assetChecksOrError"]["checks"]}
     assert set(checks) == {
         "rows_match_api", "ids_unique", "created_at_in_partition", "secrets_absent",
         "parquet_matches_table", "latest_partition_fresh",

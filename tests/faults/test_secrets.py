@@ -23,6 +23,7 @@ from dagster_defs.local import INSTANCE_TEMPLATE
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.store import Warehouse
 from tests.support.emulator import APP
+from tests.support.names import STALE_JOB, STALE_OP, M, P
 from tests.support.processes import REPO, cli_env, run_cli
 from tests.support.truth import query
 
@@ -42,7 +43,7 @@ DEBUG_LOGS = {
     "loggers": {"console": {"config": {"log_level": "DEBUG"}}},
     "execution": {"config": {"in_process": {}}},
 }
-STALE_OP = {"ops": {"deactivate_stale_meetings": {"config": {"stale_after_days": 2, "max_deactivations": 3}}}}
+STALE_RUN = {"ops": {STALE_OP: {"config": {"stale_after_days": 2, "max_deactivations": 3}}}}
 
 
 def add_secrets(ex: Exchange) -> None:
@@ -114,7 +115,7 @@ def everything(tmp_path_factory):
                     "asset",
                     "materialize",
                     "--select",
-                    "rtk_meetings,rtk_participants",
+                    f"{M},{P}",
                     "--partition",
                     str(LAST),
                     "--config-json",
@@ -126,8 +127,8 @@ def everything(tmp_path_factory):
                 ["-vv", "deactivate-stale", "--stale-after-days", "2", "--max", "3"], env
             )
             run_config = root / "stale-run.json"  # JSON is YAML; `job execute` only takes files
-            run_config.write_text(json.dumps({**STALE_OP, **DEBUG_LOGS}))
-            job = ["job", "execute", "-j", "deactivate_stale_meetings_job", "-c", str(run_config)]
+            run_config.write_text(json.dumps({**STALE_RUN, **DEBUG_LOGS}))
+            job = ["job", "execute", "-j", STALE_JOB, "-c", str(run_config)]
             outputs["dagster deactivate job"] = dagster(job, env)
             outputs["cli 401"] = run_cli(
                 ["-vv", "backfill", "--start", str(LAST), "--end", str(LAST)],

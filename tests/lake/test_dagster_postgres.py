@@ -19,6 +19,7 @@ from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.store.delta.objectstore import TableRoot
 from tests.support.emulator import END
+from tests.support.names import SYNC_JOB
 from tests.support.truth import ts
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,7 @@ def test_two_partition_runs_on_postgres_and_delta(tmp_path, postgres, s3):
         in_process = tmp_path / "in_process.yaml"
         in_process.write_text(json.dumps({"execution": {"config": {"in_process": {}}}}))
         procs = [
-            _run(env, "dagster", "job", "execute", "-m", "dagster_defs.definitions", "-j", "rtk_sync_job",
+            _run(env, "dagster", "job", "execute", "-m", "dagster_defs.definitions", "-j", SYNC_JOB,
                  "--tags", json.dumps({"dagster/partition": day.isoformat()}), "-c", str(in_process))
             for day in DAYS
         ]  # fmt: skip

@@ -1,13 +1,22 @@
-"""Code location for the daemon test: only the stale-meeting sensor and job, with the project's resources,
-so nothing else the daemon could schedule interferes with what the test watches."""
+"""Code location for the daemon test: only the stale-meeting sensor (turned on by the component's
+`stale.enabled`) and its job, with the component's resources, so nothing else the daemon could schedule
+interferes with what the test watches."""
 
 from __future__ import annotations
 
 from dagster import Definitions
 
-from dagster_defs.resources import resources_from_env
-from dagster_defs.stale import deactivate_stale_meetings_job, stale_meetings_sensor
+from dagster_defs.component import RealtimeKitComponent
+from tests.support.names import STALE_JOB
 
-defs = Definitions(
-    jobs=[deactivate_stale_meetings_job], sensors=[stale_meetings_sensor], resources=resources_from_env()
-)
+
+def _stale_only() -> Definitions:
+    full = RealtimeKitComponent(stale={"enabled": True}).build_defs()
+    return Definitions(
+        jobs=[j for j in full.jobs if j.name == STALE_JOB],
+        sensors=list(full.sensors),
+        resources=dict(full.resources),
+    )
+
+
+defs = _stale_only()

@@ -18,10 +18,11 @@ from dagster_defs import stale as dstale
 from rtk_pipeline.store import Warehouse
 from tests.stale.conftest import END, World, add_handmade_meetings, fast_client, sync_world
 from tests.support.emulator import APP
+from tests.support.names import STALE_JOB, STALE_SENSOR
 from tests.support.processes import REPO, stop_group
 
 DAEMON = Path(sys.executable).with_name("dagster-daemon")
-JOB = dstale.JOB_NAME
+JOB = STALE_JOB
 BUSY = dstale.BUSY_STATUSES
 
 
@@ -96,7 +97,7 @@ def test_daemon_sensor_deactivates_stale_meetings_on_its_own(emulator_factory, t
         runs = instance.get_runs(filters=dg.RunsFilter(job_name=JOB))
         assert len(runs) >= 2
         assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * len(runs)
-        assert all(r.tags.get("dagster/sensor_name") == "stale_meetings_sensor" for r in runs)
+        assert all(r.tags.get("dagster/sensor_name") == STALE_SENSOR for r in runs)
     audit = wh.query_df("SELECT run_id, meeting_id FROM meeting_deactivations WHERE decision = 'deactivated'")
     assert sorted(audit.meeting_id) == sorted(expected)
     assert set(audit.run_id) <= {r.run_id for r in runs}

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from dagster_defs import stale as dstale
+from dagster_defs.component import RealtimeKitComponent
 from dagster_defs.resources import RealtimeKitResource, WarehouseResource
 from rtk_pipeline import stale
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.store import Warehouse
 from tests.support.emulator import APP
+from tests.support.names import API_RESOURCE, STALE_JOB, STALE_OP, STALE_SENSOR, WAREHOUSE_RESOURCE
 
 
 @pytest.fixture
@@ -27,15 +28,14 @@ def policy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RTK_STALE_AFTER_DAYS", "RTK_STALE_DRY_RUN", "RTK_STALE_DENY_TITLE", "RTK_STALE_DENY_IDS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RTK_STALE_MAX_PER_RUN", "5")
-    monkeypatch.setenv("RTK_APP_ID", APP)  # the app the Dagster resource opens the store for
 
 
 def _resources(world) -> dict:
     return {
-        "warehouse": WarehouseResource(
+        WAREHOUSE_RESOURCE: WarehouseResource(
             duckdb_path=str(world.wh.duckdb_path), parquet_dir=str(world.wh.parquet_dir)
         ),
-        "realtimekit": RealtimeKitResource(
+        API_RESOURCE: RealtimeKitResource(
             api_token=world.emu.token,
             account_id=world.emu.account_id,
             app_id=world.emu.app_id,
@@ -48,25 +48,42 @@ def _resources(world) -> dict:
     }
 
 
+def _defs(world=None) -> dg.Definitions:
+    """The project's definitions as the code location builds them (one app, from the environment); with
+    a world, its stale job and sensor bound to resources pointing at that world's emulator and warehouse
+    (fast client retries)."""
+    full = RealtimeKitComponent().build_defs()
+    if world is None:
+        return full
+    return dg.Definitions(
+        jobs=[j for j in full.jobs if j.name == STALE_JOB],
+        sensors=list(full.sensors),
+        resources=_resources(world),
+    )
+
+
 def _evaluate(instance, world, cursor: str | None = None) -> dg.SensorResult:
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=_resources(world))
-    return dstale.stale_meetings_sensor(context)
+    return _defs().get_sensor_def(STALE_SENSOR)(context)
 
 
 def _execute(instance, world, result: dg.SensorResult) -> dg.ExecuteInProcessResult:
     (request,) = result.run_requests
-    return dstale.deactivate_stale_meetings_job.execute_in_process(
-        run_config=request.run_config,
-        resources=_resources(world),
-        instance=instance,
-        tags=request.tags,
-        raise_on_error=False,
+    return (
+        _defs(world)
+        .resolve_job_def(STALE_JOB)
+        .execute_in_process(
+            run_config=request.run_config,
+            instance=instance,
+            tags=request.tags,
+            raise_on_error=False,
+        )
     )
 
 
 def _requested_ids(result: dg.SensorResult) -> list[str]:
     (request,) = result.run_requests
-    return request.run_config["ops"][dstale.OP_NAME]["config"]["meeting_ids"]
+    return request.run_config["ops"][STALE_OP]["config"]["meeting_ids"]
 
 
 def _candidates(world) -> list[str]:
@@ -93,7 +110,7 @@ def test_sensor_requests_the_most_stale_ids_and_its_job_deactivates_them(instanc
     first = _evaluate(instance, world)
 
     assert _requested_ids(first) == candidates[:5]
-    config = first.run_requests[0].run_config["ops"][dstale.OP_NAME]["config"]
+    config = first.run_requests[0].run_config["ops"][STALE_OP]["config"]
     assert (
         config["stale_after_days"] == 30 and config["max_deactivations"] == 5 and config["dry_run"] is False
     )
@@ -143,7 +160,7 @@ def test_failed_deactivations_become_eligible_again_on_the_next_tick(instance, w
 
 
 def test_sensor_waits_while_a_deactivation_run_is_in_progress(instance, world):
-    queued = instance.create_run_for_job(job_def=dstale.deactivate_stale_meetings_job, run_config={})
+    queued = instance.create_run_for_job(job_def=_defs().resolve_job_def(STALE_JOB), run_config={})
     result = _evaluate(instance, world)
     assert not result.run_requests
     assert queued.run_id in result.skip_reason.skip_message
@@ -161,11 +178,16 @@ def test_denied_meetings_are_never_requested(instance, world, monkeypatch):
 
 
 def test_sensor_settings_come_from_the_environment(monkeypatch):
-    assert dstale.stale_meetings_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    monkeypatch.delenv("RTK_STALE_SENSOR", raising=False)
+    assert _defs().get_sensor_def(STALE_SENSOR).default_status == dg.DefaultSensorStatus.STOPPED
     monkeypatch.setenv("RTK_STALE_SENSOR_INTERVAL", "120")
-    monkeypatch.setenv("RTK_STALE_SENSOR", "off")
-    assert dstale.sensor_interval_seconds() == 120
-    assert dstale.sensor_default_status() == dg.DefaultSensorStatus.STOPPED
+    monkeypatch.setenv("RTK_STALE_SENSOR", "on")
+    sensor = _defs().get_sensor_def(STALE_SENSOR)
+    assert sensor.minimum_interval_seconds == 120
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    # The component's attribute wins over the variable.
+    off = RealtimeKitComponent(stale={"enabled": False}).build_defs().get_sensor_def(STALE_SENSOR)
+    assert off.default_status == dg.DefaultSensorStatus.STOPPED
     monkeypatch.setenv("RTK_STALE_DENY_TITLE", "([unclosed")
     with pytest.raises(ConfigError, match="RTK_STALE_DENY_TITLE is not a valid regular expression"):
         stale.StalePolicy.from_env()

@@ -46,11 +46,18 @@ def dagster_home(sub: argparse._SubParsersAction) -> Handler:
     parser.add_argument(
         "--postgres", action="store_true", help="run/event/schedule storage in PostgreSQL (DAGSTER_PG_URL)"
     )
+    parser.add_argument(
+        "--token-env",
+        action="append",
+        metavar="NAME",
+        help="a token variable your apps use (repeatable; default CLOUDFLARE_API_TOKEN): create its pool now",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from dagster_defs.instance import prepare_instance
 
-        storage = prepare_instance(args.home, postgres=args.postgres)
+        names = tuple(args.token_env or ("CLOUDFLARE_API_TOKEN",))
+        storage = prepare_instance(args.home, postgres=args.postgres, token_envs=names)
         print(f"DAGSTER_HOME={args.home.resolve()} ({storage} storage)")
         return 0
 

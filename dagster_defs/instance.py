@@ -13,8 +13,8 @@ from pathlib import Path
 from dagster import DagsterInstance
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from dagster_defs.assets import API_POOL
 from dagster_defs.local import prepare_dagster_home
+from dagster_defs.scope import DEFAULT_TOKEN_ENV, token_pool
 
 POSTGRES_TEMPLATE = files("dagster_defs") / "dagster_home" / "dagster-postgres.yaml"
 _POSTGRES_STORAGES = (PostgresRunStorage, PostgresEventLogStorage, PostgresScheduleStorage)
@@ -29,12 +29,16 @@ def storage_of(instance: DagsterInstance) -> str:
     return type(inner[0]).__name__
 
 
-def prepare_instance(home: Path, *, postgres: bool) -> str:
+def prepare_instance(
+    home: Path, *, postgres: bool, token_envs: tuple[str, ...] = (DEFAULT_TOKEN_ENV,)
+) -> str:
     """Write `home`/dagster.yaml (the Postgres template or the one-host one) and open the instance once;
-    returns what it stores in ("postgres", or the storage class)."""
+    returns what it stores in ("postgres", or the storage class). `token_envs`: the token variables of
+    the apps, whose pools get their rows now."""
     prepare_dagster_home(home, POSTGRES_TEMPLATE if postgres else None)
     with DagsterInstance.from_config(str(home)) as instance:
-        # Create the API pool's row now: runs that start at the same instant on a fresh database each try
-        # to insert it, and the loser's run fails on the unique key (seen with two partition runs).
-        instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
+        # Create each token pool's row now: runs that start at the same instant on a fresh database each
+        # try to insert it, and the loser's run fails on the unique key (seen with two partition runs).
+        for pool in dict.fromkeys(token_pool(name) for name in token_envs):
+            instance.event_log_storage.initialize_concurrency_limit_to_default(pool)
         return storage_of(instance)

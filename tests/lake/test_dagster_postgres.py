@@ -50,7 +50,10 @@ def test_two_partition_runs_on_postgres_and_delta(tmp_path, postgres, s3):
             "DAGSTER_HOME": str(home),
             "DAGSTER_PG_URL": postgres.url,
         }
-        setup = _run(env, "rtk_pipeline.cli", "dagster-home", str(home), "--postgres")
+        setup = _run(
+            env, "rtk_pipeline.cli", "dagster-home", str(home), "--postgres",
+            "--token-env", "CLOUDFLARE_API_TOKEN", "--token-env", "RTK_TOKEN_STAGING",
+        )  # fmt: skip
         output = setup.communicate(timeout=120)[0]
         assert setup.returncode == 0 and "postgres storage" in output, output
 
@@ -78,6 +81,11 @@ def test_two_partition_runs_on_postgres_and_delta(tmp_path, postgres, s3):
                 assert sorted(r.tags["dagster/partition"] for r in runs) == [d.isoformat() for d in DAYS]
                 assert all(r.status == DagsterRunStatus.SUCCESS for r in runs)
                 run_ids = {r.run_id for r in runs}
+                # Each token's pool had its row before the runs raced for it.
+                assert instance.event_log_storage.get_concurrency_keys() >= {
+                    "rtk_api",
+                    "rtk_api_rtk_token_staging",
+                }
         finally:
             del os.environ["DAGSTER_PG_URL"]
         with psycopg2.connect(postgres.dsn) as con, con.cursor() as cur:

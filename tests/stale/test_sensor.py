@@ -62,9 +62,13 @@ def _defs(world=None) -> dg.Definitions:
     )
 
 
+def _sensor(defs: dg.Definitions) -> dg.SensorDefinition:
+    return {s.name: s for s in defs.sensors}[STALE_SENSOR]
+
+
 def _evaluate(instance, world, cursor: str | None = None) -> dg.SensorResult:
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=_resources(world))
-    return _defs().get_sensor_def(STALE_SENSOR)(context)
+    return _sensor(_defs())(context)
 
 
 def _execute(instance, world, result: dg.SensorResult) -> dg.ExecuteInProcessResult:
@@ -160,7 +164,7 @@ def test_failed_deactivations_become_eligible_again_on_the_next_tick(instance, w
 
 
 def test_sensor_waits_while_a_deactivation_run_is_in_progress(instance, world):
-    queued = instance.create_run_for_job(job_def=_defs().resolve_job_def(STALE_JOB), run_config={})
+    queued = instance.create_run_for_job(job_def=_defs(world).resolve_job_def(STALE_JOB), run_config={})
     result = _evaluate(instance, world)
     assert not result.run_requests
     assert queued.run_id in result.skip_reason.skip_message
@@ -179,14 +183,14 @@ def test_denied_meetings_are_never_requested(instance, world, monkeypatch):
 
 def test_sensor_settings_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("RTK_STALE_SENSOR", raising=False)
-    assert _defs().get_sensor_def(STALE_SENSOR).default_status == dg.DefaultSensorStatus.STOPPED
+    assert _sensor(_defs()).default_status == dg.DefaultSensorStatus.STOPPED
     monkeypatch.setenv("RTK_STALE_SENSOR_INTERVAL", "120")
     monkeypatch.setenv("RTK_STALE_SENSOR", "on")
-    sensor = _defs().get_sensor_def(STALE_SENSOR)
+    sensor = _sensor(_defs())
     assert sensor.minimum_interval_seconds == 120
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     # The component's attribute wins over the variable.
-    off = RealtimeKitComponent(stale={"enabled": False}).build_defs().get_sensor_def(STALE_SENSOR)
+    off = _sensor(RealtimeKitComponent(stale={"enabled": False}).build_defs())
     assert off.default_status == dg.DefaultSensorStatus.STOPPED
     monkeypatch.setenv("RTK_STALE_DENY_TITLE", "([unclosed")
     with pytest.raises(ConfigError, match="RTK_STALE_DENY_TITLE is not a valid regular expression"):

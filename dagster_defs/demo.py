@@ -214,7 +214,7 @@ def _next_steps(duckdb_path: Path, parquet_dir: Path) -> None:
     console.print(f"DuckDB CLI:    duckdb -readonly {rel}   then e.g.  FROM meetings_per_day;")
     console.print(
         f"Python:        python -c \"import duckdb; print(duckdb.connect('{rel}', read_only=True)"
-        ".sql('FROM meetings_per_day ORDER BY 1 DESC LIMIT 10'))\""
+        ".sql('FROM meetings_per_day ORDER BY day DESC LIMIT 10'))\""
     )
     console.print(f"Parquet:       {os.path.relpath(parquet_dir)}/meetings/created_day=*/data.parquet")
     console.print(

@@ -29,7 +29,7 @@ import pyarrow as pa
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import ConfigError, WarehouseError
 from rtk_pipeline.store.checks import CheckQueries
-from rtk_pipeline.store.commit import STAGED_TIEBREAK, ready, staged_source, sync_run_table
+from rtk_pipeline.store.commit import STAGED_TIEBREAK, of_app, ready, staged_source, sync_run_table
 from rtk_pipeline.store.connection import SharedReads, memory_connection, q
 from rtk_pipeline.store.delta import reader
 from rtk_pipeline.store.delta.lake import Lake, Layout, in_list, literal
@@ -114,7 +114,7 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         """One predicate overwrite per staged table (its days), its rejects', then the `sync_runs` row."""
         everything = ready(stages, self.app_id)  # a stage of another app is refused
         try:  # a failed write raises a LakeError that names the table and the root
-            run = self._run_row(sync_run or {})
+            run = of_app(sync_run or {}, self.app_id)
             run_id = str(run.setdefault("run_id", uuid.uuid4().hex))
             data = [s for s in everything if s.table != "rejected_records"]
             rows = 0
@@ -133,7 +133,7 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
                 stage.discard()
 
     def record_failed_run(self, sync_run: Mapping[str, Any]) -> None:
-        row = sync_run_table({**self._run_row(sync_run), "outcome": "failed"}, [], "failed", rows=0)
+        row = sync_run_table({**of_app(sync_run, self.app_id), "outcome": "failed"}, [], "failed", rows=0)
         self.lake.append("sync_runs", row, run_id=row.column("run_id")[0].as_py())
 
     def upsert_meetings(self, batch: Any) -> list[Path]:
@@ -177,15 +177,6 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
     def _only_mine(self, predicate: str) -> str:
         """`predicate` narrowed to this app's rows (app ids are user-given: quoted as a literal)."""
         return f"{APP_ID} = {literal(self.app_id)} AND ({predicate})"
-
-    def _run_row(self, sync_run: Mapping[str, Any]) -> dict[str, Any]:
-        """The caller's sync_runs fields stamped with this store's app (another app's id is refused)."""
-        given = sync_run.get(APP_ID)
-        if given is not None and given != self.app_id:
-            raise ValueError(
-                f"a sync_runs row of app {given!r} cannot be recorded by a store of {self.app_id!r}"
-            )
-        return {**sync_run, APP_ID: self.app_id}
 
     def _replace(self, spec: TableSpec, group: list[ParquetStage], run_id: str) -> int:
         days = frozenset().union(*(s.days for s in group))

@@ -13,7 +13,7 @@ the same column order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -153,10 +153,11 @@ class TableSpec:
     winner: str  # ORDER BY that puts the row to keep first
     order: str  # row order inside a Parquet day file
     parquet: bool  # mirrored to <parquet_dir>/<name>/<day>=YYYY-MM-DD/data.parquet
+    schema: pa.Schema = field(init=False, repr=False)
 
-    @property
-    def schema(self) -> pa.Schema:
-        return with_app_id(self.batch_schema)
+    def __post_init__(self) -> None:
+        # Derived once: stages, commits and queries read it for every batch and statement.
+        object.__setattr__(self, "schema", with_app_id(self.batch_schema))
 
 
 TABLES: dict[str, TableSpec] = {

@@ -33,6 +33,7 @@ from dagster import (
 
 from dagster_defs.env import env_number
 from dagster_defs.partitions import window_days
+from dagster_defs.resources import app_resources
 from dagster_defs.scope import App, Warehouse
 from dagster_defs.secrets import redact_frame
 from rtk_pipeline.errors import PermanentError
@@ -92,8 +93,7 @@ def _sync_and_report(
     are retried by SYNC_RETRY_POLICY."""
     start_day, end_day = window_days(*context.partition_time_window)
     context.log.info(f"syncing {start_day}..{end_day} ({len(context.partition_keys)} partitions)")
-    realtimekit = getattr(context.resources, app.resource)
-    store = getattr(context.resources, app.warehouse.resource).get(realtimekit.app_id)
+    realtimekit, store = app_resources(context, app)
     try:
         with realtimekit.client() as client:
             result = sync(
@@ -113,9 +113,7 @@ def _sync_and_report(
 def _markdown(frame: pd.DataFrame, api_tokens: list[str]) -> str:
     """A small table for the UI; any cell holding something secret-shaped (or any of the tokens) is
     redacted first, because metadata is kept for good and shown to everyone with UI access."""
-    for token in api_tokens:
-        frame = redact_frame(frame, token)
-    return frame.to_markdown(index=False)
+    return redact_frame(frame, api_tokens).to_markdown(index=False)
 
 
 def _previews(store: Store, table: str, start_day: date, end_day: date, api_token: str) -> dict[date, str]:

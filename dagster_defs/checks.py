@@ -44,6 +44,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 
 from dagster_defs.env import env_number
 from dagster_defs.partitions import partition_day
+from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
 from rtk_pipeline.quality import RULES, Probe, Rule
 
@@ -121,8 +122,7 @@ def _evaluate(
         if metadata is not None:
             synced[day], targets[day] = metadata, target
     selected = {k.name for k in context.selected_asset_check_keys}
-    realtimekit = getattr(context.resources, table.app.resource)
-    store = getattr(context.resources, table.app.warehouse.resource).get(realtimekit.app_id)
+    realtimekit, store = app_resources(context, table.app)
     probe = Probe(store, table.name, days, synced, realtimekit.api_token)
     failed_blocking = set()
     for check in checks:

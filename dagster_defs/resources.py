@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from dagster_defs.env import env_number, env_var_or
+from dagster_defs.scope import App
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.config import DEFAULT_BASE_URL, DEFAULT_DUCKDB_PATH, DEFAULT_PARQUET_DIR
 from rtk_pipeline.ratelimit import DEFAULT_MAX_REQUESTS, DEFAULT_PERIOD, shared_limiter
@@ -85,6 +87,13 @@ class WarehouseResource(ConfigurableResource):
             "RTK_TABLE_URI": self.table_uri,
         }
         return open_store({**os.environ, **settings}, app_id=app_id)
+
+
+def app_resources(context: Any, app: App) -> tuple[RealtimeKitResource, Store]:
+    """One app's client resource and its store, from a step's or a sensor's context (the component binds
+    them under the app's resource keys, not fixed parameter names, so several apps fit one project)."""
+    realtimekit = getattr(context.resources, app.resource)
+    return realtimekit, getattr(context.resources, app.warehouse.resource).get(realtimekit.app_id)
 
 
 def api_resource(

@@ -18,6 +18,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_defs.env import env_flag, env_number
+from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
 from rtk_pipeline import stale
 from rtk_pipeline.errors import RTKError
@@ -162,8 +163,7 @@ def build_app_stale(app: App, settings: StaleSettings) -> AppStale:
     )
     def deactivate(context: dg.OpExecutionContext, config: DeactivateStaleConfig) -> dg.Output[dict]:
         policy = config.policy(settings.policy())
-        realtimekit = getattr(context.resources, app.resource)
-        store = getattr(context.resources, app.warehouse.resource).get(realtimekit.app_id)
+        realtimekit, store = app_resources(context, app)
         try:
             with realtimekit.client() as client:
                 decisions = stale.deactivate_stale(
@@ -230,8 +230,7 @@ def build_app_stale(app: App, settings: StaleSettings) -> AppStale:
             return dg.SensorResult(
                 skip_reason="max_per_run (RTK_STALE_MAX_PER_RUN) is 0: deactivation is off", cursor=cursor
             )
-        realtimekit = getattr(context.resources, app.resource)
-        wh = getattr(context.resources, app.warehouse.resource).get(realtimekit.app_id)
+        _, wh = app_resources(context, app)
         try:
             problem = stale.freshness_problem(wh, max_sync_age_hours=policy.max_sync_age_hours, now=now)
             if problem:

@@ -43,29 +43,25 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "rtk-emulator"
+    server: Server  # the one below, which made this handler (the stdlib types it as any BaseServer)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the emulator keeps its own request log."""
 
-    @property
-    def owner(self) -> Server:
-        """The `Server` that made this handler (typed: `self.server` is only a BaseServer to the stdlib)."""
-        return cast(Server, self.server)
-
     def do_GET(self) -> None:
-        self.owner.serve(self, "GET")
+        self.server.serve(self, "GET")
 
     def do_POST(self) -> None:
-        self.owner.serve(self, "POST")
+        self.server.serve(self, "POST")
 
     def do_PATCH(self) -> None:
-        self.owner.serve(self, "PATCH")
+        self.server.serve(self, "PATCH")
 
     def do_PUT(self) -> None:
-        self.owner.serve(self, "PUT")
+        self.server.serve(self, "PUT")
 
     def do_DELETE(self) -> None:
-        self.owner.serve(self, "DELETE")
+        self.server.serve(self, "DELETE")
 
     def read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -82,7 +78,7 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, resp: Response) -> None:
         if resp.action == "reset":
             self.close_connection = True
-            self.owner.mark_reset(self.connection)
+            self.server.mark_reset(self.connection)
             return
         body = resp.body
         head = [

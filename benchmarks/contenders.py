@@ -20,6 +20,10 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the run imports rtk_pipeline late, from the checkout it measures
+    from rtk_pipeline.store import Store
 
 T_START = time.perf_counter()
 
@@ -36,9 +40,11 @@ def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
     settings = Settings.from_env()
     limiter = RateLimiter(*spec["rate_limit"])
     # The `-before` code may predate app_id (one app per warehouse); the same rows either way.
-    app = {"app_id": settings.app_id} if "app_id" in inspect.signature(Warehouse).parameters else {}
+    app: dict[str, Any] = (
+        {"app_id": settings.app_id} if "app_id" in inspect.signature(Warehouse).parameters else {}
+    )
     if store == "duckdb":
-        warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet", **app)
+        warehouse: Store = Warehouse(workdir / "rtk.duckdb", workdir / "parquet", **app)
     else:  # a local folder, or a fresh prefix of the run's moto S3 bucket (BENCH_S3_URI + AWS_* settings)
         from rtk_pipeline.store.delta import DeltaStore  # not in the `-before` code, which has no Delta
         from rtk_pipeline.store.delta.objectstore import TableRoot
@@ -155,7 +161,9 @@ class _MemTrace:
         import psutil
 
         self.proc = psutil.Process()
-        self.main = threading.main_thread().ident
+        main = threading.main_thread().ident
+        assert main is not None, "the main thread has started"
+        self.main = main
         self.samples: list[tuple[float, int, str]] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -163,7 +171,7 @@ class _MemTrace:
 
     def _where(self) -> str:
         frame = sys._current_frames().get(self.main)
-        names = []
+        names: list[str] = []
         while frame is not None and len(names) < 3:
             path = frame.f_code.co_filename
             if "rtk_pipeline" in path or "dagster_defs" in path:

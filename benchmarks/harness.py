@@ -177,6 +177,8 @@ class EmulatorProcess:
             cwd=REPO,
             env=child_env(root=self.root),
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None, "both are pipes"
+        self._to, self._from = self.proc.stdin, self.proc.stdout
         hello = self._read()
         self.info = hello
         self.base_url = hello["base_url"]
@@ -198,11 +200,11 @@ class EmulatorProcess:
             self.proc.wait()
 
     def _send(self, line: str) -> None:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
+        self._to.write(line + "\n")
+        self._to.flush()
 
     def _read(self) -> dict:
-        line = self.proc.stdout.readline()
+        line = self._from.readline()
         if not line:
             raise RuntimeError(f"emulator process exited (code {self.proc.poll()})")
         return json.loads(line)

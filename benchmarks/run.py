@@ -215,7 +215,10 @@ def run_once(
     (RSS timeline with the main thread's phase). A `*-before` contender runs the code checked out at
     `before`; an rtk run records its GETs in `urls` for the floor contender, which replays them."""
     kind = contender.removesuffix(BEFORE_SUFFIX)
-    root = before if contender.endswith(BEFORE_SUFFIX) else after
+    root = after
+    if contender.endswith(BEFORE_SUFFIX):
+        assert before is not None, f"{contender} runs the code checked out at `before`"
+        root = before
     workdir = Path(tempfile.mkdtemp(prefix=f"rtk-bench-{contender}-"))
     spec = {
         "start": start.isoformat(),
@@ -255,7 +258,7 @@ def run_once(
         seen = emu.since(urls=record)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    if record and measured.returncode == 0:
+    if record and urls is not None and measured.returncode == 0:
         urls.write_text(json.dumps(seen["urls"]))
     return Run(
         contender,

@@ -21,12 +21,12 @@ SECRET_KEYS = frozenset({"token", "access_key", "secret", "password", "private_k
 # `sasToken`, `secret_access_key` or `ssh-password` are caught as well as the five documented names.
 _SECRET_ENDINGS = ("token", "accesskey", "secret", "secretkey", "password", "passwd", "privatekey", "apikey")
 _SECRET_FRAGMENTS = ("secret", "password")
-_secret_cache: dict[str, bool] = {}
+_secret_cache: dict[object, bool] = {}  # looked up before the type check: the hot path is a hit
 
 
 def is_secret_key(key: object) -> bool:
     """True for the documented secret names and their obvious spellings (case, camelCase, prefixes)."""
-    hit = _secret_cache.get(key)  # type: ignore[arg-type]
+    hit = _secret_cache.get(key)
     if hit is not None:
         return hit
     if not isinstance(key, str):

@@ -1,4 +1,4 @@
-"""The emulated endpoints: auth, routing checks, validation, then the store's query or write, as one
+"""The emulated endpoints: auth, routing checks, validation, then the data's query or write, as one
 `Api.handle` call per request (the emulator holds its lock around it)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from rtk_pipeline.emulator import validation as v
 from rtk_pipeline.emulator.config import EmulatorConfig
-from rtk_pipeline.emulator.data import Store
+from rtk_pipeline.emulator.data import EmulatorData
 from rtk_pipeline.emulator.faults import FaultEngine
 from rtk_pipeline.emulator.records import dumps, participant_record
 from rtk_pipeline.emulator.wire import (
@@ -29,11 +29,13 @@ class NotFound(Exception):
 
 
 class Api:
-    """The 11 endpoints over one store; drift faults change the store between pages."""
+    """The 11 endpoints over the emulated app's data; drift faults change it between pages."""
 
-    def __init__(self, config: EmulatorConfig, store: Store, engine: FaultEngine, stats: Counter) -> None:
+    def __init__(
+        self, config: EmulatorConfig, data: EmulatorData, engine: FaultEngine, stats: Counter
+    ) -> None:
         self.config = config
-        self._store = store
+        self._data = data
         self._engine = engine
         self._stats = stats
 
@@ -75,14 +77,15 @@ class Api:
             return rtk_error(404, str(e))
 
     def _meeting_slot(self, route: Route) -> int:
-        slot = self._store.slot_of(route.meeting)
+        slot = None if route.meeting is None else self._data.slot_of(route.meeting)
         if slot is None:
             raise NotFound("Meeting not found")
         return slot
 
     def _participant(self, route: Route) -> tuple[int, list]:
         slot = self._meeting_slot(route)
-        rec = self._store.find_participant(slot, route.participant)
+        pid = route.participant
+        rec = None if pid is None else self._data.find_participant(slot, pid)
         if rec is None:
             raise NotFound("Participant not found")
         return slot, rec
@@ -101,59 +104,59 @@ class Api:
         end = v.time_param(query, "end_time", upper=True, inclusive=cfg.end_inclusive)
         status = v.enum_param(query, "status", v.STATUS) if cfg.status_filter else None
         search = query.get("search") or None
-        store = self._store
-        rows = store.query(
+        data = self._data
+        rows = data.query(
             start_ms=start, end_ms=end, status=status, search=search, order=cfg.order, field=cfg.window_field
         )
         page = rows.page(offset, per_page)
-        resp = page_response(store.list_rows(page), offset, len(page), len(rows))
+        resp = page_response(data.list_rows(page), offset, len(page), len(rows))
         self._drift_meetings(rows, offset + len(page), start, end, status, search)
         return resp
 
     def _drift_meetings(self, rows, served: int, start: int | None, end: int | None, status, search) -> None:
         """Between this page and the next: maybe update a meeting not yet served, maybe insert one on top."""
-        engine, store, faults = self._engine, self._store, self._engine.faults
+        engine, data, faults = self._engine, self._data, self._engine.faults
         if engine.drift(faults.drift_update) and served < len(rows):
             slot = rows.page(served + engine.pick(len(rows) - served), 1)[0]
-            store.write_meeting(slot, {}, replace=False)
+            data.write_meeting(slot, {}, replace=False)
             self._stats["drift", "update"] += 1
         if engine.drift(faults.drift_insert):
-            now = self._store.clock.now_ms()
+            now = self._data.clock.now_ms()
             created = end if end is not None and end < now else now
             if start is not None:
                 created = max(created, start)
             title = f"drift insert {search}" if search else "drift insert"
             updated = created if self.config.window_field == "updated_at" else now  # inside the window
-            store.create_meeting(
+            data.create_meeting(
                 {"title": title, "status": status or "ACTIVE"}, created_ms=created, updated_ms=updated
             )
             self._stats["drift", "insert"] += 1
 
     def _create_meeting(self, route: Route, query: dict[str, str], body: Any) -> Response:
         fields = _given(v.body_object({} if body is None else body, v.CREATE_MEETING))
-        return ok(self._store.doc(self._store.create_meeting(fields)), status=201)
+        return ok(self._data.doc(self._data.create_meeting(fields)), status=201)
 
     def _get_meeting(self, route: Route, query: dict[str, str], body: Any) -> Response:
-        return ok(self._store.doc(self._meeting_slot(route)))
+        return ok(self._data.doc(self._meeting_slot(route)))
 
     def _update_meeting(self, route: Route, query: dict[str, str], body: Any) -> Response:
         fields = v.body_object({} if body is None else body, v.UPDATE_MEETING)
-        return ok(self._store.write_meeting(self._meeting_slot(route), fields, replace=False))
+        return ok(self._data.write_meeting(self._meeting_slot(route), fields, replace=False))
 
     def _replace_meeting(self, route: Route, query: dict[str, str], body: Any) -> Response:
         fields = _given(v.body_object({} if body is None else body, v.REPLACE_MEETING))
-        return ok(self._store.write_meeting(self._meeting_slot(route), fields, replace=True))
+        return ok(self._data.write_meeting(self._meeting_slot(route), fields, replace=True))
 
     def _list_participants(self, route: Route, query: dict[str, str], body: Any) -> Response:
         slot = self._meeting_slot(route)
         offset, per_page = self._paging(query)
-        rows = self._store.participants(slot)
+        rows = self._data.participants(slot)
         page = rows[offset : offset + per_page]
         resp = page_response(dumps([participant_record(p) for p in page]), offset, len(page), len(rows))
         if rows and self._engine.drift(self._engine.faults.drift_delete):
             # Deleting a row already served shifts an unseen one onto a page the client has passed.
             served = min(offset + len(page), len(rows)) or len(rows)
-            self._store.delete_participant(slot, rows[self._engine.pick(served)][0])
+            self._data.delete_participant(slot, rows[self._engine.pick(served)][0])
             self._stats["drift", "delete"] += 1
         return resp
 
@@ -161,11 +164,11 @@ class Api:
         slot = self._meeting_slot(route)
         fields = v.body_object({} if body is None else body, v.ADD_PARTICIPANT)
         cpid = fields["custom_participant_id"]
-        if any(p[1] == cpid for p in self._store.participants(slot)):
+        if any(p[1] == cpid for p in self._data.participants(slot)):
             return rtk_error(
                 409, "A participant with this custom_participant_id already exists in the meeting"
             )
-        return ok(participant_record(self._store.add_participant(slot, fields), token=True), status=201)
+        return ok(participant_record(self._data.add_participant(slot, fields), token=True), status=201)
 
     def _get_participant(self, route: Route, query: dict[str, str], body: Any) -> Response:
         return ok(participant_record(self._participant(route)[1]))
@@ -173,11 +176,11 @@ class Api:
     def _edit_participant(self, route: Route, query: dict[str, str], body: Any) -> Response:
         slot, rec = self._participant(route)
         fields = v.body_object({} if body is None else body, v.EDIT_PARTICIPANT)
-        return ok(participant_record(self._store.edit_participant(slot, rec[0], fields), token=True))
+        return ok(participant_record(self._data.edit_participant(slot, rec[0], fields), token=True))
 
     def _delete_participant(self, route: Route, query: dict[str, str], body: Any) -> Response:
         slot, rec = self._participant(route)
-        self._store.delete_participant(slot, rec[0])
+        self._data.delete_participant(slot, rec[0])
         data = participant_record(rec)
         return ok(
             {
@@ -192,7 +195,7 @@ class Api:
 
     def _refresh_token(self, route: Route, query: dict[str, str], body: Any) -> Response:
         slot, rec = self._participant(route)
-        return ok({"token": self._store.refresh_token(slot, rec[0])[7]})
+        return ok({"token": self._data.refresh_token(slot, rec[0])[7]})
 
 
 def _given(fields: dict) -> dict:

@@ -34,6 +34,12 @@ class EmulatorConfig:
     secrets: bool = True  # some meetings carry storage credentials in recording_config
     request_log_limit: int = 100_000  # oldest request-log entries are dropped beyond this
 
+    @property
+    def resolved_end(self) -> datetime:
+        """`end` as construction settled it, in UTC: the field is None only until then (None means now)."""
+        assert self.end is not None
+        return self.end
+
     def __post_init__(self) -> None:
         end = self.end or datetime.now(UTC).replace(second=0, microsecond=0)
         end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)

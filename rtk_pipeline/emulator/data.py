@@ -49,13 +49,13 @@ from rtk_pipeline.emulator.records import (
 _HEXISH = re.compile(r"^[0-9a-f-]+$")
 
 
-class Store:
+class EmulatorData:
     """All meetings and participants of the emulated app, with the queries and writes the API needs."""
 
     def __init__(self, cfg: EmulatorConfig, clock: Clock) -> None:
         self.cfg = cfg
         self.clock = clock
-        self.end_ms = to_ms(cfg.end)
+        self.end_ms = to_ms(cfg.resolved_end)
         self.start_ms = self.end_ms - cfg.days * DAY_MS
         self.version = 0  # bumped by every meeting write; keys the query cache
         self._rng = random.Random(f"{cfg.seed}:writes")  # ids and tokens of things created later
@@ -77,8 +77,7 @@ class Store:
         self._list_all = {s for s in range(n) if self._flags[s] & F_NEWER}  # list rows show every field
         self._c_keys = array("q", self._created)
         self._c_slots = array("l", range(n))
-        self._u_keys: array | None = None
-        self._u_slots: array | None = None
+        self._u_index: tuple[array, array] | None = None  # (keys, slots) by updated_at, built when asked
         order = sorted(range(n), key=self._id_hi.__getitem__)
         self._ix_hi = array("Q", (self._id_hi[s] for s in order))
         self._ix_slots = array("l", order)
@@ -179,11 +178,10 @@ class Store:
         return (self._updated[slot], self._id_hi[slot], self._id_lo[slot])
 
     def _ensure_updated_index(self) -> tuple[array, array]:
-        if self._u_slots is None:
+        if self._u_index is None:
             order = sorted(range(len(self._created)), key=self._updated_key)
-            self._u_slots = array("l", order)
-            self._u_keys = array("q", (self._updated[s] for s in order))
-        return self._u_keys, self._u_slots
+            self._u_index = (array("q", (self._updated[s] for s in order)), array("l", order))
+        return self._u_index
 
     def _created_key(self, slot: int) -> tuple[int, int, int]:
         return (self._created[slot], self._id_hi[slot], self._id_lo[slot])
@@ -201,7 +199,7 @@ class Store:
         """Meetings with start_ms <= `field` <= end_ms (inclusive ms bounds) matching status and search
         (case-insensitive substring of id or title), in `order` (ties by id, in the same direction). A
         window served in the order of its own index comes straight from it; anything else is materialized
-        once per store version."""
+        once per data version."""
         by, _, direction = order.partition("_")
         ascending = direction == "asc"
         if start_ms is None and end_ms is None:
@@ -244,10 +242,10 @@ class Store:
         self._row_cache.pop(slot, None)
 
     def _set_updated(self, slot: int, updated_ms: int) -> None:
-        if self._u_slots is not None:
-            remove_sorted(self._u_keys, self._u_slots, self._updated[slot], slot)
+        if self._u_index is not None:
+            remove_sorted(*self._u_index, self._updated[slot], slot)
             self._updated[slot] = updated_ms
-            insert_sorted(self._u_keys, self._u_slots, updated_ms, slot, self._id_key)
+            insert_sorted(*self._u_index, updated_ms, slot, self._id_key)
         else:
             self._updated[slot] = updated_ms
 
@@ -292,8 +290,8 @@ class Store:
         self._ix_hi.insert(pos, x >> 64)
         self._ix_slots.insert(pos, slot)
         insert_sorted(self._c_keys, self._c_slots, created_ms, slot, self._id_key)
-        if self._u_slots is not None:
-            insert_sorted(self._u_keys, self._u_slots, created_ms, slot, self._id_key)
+        if self._u_index is not None:
+            insert_sorted(*self._u_index, created_ms, slot, self._id_key)
         self._set_updated(slot, updated_ms)
         self._touch(slot)
         return slot
@@ -365,13 +363,20 @@ class Store:
         rows.sort(key=lambda p: (p[5], p[0]))
         return rec
 
-    def edit_participant(self, slot: int, participant_id: str, fields: dict) -> list | None:
-        rec = next((p for p in self._writable_participants(slot) if p[0] == participant_id.lower()), None)
-        if rec is not None:
-            for name, index in (("preset_name", 2), ("name", 3), ("picture", 4)):
-                if name in fields:
-                    rec[index] = fields[name]
-            rec[6] = max(self.clock.now_ms(), rec[5])
+    def _writable_participant(self, slot: int, participant_id: str) -> list:
+        """The record to change of a participant the caller has just found (KeyError if there is none)."""
+        pid = participant_id.lower()
+        for rec in self._writable_participants(slot):
+            if rec[0] == pid:
+                return rec
+        raise KeyError(participant_id)
+
+    def edit_participant(self, slot: int, participant_id: str, fields: dict) -> list:
+        rec = self._writable_participant(slot, participant_id)
+        for name, index in (("preset_name", 2), ("name", 3), ("picture", 4)):
+            if name in fields:
+                rec[index] = fields[name]
+        rec[6] = max(self.clock.now_ms(), rec[5])
         return rec
 
     def delete_participant(self, slot: int, participant_id: str) -> list | None:
@@ -381,8 +386,7 @@ class Store:
                 return rows.pop(pos)
         return None
 
-    def refresh_token(self, slot: int, participant_id: str) -> list | None:
-        rec = next((p for p in self._writable_participants(slot) if p[0] == participant_id.lower()), None)
-        if rec is not None:
-            rec[7] = self.new_token()
+    def refresh_token(self, slot: int, participant_id: str) -> list:
+        rec = self._writable_participant(slot, participant_id)
+        rec[7] = self.new_token()
         return rec

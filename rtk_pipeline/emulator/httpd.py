@@ -1,6 +1,7 @@
 """The HTTP plumbing of the emulator: a stdlib ThreadingHTTPServer on loopback that hands each request to
 the emulator and writes its answer in one send with an exact Content-Length (keep-alive reused, no Nagle
-delay), or resets the connection when a fault says so."""
+delay), or resets the connection when a fault says so. It knows the emulator only as the `Serve` callable it
+is given, so the plumbing never imports the emulator that owns it."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ import socketserver
 import struct
 import sys
 import threading
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from rtk_pipeline.emulator.wire import Response
 
-if TYPE_CHECKING:
-    from rtk_pipeline.emulator.server import Emulator
+# What the server calls for each request: (the request's handler, its method).
+Serve = Callable[["Handler", str], None]
+# What socketserver hands its request methods (a stream server's are sockets).
+_Request = socket.socket | tuple[bytes, socket.socket]
 
 
 def check_loopback(host: str) -> None:
@@ -39,24 +43,25 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "rtk-emulator"
+    server: Server  # the one below, which made this handler (the stdlib types it as any BaseServer)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the emulator keeps its own request log."""
 
     def do_GET(self) -> None:
-        self.server.emulator._serve(self, "GET")
+        self.server.serve(self, "GET")
 
     def do_POST(self) -> None:
-        self.server.emulator._serve(self, "POST")
+        self.server.serve(self, "POST")
 
     def do_PATCH(self) -> None:
-        self.server.emulator._serve(self, "PATCH")
+        self.server.serve(self, "PATCH")
 
     def do_PUT(self) -> None:
-        self.server.emulator._serve(self, "PUT")
+        self.server.serve(self, "PUT")
 
     def do_DELETE(self) -> None:
-        self.server.emulator._serve(self, "DELETE")
+        self.server.serve(self, "DELETE")
 
     def read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -97,8 +102,8 @@ class Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
-        self.emulator = emulator
+    def __init__(self, address: tuple[str, int], serve: Serve) -> None:
+        self.serve = serve
         self._conns: set[socket.socket] = set()
         self._resets: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
@@ -107,16 +112,16 @@ class Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         """Skip HTTPServer's reverse DNS lookup of the address: loopback needs none."""
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        self.server_name, self.server_port = self.socket.getsockname()[:2]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up (or a stop() that closes its socket) is normal, not worth a traceback."""
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
 
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
+    def process_request(self, request: _Request, client_address: Any) -> None:
         with self._conns_lock:
-            self._conns.add(request)
+            self._conns.add(cast(socket.socket, request))  # a TCP server's requests are its sockets
         super().process_request(request, client_address)
 
     def mark_reset(self, sock: socket.socket) -> None:
@@ -124,7 +129,7 @@ class Server(ThreadingHTTPServer):
         with self._conns_lock:
             self._resets.add(sock)
 
-    def shutdown_request(self, request: socket.socket) -> None:
+    def shutdown_request(self, request: _Request) -> None:
         with self._conns_lock:
             self._conns.discard(request)
             reset = request in self._resets

@@ -22,7 +22,7 @@ from rtk_pipeline.emulator import validation as v
 from rtk_pipeline.emulator.api import Api
 from rtk_pipeline.emulator.clock import Clock, to_ms
 from rtk_pipeline.emulator.config import EmulatorConfig
-from rtk_pipeline.emulator.data import Store
+from rtk_pipeline.emulator.data import EmulatorData
 from rtk_pipeline.emulator.faults import PRE_KINDS, FaultEngine, Faults
 from rtk_pipeline.emulator.httpd import Handler, Server, check_loopback
 from rtk_pipeline.emulator.records import dumps, participant_record, scrub
@@ -58,27 +58,27 @@ class Emulator:
     ) -> None:
         check_loopback(host)
         self.config = config or EmulatorConfig()
-        self.clock = Clock(not_before_ms=to_ms(self.config.end))
+        self.clock = Clock(not_before_ms=to_ms(self.config.resolved_end))
         self._lock = threading.Lock()
-        self._store = Store(self.config, self.clock)
+        self._data = EmulatorData(self.config, self.clock)
         self._engine = FaultEngine(faults or Faults())
         self._log: deque[RequestRecord] = deque(maxlen=self.config.request_log_limit)
         self._stats: Counter[tuple[str, Any]] = Counter()
-        self._api = Api(self.config, self._store, self._engine, self._stats)
+        self._api = Api(self.config, self._data, self._engine, self._stats)
         self._host, self._port = host, port
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         where = self.base_url if self._server else "stopped"
-        return f"<Emulator {where} meetings={len(self._store)} seed={self.config.seed}>"
+        return f"<Emulator {where} meetings={len(self._data)} seed={self.config.seed}>"
 
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> Emulator:
         if self._server is None:
             try:
-                self._server = Server((self._host, self._port), self)
+                self._server = Server((self._host, self._port), self._serve)
             except OSError as e:
                 raise OSError(e.errno, f"cannot listen on {self._host}:{self._port}: {e.strerror}") from e
             self._thread = threading.Thread(
@@ -92,11 +92,13 @@ class Emulator:
 
     def stop(self) -> None:
         server, self._server = self._server, None
+        thread, self._thread = self._thread, None
         if server is not None:
             server.shutdown()
             server.close_connections()
             server.server_close()
-            self._thread.join()
+        if thread is not None:
+            thread.join()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -166,7 +168,7 @@ class Emulator:
         )
         status = status if cfg.status_filter else None
         with self._lock:
-            rows = self._store.query(
+            rows = self._data.query(
                 start_ms=start,
                 end_ms=end,
                 status=status,
@@ -174,23 +176,23 @@ class Emulator:
                 order=cfg.order,
                 field=cfg.window_field,
             )
-            out = [json.loads(self._store.list_row(slot)) for slot in rows]
+            out = [json.loads(self._data.list_row(slot)) for slot in rows]
         return out if secrets else scrub(out)
 
     def meeting(self, meeting_id: str, *, secrets: bool = False) -> dict:
         """The meeting as GET returns it; KeyError if unknown."""
         with self._lock:
-            doc = json.loads(dumps(self._store.doc(self._slot(meeting_id))))
+            doc = json.loads(dumps(self._data.doc(self._slot(meeting_id))))
         return doc if secrets else scrub(doc)
 
     def participants(self, meeting_id: str, *, secrets: bool = False) -> list[dict]:
         """All participants of a meeting as the participants list returns them (with tokens if `secrets`)."""
         with self._lock:
-            rows = self._store.participants(self._slot(meeting_id))
+            rows = self._data.participants(self._slot(meeting_id))
             return [participant_record(p, token=secrets) for p in rows]
 
     def _slot(self, meeting_id: str) -> int:
-        slot = self._store.slot_of(meeting_id)
+        slot = self._data.slot_of(meeting_id)
         if slot is None:
             raise KeyError(f"no meeting {meeting_id!r}")
         return slot
@@ -208,13 +210,13 @@ class Emulator:
         """Create a meeting directly (no request, no validation); returns it as GET would. `list_all_fields`
         makes the list endpoint show every field of it, like the generated meetings with newer fields."""
         with self._lock:
-            slot = self._store.create_meeting(
+            slot = self._data.create_meeting(
                 fields,
                 created_ms=None if created_at is None else to_ms(created_at),
                 updated_ms=None if updated_at is None else to_ms(updated_at),
                 list_all_fields=list_all_fields,
             )
-            return json.loads(dumps(self._store.doc(slot)))
+            return json.loads(dumps(self._data.doc(slot)))
 
     def update_meeting(
         self, meeting_id: str, *, updated_at: datetime | str | None = None, **fields: Any
@@ -224,7 +226,7 @@ class Emulator:
             slot = self._slot(meeting_id)
             updated = None if updated_at is None else to_ms(updated_at)
             return json.loads(
-                dumps(self._store.write_meeting(slot, fields, replace=False, updated_ms=updated))
+                dumps(self._data.write_meeting(slot, fields, replace=False, updated_ms=updated))
             )
 
     def add_participant(
@@ -237,12 +239,12 @@ class Emulator:
             slot = self._slot(meeting_id)
             created = None if created_at is None else to_ms(created_at)
             return participant_record(
-                self._store.add_participant(slot, fields, created_ms=created), token=True
+                self._data.add_participant(slot, fields, created_ms=created), token=True
             )
 
     def delete_participant(self, meeting_id: str, participant_id: str) -> bool:
         with self._lock:
-            return self._store.delete_participant(self._slot(meeting_id), participant_id) is not None
+            return self._data.delete_participant(self._slot(meeting_id), participant_id) is not None
 
     # ---------------------------------------------------------------- faults, log, stats
 

@@ -65,7 +65,9 @@ class Spec:
         if kind == "list":
             if not isinstance(value, list):
                 raise Invalid(f"{where} must be an array, got {_show(value)}")
-            return [self.item.check(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            item = self.item
+            assert item is not None, "a list spec names its item"
+            return [item.check(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if not isinstance(value, dict):
             raise Invalid(f"{where} must be an object, got {_show(value)}")
         return self.check_object(value, where)

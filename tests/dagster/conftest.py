@@ -4,7 +4,6 @@ DagsterInstance with the project's instance config, and helpers to run the real 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from dagster_defs.local import PROJECT_ROOT, prepare_dagster_home
 from rtk_pipeline.emulator import Emulator
+from tests.support import ports
 from tests.support.names import SYNC_JOB
 
 # A token that cannot appear by accident, so finding it anywhere means it leaked.
@@ -132,10 +132,7 @@ def check_results() -> Callable[[ExecuteInProcessResult], dict[tuple[str, str, s
 
 @pytest.fixture
 def free_port() -> int:
-    """A loopback port that was free a moment ago, for a server subprocess to bind."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return ports.free_port()
 
 
 def _wait_for_ui(proc: subprocess.Popen, url: str, timeout: float = 240) -> None:

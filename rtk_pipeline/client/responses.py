@@ -25,6 +25,7 @@ from rtk_pipeline.errors import (
     RateLimitedError,
     ServerError,
 )
+from rtk_pipeline.settings import ACCOUNT_ID, API_TOKEN, APP_ID
 
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
@@ -146,11 +147,11 @@ def failure(
     if status in _RETRYABLE_STATUS:
         return call.retriable(ServerError("server error", **details))
     if status == 401:
-        return AuthError("the API token was rejected: check CLOUDFLARE_API_TOKEN", **details)
+        return AuthError(f"the API token was rejected: check {API_TOKEN.name}", **details)
     if status == 403:
         return AuthError(
             f"access denied to account {app.account_id!r}, app {app.app_id!r}: check "
-            "CLOUDFLARE_ACCOUNT_ID and RTK_APP_ID, and that CLOUDFLARE_API_TOKEN is allowed to use "
+            f"{ACCOUNT_ID.name} and {APP_ID.name}, and that {API_TOKEN.name} is allowed to use "
             "RealtimeKit on that account",
             **details,
         )
@@ -158,13 +159,13 @@ def failure(
         if call.path == app.meetings or "app" in (message or "").lower().split():
             why = (
                 f"no app {app.app_id!r} in account {app.account_id!r}: "
-                "check RTK_APP_ID and CLOUDFLARE_ACCOUNT_ID"
+                f"check {APP_ID.name} and {ACCOUNT_ID.name}"
             )
         else:
-            why = "not found (if every id is not found, check RTK_APP_ID)"
+            why = f"not found (if every id is not found, check {APP_ID.name})"
         return NotFoundError(why, **details)
     if 400 <= status < 500:
-        hint = ": check CLOUDFLARE_ACCOUNT_ID" if code == 7003 else ""
+        hint = f": check {ACCOUNT_ID.name}" if code == 7003 else ""
         return BadRequestError(f"request rejected{hint}", **details)
     if status >= 500:
         return ServerError("server error", **details)

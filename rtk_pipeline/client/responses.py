@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -30,6 +30,21 @@ from rtk_pipeline.settings import ACCOUNT_ID, API_TOKEN, APP_ID
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
 Scrub = Callable[[str | None], str | None]
+
+
+class Where(TypedDict):
+    """Which answer: `APIError`'s keyword arguments before the API's own words are read."""
+
+    method: str
+    path: str
+    status: int
+
+
+class ErrorContext(Where, total=False):
+    """Which answer and what the API said about it: `APIError`'s keyword arguments."""
+
+    code: str | int | None
+    api_message: str | None
 
 
 class Retry(Exception):
@@ -111,7 +126,7 @@ def api_error(payload: Any) -> tuple[str | int | None, str | None]:
 
 def envelope(call: Call, response: httpx.Response, content: bytes, scrub: Scrub) -> dict:
     """The decoded 2xx envelope; a damaged or `success: false` one is retried when the call allows it."""
-    where = {"method": call.method, "path": call.path, "status": response.status_code}
+    where = Where(method=call.method, path=call.path, status=response.status_code)
     try:
         decoded = json.loads(content)
     except ValueError:
@@ -138,8 +153,9 @@ def failure(
         code, message = api_error(json.loads(content))
     except ValueError:
         code, message = None, None
-    details = {"method": call.method, "path": call.path, "status": status, "code": code}
-    details["api_message"] = scrub(message)
+    details = ErrorContext(
+        method=call.method, path=call.path, status=status, code=code, api_message=scrub(message)
+    )
     if status == 429:
         wait = retry_after(response.headers.get("retry-after"))
         asked = "" if wait is None else f" (Retry-After: {wait:g}s)"

@@ -27,7 +27,7 @@ from dagster_defs.assets import build_app_assets, build_views_asset
 from dagster_defs.checks import build_app_checks
 from dagster_defs.partitions import backfill_policy, daily_partitions
 from dagster_defs.resources import api_resource, store_resource
-from dagster_defs.schedules import ScheduleSettings, build_app_jobs
+from dagster_defs.schedules import AssetJob, ScheduleSettings, build_app_jobs
 from dagster_defs.scope import DEFAULT_TOKEN_ENV, App, ComponentScope, slug
 from dagster_defs.stale import StaleSettings, build_app_stale, sensor_enabled_from_env
 from rtk_pipeline.settings import (
@@ -217,17 +217,8 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
             max_per_run=self.stale.max_per_run,
             dry_run=self.stale.dry_run,
         )
-        rate_limit = rate_limit_from_env()
-        configs = self.apps or [None]
-        apps = [
-            App(
-                scope,
-                ENV_APP_NAME if c is None else c.key_name,
-                DEFAULT_TOKEN_ENV if c is None else c.token_env,
-            )
-            for c in configs
-        ]
-        resources = {
+        apps = self._apps(scope)
+        resources: dict[str, dg.ConfigurableResource] = {
             scope.resource: store_resource(
                 backend=self.store.backend,
                 duckdb_path=self.store.duckdb_path,
@@ -235,15 +226,13 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
                 table_uri=self.store.table_uri,
             )
         }
-        assets, checks, jobs, schedules, sensors = [build_views_asset(scope, apps)], [], [], [], []
-        for app, config in zip(apps, configs, strict=True):
-            resources[app.resource] = api_resource(
-                token_env=app.token_env,
-                account_id=config and config.account_id,
-                app_id=config and config.app_id,
-                base_url=config and config.base_url,
-                rate_limit=rate_limit,
-            )
+        resources.update(self._api_resources(apps))
+        assets = [build_views_asset(scope, [app for app, _ in apps])]
+        checks: list[dg.AssetChecksDefinition] = []
+        jobs: list[dg.JobDefinition | AssetJob] = []
+        schedules: list[dg.ScheduleDefinition] = []
+        sensors: list[dg.SensorDefinition] = []
+        for app, _ in apps:
             assets += build_app_assets(app, sync)
             app_checks = build_app_checks(app, sync.freshness_grace_hours)
             checks += app_checks.all
@@ -260,6 +249,27 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
             sensors=sensors,
             resources=resources,
         )
+
+    def _apps(self, scope: ComponentScope) -> list[tuple[App, RealtimeKitApp | None]]:
+        """Each app with its attributes; without `apps`, the one app the environment names."""
+        if not self.apps:
+            return [(App(scope, ENV_APP_NAME, DEFAULT_TOKEN_ENV), None)]
+        return [(App(scope, config.key_name, config.token_env), config) for config in self.apps]
+
+    @staticmethod
+    def _api_resources(apps: list[tuple[App, RealtimeKitApp | None]]) -> dict[str, dg.ConfigurableResource]:
+        """Each app's client resource; every app's token has the budget the environment gives."""
+        rate_limit = rate_limit_from_env()
+        return {
+            app.resource: api_resource(
+                token_env=app.token_env,
+                account_id=config.account_id if config else None,
+                app_id=config.app_id if config else None,
+                base_url=config.base_url if config else None,
+                rate_limit=rate_limit,
+            )
+            for app, config in apps
+        }
 
 
 __all__ = [

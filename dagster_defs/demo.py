@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-from dagster import BetaWarning, DagsterInstance
+from dagster import AssetCheckEvaluation, BetaWarning, DagsterInstance, ExecuteInProcessResult
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -66,7 +66,8 @@ def _backfill(instance: DagsterInstance, first: date, last: date) -> tuple[list,
         # Dagster warns about its own copy of a sensor (the `owners` parameter is beta); not news here.
         warnings.simplefilter("ignore", BetaWarning)
         job = build_defs().resolve_job_def(SYNC_JOB)
-    results, evaluations = [], []
+    results: list[ExecuteInProcessResult] = []
+    evaluations: list[AssetCheckEvaluation] = []
     for start, end in chunk_days(first, last, SyncSettings.from_env().days_per_run):
         console.print(f"  run over {start}..{end} ({(end - start).days + 1} partitions) ...")
         result = job.execute_in_process(
@@ -172,7 +173,8 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
     duckdb_path, parquet_dir = warehouse_paths()
     home = prepare_dagster_home(duckdb_path.parent / "dagster_home")
     config = emulator_config(meetings, days, seed)
-    first, last = first_day(config).date(), config.end.date() - timedelta(days=1)
+    first = first_day(config).date()
+    last = first + timedelta(days=days - 1)
     console.rule("[bold]rtk-pipeline demo")
     with Emulator(config) as emu, _environment(emulator_env(emu, duckdb_path, parquet_dir)):
         console.print(

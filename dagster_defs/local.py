@@ -44,6 +44,9 @@ def emulator_config(meetings: int, days: int, seed: int) -> EmulatorConfig:
 
 
 def first_day(config: EmulatorConfig) -> datetime:
+    """The first day of the emulator's data: `days` before its end (which its config always fills in)."""
+    if config.end is None:
+        raise ValueError("an EmulatorConfig without an end day")
     return config.end - timedelta(days=config.days)
 
 

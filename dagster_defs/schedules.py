@@ -23,6 +23,9 @@ from dagster_defs.partitions import chunk_days
 from dagster_defs.scope import App
 from rtk_pipeline.settings import FRESHNESS_GRACE_HOURS, SyncSettings
 
+# What `define_asset_job` returns (Dagster does not export the name).
+AssetJob = UnresolvedAssetJobDefinition
+
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -39,9 +42,9 @@ class ScheduleSettings:
 
 @dataclass(frozen=True)
 class AppJobs:
-    sync: UnresolvedAssetJobDefinition
-    checks: UnresolvedAssetJobDefinition
-    freshness: UnresolvedAssetJobDefinition
+    sync: AssetJob
+    checks: AssetJob
+    freshness: AssetJob
     schedules: list[ScheduleDefinition]
 
 

@@ -20,7 +20,8 @@ from rtk_pipeline.stale import (
     summarize,
 )
 
-_STYLE = {
+# Keyed by the Outcome (a str enum), looked up by the decision's stored text.
+_STYLE: dict[str, str] = {
     Outcome.DEACTIVATED: "bold green",
     Outcome.WOULD_DEACTIVATE: "cyan",
     Outcome.FAILED: "bold red",

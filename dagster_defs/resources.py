@@ -18,27 +18,9 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from dagster_defs.scope import App
+from rtk_pipeline import settings as env_settings
 from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.settings import (
-    ACCOUNT_ID,
-    API_TOKEN,
-    APP_ID,
-    BASE_URL,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_RETRY_WAIT_S,
-    DEFAULT_TIMEOUT_S,
-    DEFAULT_WORKERS,
-    DUCKDB_PATH,
-    PARQUET_DIR,
-    RATE_LIMIT_PERIOD_S,
-    RATE_LIMIT_REQUESTS,
-    STORE,
-    TABLE_URI,
-    ApiSettings,
-    StoreSettings,
-    Variable,
-)
+from rtk_pipeline.settings import ApiSettings, StoreSettings, Variable
 from rtk_pipeline.store import Store
 from rtk_pipeline.store.backends import open_store_from
 
@@ -55,29 +37,32 @@ class RealtimeKitResource(ConfigurableResource):
     whole budget: 1,200 requests / 300 s against Cloudflare.
     """
 
-    api_token: str = Field(repr=False, description=_named(API_TOKEN, "Cloudflare API token"))
-    account_id: str = Field(description=_named(ACCOUNT_ID, "Cloudflare account id"))
-    app_id: str = Field(description=_named(APP_ID, "RealtimeKit app id"))
-    base_url: str = Field(default=BASE_URL.default, description=_named(BASE_URL, "API root"))
+    api_token: str = Field(repr=False, description=_named(env_settings.API_TOKEN, "Cloudflare API token"))
+    account_id: str = Field(description=_named(env_settings.ACCOUNT_ID, "Cloudflare account id"))
+    app_id: str = Field(description=_named(env_settings.APP_ID, "RealtimeKit app id"))
+    base_url: str = Field(
+        default=env_settings.BASE_URL.default, description=_named(env_settings.BASE_URL, "API root")
+    )
     rate_limit_requests: int = Field(
-        default=RATE_LIMIT_REQUESTS.default,
+        default=env_settings.RATE_LIMIT_REQUESTS.default,
         description="Requests allowed per rate_limit_period_s for this token.",
     )
     rate_limit_period_s: float = Field(
-        default=RATE_LIMIT_PERIOD_S.default, description="Rate-limit window in seconds."
+        default=env_settings.RATE_LIMIT_PERIOD_S.default, description="Rate-limit window in seconds."
     )
     max_in_flight: int = Field(
-        default=DEFAULT_MAX_IN_FLIGHT, description="Concurrent HTTP requests within one step."
+        default=env_settings.DEFAULT_MAX_IN_FLIGHT, description="Concurrent HTTP requests within one step."
     )
     max_attempts: int = Field(
-        default=DEFAULT_MAX_ATTEMPTS, description="HTTP attempts per request before the step fails."
+        default=env_settings.DEFAULT_MAX_ATTEMPTS,
+        description="HTTP attempts per request before the step fails.",
     )
     max_retry_wait_s: float = Field(
-        default=DEFAULT_MAX_RETRY_WAIT_S, description="Longest wait between two HTTP attempts."
+        default=env_settings.DEFAULT_MAX_RETRY_WAIT_S, description="Longest wait between two HTTP attempts."
     )
-    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, description="HTTP timeout per request.")
+    timeout_s: float = Field(default=env_settings.DEFAULT_TIMEOUT_S, description="HTTP timeout per request.")
     participant_workers: int = Field(
-        default=DEFAULT_WORKERS, description="Meetings whose participants are listed at once."
+        default=env_settings.DEFAULT_WORKERS, description="Meetings whose participants are listed at once."
     )
 
     def settings(self) -> ApiSettings:
@@ -106,19 +91,26 @@ class StoreResource(ConfigurableResource):
     and a Parquet folder with one file per table and day; with `store="delta"` Delta Lake tables under
     `table_uri` (object-store credentials come from the process's AWS_* variables, never from config)."""
 
-    store: str = Field(default=STORE.default, description=_named(STORE, "Backend: duckdb or delta"))
-    duckdb_path: str = Field(default=str(DUCKDB_PATH.default), description=_named(DUCKDB_PATH, "DuckDB file"))
+    store: str = Field(
+        default=env_settings.STORE.default, description=_named(env_settings.STORE, "Backend: duckdb or delta")
+    )
+    duckdb_path: str = Field(
+        default=str(env_settings.DUCKDB_PATH.default),
+        description=_named(env_settings.DUCKDB_PATH, "DuckDB file"),
+    )
     parquet_dir: str = Field(
-        default=str(PARQUET_DIR.default), description=_named(PARQUET_DIR, "Parquet root")
+        default=str(env_settings.PARQUET_DIR.default),
+        description=_named(env_settings.PARQUET_DIR, "Parquet root"),
     )
     table_uri: str = Field(
-        default=TABLE_URI.default, description=_named(TABLE_URI, "Root of the Delta tables")
+        default=env_settings.TABLE_URI.default,
+        description=_named(env_settings.TABLE_URI, "Root of the Delta tables"),
     )
 
     def settings(self) -> StoreSettings:
         """These fields as the library's store settings (a bad backend name fails as RTK_STORE would)."""
         return StoreSettings(
-            backend=STORE.parse(self.store),
+            backend=env_settings.STORE.parse(self.store),
             duckdb_path=Path(self.duckdb_path),
             parquet_dir=Path(self.parquet_dir),
             table_uri=self.table_uri,
@@ -157,9 +149,9 @@ def api_resource(
     budget (requests, period) as the component read it."""
     return RealtimeKitResource(
         api_token=EnvVar(token_env),
-        account_id=account_id or EnvVar(ACCOUNT_ID.name),
-        app_id=app_id or EnvVar(APP_ID.name),
-        base_url=_deferred(BASE_URL, base_url),
+        account_id=account_id or EnvVar(env_settings.ACCOUNT_ID.name),
+        app_id=app_id or EnvVar(env_settings.APP_ID.name),
+        base_url=_deferred(env_settings.BASE_URL, base_url),
         rate_limit_requests=rate_limit[0],
         rate_limit_period_s=rate_limit[1],
     )
@@ -171,8 +163,8 @@ def store_resource(
     """The store settings given, else today's variables (RTK_STORE, RTK_DUCKDB_PATH, RTK_PARQUET_DIR,
     RTK_TABLE_URI). Object-store credentials are never settings: the AWS_* variables of the process."""
     return StoreResource(
-        store=_deferred(STORE, backend),
-        duckdb_path=_deferred(DUCKDB_PATH, duckdb_path),
-        parquet_dir=_deferred(PARQUET_DIR, parquet_dir),
-        table_uri=_deferred(TABLE_URI, table_uri),
+        store=_deferred(env_settings.STORE, backend),
+        duckdb_path=_deferred(env_settings.DUCKDB_PATH, duckdb_path),
+        parquet_dir=_deferred(env_settings.PARQUET_DIR, parquet_dir),
+        table_uri=_deferred(env_settings.TABLE_URI, table_uri),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -216,6 +216,30 @@ DEFAULT_WORKERS = 8
 
 
 # ---------------------------------------------------------------------------------------- settings
+# A settings field names the variable that fills it in `from_env` (its metadata), so each field's name,
+# default, parser and doc are the variable's, and a Dagster attribute can be derived from it.
+
+_VARIABLE = "variable"
+
+
+def declared(variable: Variable[T], *, secret: bool = False) -> T:
+    """A settings field filled from `variable`, defaulting to the variable's default."""
+    return field(default=variable.default, repr=not secret, metadata={_VARIABLE: variable})
+
+
+def required(variable: Variable[str], *, secret: bool = False) -> str:
+    """A settings field filled from `variable`, with no default: `from_env` reports it when unset."""
+    value: str = field(repr=not secret, metadata={_VARIABLE: variable})
+    return value
+
+
+def variables(settings: type) -> dict[str, Variable[Any]]:
+    """The variable behind each field of a settings class that has one, by field name."""
+    return {f.name: f.metadata[_VARIABLE] for f in fields(settings) if _VARIABLE in f.metadata}
+
+
+def _read(settings: type, env: Env) -> dict[str, Any]:
+    return {name: variable.read(env) for name, variable in variables(settings).items()}
 
 
 def rate_limit_from_env(env: Env = None) -> tuple[int, float]:
@@ -227,12 +251,12 @@ def rate_limit_from_env(env: Env = None) -> tuple[int, float]:
 class ApiSettings:
     """One app of one account, and how its client talks to the API."""
 
-    api_token: str = field(repr=False)
-    account_id: str
-    app_id: str
-    base_url: str = BASE_URL.default
-    rate_limit_requests: int = RATE_LIMIT_REQUESTS.default
-    rate_limit_period_s: float = RATE_LIMIT_PERIOD_S.default
+    api_token: str = required(API_TOKEN, secret=True)
+    account_id: str = required(ACCOUNT_ID)
+    app_id: str = required(APP_ID)
+    base_url: str = declared(BASE_URL)
+    rate_limit_requests: int = declared(RATE_LIMIT_REQUESTS)
+    rate_limit_period_s: float = declared(RATE_LIMIT_PERIOD_S)
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
@@ -247,15 +271,7 @@ class ApiSettings:
                 "missing setting(s): " + ", ".join(missing) + " (export them, or run `rtk-pipeline demo` "
                 "to use the bundled emulator)"
             )
-        requests, period = rate_limit_from_env(env)
-        return cls(
-            api_token=API_TOKEN.read(env),
-            account_id=ACCOUNT_ID.read(env),
-            app_id=APP_ID.read(env),
-            base_url=BASE_URL.read(env),
-            rate_limit_requests=requests,
-            rate_limit_period_s=period,
-        )
+        return cls(**_read(cls, env))
 
     @property
     def rate_limit(self) -> tuple[int, float]:
@@ -267,22 +283,17 @@ class ApiSettings:
 class StoreSettings:
     """Where the tables live. Object-store credentials are never settings (the process's AWS_* variables)."""
 
-    backend: Backend = STORE.default
-    duckdb_path: Path = DUCKDB_PATH.default
-    parquet_dir: Path = PARQUET_DIR.default
-    table_uri: str = TABLE_URI.default
+    backend: Backend = declared(STORE)
+    duckdb_path: Path = declared(DUCKDB_PATH)
+    parquet_dir: Path = declared(PARQUET_DIR)
+    table_uri: str = declared(TABLE_URI)
 
     def __post_init__(self) -> None:
         _backend(STORE.name, self.backend)  # a typed caller can still pass any string at run time
 
     @classmethod
     def from_env(cls, env: Env = None) -> StoreSettings:
-        return cls(
-            backend=STORE.read(env),
-            duckdb_path=DUCKDB_PATH.read(env),
-            parquet_dir=PARQUET_DIR.read(env),
-            table_uri=TABLE_URI.read(env),
-        )
+        return cls(**_read(cls, env))
 
 
 @dataclass(frozen=True)
@@ -291,20 +302,13 @@ class SyncSettings:
     the schedule's lookback, whole-step retries and the freshness deadline."""
 
     workers: int = DEFAULT_WORKERS
-    days_per_run: int = MAX_PARTITIONS_PER_RUN.default
-    partitions_start: date = PARTITIONS_START.default
-    lookback_days: int = LOOKBACK_DAYS.default
-    step_max_retries: int = STEP_MAX_RETRIES.default
-    step_retry_delay_s: float = STEP_RETRY_DELAY_S.default
-    freshness_grace_hours: int = FRESHNESS_GRACE_HOURS.default
+    days_per_run: int = declared(MAX_PARTITIONS_PER_RUN)
+    partitions_start: date = declared(PARTITIONS_START)
+    lookback_days: int = declared(LOOKBACK_DAYS)
+    step_max_retries: int = declared(STEP_MAX_RETRIES)
+    step_retry_delay_s: float = declared(STEP_RETRY_DELAY_S)
+    freshness_grace_hours: int = declared(FRESHNESS_GRACE_HOURS)
 
     @classmethod
     def from_env(cls, env: Env = None) -> SyncSettings:
-        return cls(
-            days_per_run=MAX_PARTITIONS_PER_RUN.read(env),
-            partitions_start=PARTITIONS_START.read(env),
-            lookback_days=LOOKBACK_DAYS.read(env),
-            step_max_retries=STEP_MAX_RETRIES.read(env),
-            step_retry_delay_s=STEP_RETRY_DELAY_S.read(env),
-            freshness_grace_hours=FRESHNESS_GRACE_HOURS.read(env),
-        )
+        return cls(**_read(cls, env))

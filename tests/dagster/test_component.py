@@ -14,8 +14,8 @@ import pytest
 
 from dagster_defs.component import RealtimeKitApp, RealtimeKitComponent
 from dagster_defs.resources import StoreResource
-from rtk_pipeline.errors import ConfigError
 from dagster_defs.schedules import range_tags
+from rtk_pipeline.errors import ConfigError
 from tests.support.truth import truth_meetings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -25,8 +25,9 @@ from rtk_pipeline.store import Store
 from rtk_pipeline.store.backends import open_store_from
 
 
-def _named(variable: Variable[Any], what: str) -> str:
-    return f"{what} ({variable.name})."
+def _described(variable: Variable[Any]) -> str:
+    """A resource field's description: what its variable is for, and the variable's name."""
+    return f"{variable.doc.removesuffix('.')} ({variable.name})."
 
 
 class RealtimeKitResource(ConfigurableResource):
@@ -37,11 +38,11 @@ class RealtimeKitResource(ConfigurableResource):
     whole budget: 1,200 requests / 300 s against Cloudflare.
     """
 
-    api_token: str = Field(repr=False, description=_named(env_settings.API_TOKEN, "Cloudflare API token"))
-    account_id: str = Field(description=_named(env_settings.ACCOUNT_ID, "Cloudflare account id"))
-    app_id: str = Field(description=_named(env_settings.APP_ID, "RealtimeKit app id"))
+    api_token: str = Field(repr=False, description=_described(env_settings.API_TOKEN))
+    account_id: str = Field(description=_described(env_settings.ACCOUNT_ID))
+    app_id: str = Field(description=_described(env_settings.APP_ID))
     base_url: str = Field(
-        default=env_settings.BASE_URL.default, description=_named(env_settings.BASE_URL, "API root")
+        default=env_settings.BASE_URL.default, description=_described(env_settings.BASE_URL)
     )
     rate_limit_requests: int = Field(
         default=env_settings.RATE_LIMIT_REQUESTS.default,
@@ -91,20 +92,18 @@ class StoreResource(ConfigurableResource):
     and a Parquet folder with one file per table and day; with `store="delta"` Delta Lake tables under
     `table_uri` (object-store credentials come from the process's AWS_* variables, never from config)."""
 
-    store: str = Field(
-        default=env_settings.STORE.default, description=_named(env_settings.STORE, "Backend: duckdb or delta")
-    )
+    store: str = Field(default=env_settings.STORE.default, description=_described(env_settings.STORE))
     duckdb_path: str = Field(
         default=str(env_settings.DUCKDB_PATH.default),
-        description=_named(env_settings.DUCKDB_PATH, "DuckDB file"),
+        description=_described(env_settings.DUCKDB_PATH),
     )
     parquet_dir: str = Field(
         default=str(env_settings.PARQUET_DIR.default),
-        description=_named(env_settings.PARQUET_DIR, "Parquet root"),
+        description=_described(env_settings.PARQUET_DIR),
     )
     table_uri: str = Field(
         default=env_settings.TABLE_URI.default,
-        description=_named(env_settings.TABLE_URI, "Root of the Delta tables"),
+        description=_described(env_settings.TABLE_URI),
     )
 
     def settings(self) -> StoreSettings:

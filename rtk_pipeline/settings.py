@@ -172,7 +172,7 @@ def _backend(name: str, raw: str) -> Backend:
 
 
 # The API: the three required ones have no default; the token is a secret and never repr'd or logged.
-API_TOKEN = Variable("CLOUDFLARE_API_TOKEN", "", "Cloudflare API token (secret).", _text)
+API_TOKEN = Variable("CLOUDFLARE_API_TOKEN", "", "Cloudflare API token; a secret, never logged.", _text)
 ACCOUNT_ID = Variable("CLOUDFLARE_ACCOUNT_ID", "", "Cloudflare account id.", _text)
 APP_ID = Variable("RTK_APP_ID", "", "RealtimeKit app id; stored in every row (`app_id`).", _text)
 BASE_URL = Variable("RTK_BASE_URL", "https://api.cloudflare.com/client/v4", "API root.", _text)
@@ -186,9 +186,11 @@ RATE_LIMIT_PERIOD_S = Variable(
 
 # The store.
 STORE = Variable[Backend]("RTK_STORE", "duckdb", "Backend: duckdb or delta.", _backend)
-DUCKDB_PATH = Variable("RTK_DUCKDB_PATH", Path("data/rtk.duckdb"), "duckdb: the analysts' file.", _path)
+DUCKDB_PATH = Variable(
+    "RTK_DUCKDB_PATH", Path("data/rtk.duckdb"), "duckdb: the analysts' DuckDB file.", _path
+)
 PARQUET_DIR = Variable("RTK_PARQUET_DIR", Path("data/parquet"), "duckdb: the Parquet root.", _path)
-TABLE_URI = Variable("RTK_TABLE_URI", "", "delta: s3://bucket/prefix or a local path.", _text)
+TABLE_URI = Variable("RTK_TABLE_URI", "", "delta: root of the tables, s3://bucket/prefix or a path.", _text)
 
 # The sync as Dagster runs it.
 PARTITIONS_START = Variable("RTK_PARTITIONS_START", date(2025, 1, 1), "First daily partition.", parse_date)

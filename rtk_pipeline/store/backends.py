@@ -23,7 +23,8 @@ def store_app_id(env: Mapping[str, str] | None = None, app_id: str | None = None
 
 def open_store(env: Mapping[str, str] | None = None, *, app_id: str | None = None) -> Store:
     """The backend the environment (or `env`) configures, for one app."""
-    return open_store_from(StoreSettings.from_env(env), store_app_id(env, app_id), env=env)
+    app = store_app_id(env, app_id)
+    return open_store_from(StoreSettings.from_env(env), app, env=env)
 
 
 def open_store_from(settings: StoreSettings, app_id: str, *, env: Mapping[str, str] | None = None) -> Store:

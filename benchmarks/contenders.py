@@ -31,7 +31,7 @@ def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
     try:
         from rtk_pipeline.settings import ApiSettings as Settings
     except ImportError:  # the `-before` code, from before settings had one module
-        from rtk_pipeline.config import Settings  # type: ignore[no-redef]
+        from rtk_pipeline.config import Settings
     from rtk_pipeline.ratelimit import RateLimiter
     from rtk_pipeline.store import Warehouse
     from rtk_pipeline.sync import sync_range

@@ -31,7 +31,11 @@ T_START = time.perf_counter()
 def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
     import rtk_pipeline
     from rtk_pipeline.client import RealtimeKitClient
-    from rtk_pipeline.config import Settings
+
+    try:
+        from rtk_pipeline.settings import ApiSettings as Settings
+    except ImportError:  # the `-before` code, from before settings had one module
+        from rtk_pipeline.config import Settings
     from rtk_pipeline.ratelimit import RateLimiter
     from rtk_pipeline.store import Warehouse
     from rtk_pipeline.sync import sync_range

@@ -31,12 +31,12 @@ from dagster import (
     asset,
 )
 
-from dagster_defs.env import env_number
 from dagster_defs.partitions import window_days
 from dagster_defs.resources import app_resources
-from dagster_defs.scope import App, Warehouse
+from dagster_defs.scope import App, ComponentScope
 from dagster_defs.secrets import redact_frame
 from rtk_pipeline.errors import PermanentError
+from rtk_pipeline.settings import SyncSettings
 from rtk_pipeline.store import Store
 from rtk_pipeline.store.tables import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA, with_app_id
 from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
@@ -44,14 +44,7 @@ from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
 PREVIEW_ROWS = 5
 MAX_MISSING_LISTED = 1000  # meeting ids kept in metadata when participants could not be listed
 
-# Faults the client already retried until its budget ran out (429, 5xx, timeouts, a listing that kept
-# moving) get whole-step retries with exponential backoff. Errors a retry cannot fix fail at once.
-SYNC_RETRY_POLICY = RetryPolicy(
-    max_retries=env_number("RTK_STEP_MAX_RETRIES", 3, minimum=0),
-    delay=env_number("RTK_STEP_RETRY_DELAY_S", 30.0, minimum=0, kind=float),
-    backoff=Backoff.EXPONENTIAL,
-    jitter=Jitter.PLUS_MINUS,
-)
+
 # BackfillPolicy is "beta" in Dagster 1.13 and warns at every load; the policy is what keeps backfills
 # to ~12 runs a year, so it stays, without the noise.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
@@ -61,6 +54,18 @@ _PREVIEW_COLUMNS = {
     "meetings": ("id", "title", "status", "created_at", "updated_at"),
     "participants": ("meeting_id", "id", "preset_name", "created_at", "updated_at"),
 }
+
+
+def sync_retry_policy(settings: SyncSettings) -> RetryPolicy:
+    """Whole-step retries with exponential backoff, for the faults the client already retried until its
+    budget ran out (429, 5xx, timeouts, a listing that kept moving). Errors a retry cannot fix fail at once
+    (`Failure(allow_retries=False)`)."""
+    return RetryPolicy(
+        max_retries=settings.step_max_retries,
+        delay=settings.step_retry_delay_s,
+        backoff=Backoff.EXPONENTIAL,
+        jitter=Jitter.PLUS_MINUS,
+    )
 
 
 def _column_schema(schema: pa.Schema) -> TableSchema:
@@ -90,7 +95,7 @@ def _sync_and_report(
     """Call the library once for the run's whole partition range, then report what it did.
 
     Permanent API errors skip Dagster's retries (a wrong token stays wrong); transient ones raise and
-    are retried by SYNC_RETRY_POLICY."""
+    are retried by the assets' `sync_retry_policy`."""
     start_day, end_day = window_days(*context.partition_time_window)
     context.log.info(f"syncing {start_day}..{end_day} ({len(context.partition_keys)} partitions)")
     realtimekit, store = app_resources(context, app)
@@ -166,32 +171,34 @@ def _report(context: AssetExecutionContext, store: Store, result: SyncResult, ap
     )
 
 
-def _synced(app: App, table: str, description: str, **extra) -> dict:
+def _synced(app: App, retry: RetryPolicy, table: str, description: str, **extra) -> dict:
     """What both synced tables of an app share: its key, daily partitions, ranged backfill runs, its
     token's pool, step retries, its API resource and the store."""
     schema = MEETINGS_SCHEMA if table == "meetings" else PARTICIPANTS_SCHEMA
     return {
         "key": app.key(table),
         "description": description,
-        "partitions_def": app.warehouse.partitions,
-        "backfill_policy": app.warehouse.backfill,
+        "partitions_def": app.scope.partitions,
+        "backfill_policy": app.scope.backfill,
         "pool": app.pool,
-        "retry_policy": SYNC_RETRY_POLICY,
-        "group_name": app.warehouse.group,
+        "retry_policy": retry,
+        "group_name": app.scope.group,
         "kinds": {"duckdb", "parquet"},
-        "required_resource_keys": {app.resource, app.warehouse.resource},
+        "required_resource_keys": {app.resource, app.store_resource},
         "metadata": _table_metadata(table, with_app_id(schema)),
         **extra,
     }
 
 
-def build_app_assets(app: App) -> list[AssetsDefinition]:
+def build_app_assets(app: App, settings: SyncSettings) -> list[AssetsDefinition]:
     """The two synced tables of one app. Each app has its own assets, so its partitions succeed or fail
     on their own and a failing app never holds up another app's runs."""
+    retry = sync_retry_policy(settings)
 
     @asset(
         **_synced(
             app,
+            retry,
             "meetings",
             f"RealtimeKit meetings of app `{app.name}`, one partition per UTC creation day: table "
             "`meetings` (its rows have this app's app_id) and Parquet `meetings/created_day=YYYY-MM-DD/`. "
@@ -204,6 +211,7 @@ def build_app_assets(app: App) -> list[AssetsDefinition]:
     @asset(
         **_synced(
             app,
+            retry,
             "participants",
             f"Participants of app `{app.name}`'s meetings created on each UTC day (same partition as their "
             "meeting), listed meeting by meeting on a few threads: table `participants` and Parquet "
@@ -218,17 +226,17 @@ def build_app_assets(app: App) -> list[AssetsDefinition]:
     return [meetings, participants]
 
 
-def build_views_asset(warehouse: Warehouse, apps: list[App]) -> AssetsDefinition:
+def build_views_asset(scope: ComponentScope, apps: list[App]) -> AssetsDefinition:
     """The analyst views and macros from `sql/views/`, (re)created over the whole warehouse (every app);
     each one is queried once so a view that no longer compiles fails here, not in an analyst's notebook."""
     deps = [app.key(table) for app in apps for table in ("meetings", "participants")]
 
     @asset(
-        key=warehouse.views_key,
+        key=scope.views_key,
         deps=deps,
-        group_name=warehouse.group,
+        group_name=scope.group,
         kinds={"duckdb", "sql"},
-        required_resource_keys={warehouse.resource, *(app.resource for app in apps)},
+        required_resource_keys={scope.resource, *(app.resource for app in apps)},
         description=(
             "The analyst views and macros from `sql/views/` over every app of the warehouse (with an "
             "app_id column), recreated and each queried once, so a view that no longer compiles fails here."
@@ -236,7 +244,7 @@ def build_views_asset(warehouse: Warehouse, apps: list[App]) -> AssetsDefinition
     )
     def analyst_views(context: AssetExecutionContext) -> None:
         clients = [getattr(context.resources, app.resource) for app in apps]
-        store = getattr(context.resources, warehouse.resource).get(clients[0].app_id)
+        store = getattr(context.resources, scope.resource).get(clients[0].app_id)
         store.ensure_schema()
         tokens = [client.api_token for client in clients]
         views = store.view_summaries(PREVIEW_ROWS)

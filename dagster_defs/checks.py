@@ -42,11 +42,11 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from dagster_defs.env import env_number
 from dagster_defs.partitions import partition_day
 from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
 from rtk_pipeline.quality import RULES, Probe, Rule
+from rtk_pipeline.settings import FRESHNESS_GRACE_HOURS
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def _specs(table: Table, checks: list[Rule]) -> list[AssetCheckSpec]:
                 asset=table.asset,
                 description=c.description,
                 blocking=c.blocking,
-                partitions_def=table.app.warehouse.partitions,
+                partitions_def=table.app.scope.partitions,
             )
             for c in checks
         ]
@@ -159,7 +159,7 @@ def _table_checks(table: Table, checks: list[Rule]):
         name=table.app.named(f"{table.name}_checks"),
         description=f"Per-partition checks of `{table.name}` (app `{table.app.name}`) in the warehouse.",
         can_subset=True,
-        required_resource_keys={table.app.resource, table.app.warehouse.resource},
+        required_resource_keys={table.app.resource, table.app.store_resource},
     )
     def _checks(context: AssetCheckExecutionContext):
         yield from _evaluate(context, table, checks)
@@ -169,8 +169,6 @@ def _table_checks(table: Table, checks: list[Rule]):
 
 # ------------------------------------------------------------------------------------------ freshness
 
-FRESHNESS_GRACE_HOURS = env_number("RTK_FRESHNESS_GRACE_HOURS", 6, minimum=0)
-
 
 def expected_partition(now: datetime, grace_hours: float, first: date) -> str | None:
     """The newest partition that should have landed by `now`: the last UTC day that ended at least
@@ -179,16 +177,16 @@ def expected_partition(now: datetime, grace_hours: float, first: date) -> str | 
     return due.isoformat() if due >= first else None
 
 
-def _freshness(context: AssetCheckExecutionContext, table: Table) -> AssetCheckResult:
+def _freshness(context: AssetCheckExecutionContext, table: Table, grace_hours: int) -> AssetCheckResult:
     now = datetime.now(UTC)
     asset = table.asset
-    expected = expected_partition(now, FRESHNESS_GRACE_HOURS, table.app.warehouse.partitions.start.date())
+    expected = expected_partition(now, grace_hours, table.app.scope.partitions.start.date())
     materialized = context.instance.get_materialized_partitions(asset)
     latest = max(materialized) if materialized else None
     metadata: dict[str, Any] = {
         "expected_partition": expected or "(none due yet)",
         "latest_materialized_partition": latest or "(none)",
-        "grace_hours": FRESHNESS_GRACE_HOURS,
+        "grace_hours": grace_hours,
     }
     if expected is None:
         return AssetCheckResult(passed=True, metadata=metadata)
@@ -197,7 +195,7 @@ def _freshness(context: AssetCheckExecutionContext, table: Table) -> AssetCheckR
         overdue = now - (
             datetime.combine(partition_day(expected), datetime.min.time(), UTC) + timedelta(days=1)
         )
-        metadata["overdue_hours"] = round(overdue.total_seconds() / 3600 - FRESHNESS_GRACE_HOURS, 1)
+        metadata["overdue_hours"] = round(overdue.total_seconds() / 3600 - grace_hours, 1)
     return AssetCheckResult(
         passed=passed,
         metadata=metadata,
@@ -205,18 +203,18 @@ def _freshness(context: AssetCheckExecutionContext, table: Table) -> AssetCheckR
     )
 
 
-def _freshness_check(table: Table):
+def _freshness_check(table: Table, grace_hours: int):
     @asset_check(
         asset=table.asset,
         name="latest_partition_fresh",
         blocking=False,
         description=(
-            "The most recent closed UTC day is materialized once RTK_FRESHNESS_GRACE_HOURS have passed "
-            "after it ended."
+            f"The most recent closed UTC day is materialized once {grace_hours} hours "
+            f"({FRESHNESS_GRACE_HOURS.name}) have passed after it ended."
         ),
     )
     def _fresh(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        return _freshness(context, table)
+        return _freshness(context, table, grace_hours)
 
     return _fresh
 
@@ -234,9 +232,10 @@ class AppChecks:
         return [*self.partition, *self.freshness]
 
 
-def build_app_checks(app: App) -> AppChecks:
+def build_app_checks(app: App, grace_hours: int) -> AppChecks:
+    """`grace_hours`: how long after a UTC day ends its partition may still be missing."""
     tables = [Table(app, "meetings"), Table(app, "participants")]
     return AppChecks(
         partition=[_table_checks(t, RULES[t.name]) for t in tables],
-        freshness=[_freshness_check(t) for t in tables],
+        freshness=[_freshness_check(t, grace_hours) for t in tables],
     )

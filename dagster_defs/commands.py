@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rtk_pipeline.cli import positive_int
+from rtk_pipeline.settings import API_TOKEN
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -50,13 +51,13 @@ def dagster_home(sub: argparse._SubParsersAction) -> Handler:
         "--token-env",
         action="append",
         metavar="NAME",
-        help="a token variable your apps use (repeatable; default CLOUDFLARE_API_TOKEN): create its pool now",
+        help=f"a token variable your apps use (repeatable; default {API_TOKEN.name}): create its pool now",
     )
 
     def run(args: argparse.Namespace) -> int:
         from dagster_defs.instance import prepare_instance
 
-        names = tuple(args.token_env or ("CLOUDFLARE_API_TOKEN",))
+        names = tuple(args.token_env or (API_TOKEN.name,))
         storage = prepare_instance(args.home, postgres=args.postgres, token_envs=names)
         print(f"DAGSTER_HOME={args.home.resolve()} ({storage} storage)")
         return 0

@@ -8,32 +8,42 @@ Each app gets its own assets (`<key_prefix>/<app>/meetings` and `.../participant
 schedules and stale sensor, and its token its own concurrency pool: an app's partitions succeed or fail on
 their own and one app's failure never blocks another's runs. The analyst views span the warehouse.
 
-Every attribute left out falls back to the environment variable that sets it today (DESIGN.md), read when
-the code location loads, except the token and what the resources read when a run starts.
+Every attribute left out falls back to the environment variable that sets it today (ARCHITECTURE.md), read
+when `build_defs` runs (never at import, so two instances may differ), except the token and what the
+resources read when a run starts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import dagster as dg
 from pydantic import ConfigDict, Field, field_validator
 
 from dagster_defs.assets import build_app_assets, build_views_asset
 from dagster_defs.checks import build_app_checks
-from dagster_defs.partitions import (
-    backfill_policy,
-    daily_partitions,
-    lookback_days,
-    max_partitions_per_run,
-    partitions_start,
-)
-from dagster_defs.resources import api_resource, warehouse_resource
-from dagster_defs.schedules import ScheduleSettings, build_app_jobs
-from dagster_defs.scope import DEFAULT_TOKEN_ENV, App, Warehouse, slug
+from dagster_defs.partitions import backfill_policy, daily_partitions
+from dagster_defs.resources import api_resource, store_resource
+from dagster_defs.schedules import AssetJob, ScheduleSettings, build_app_jobs
+from dagster_defs.scope import DEFAULT_TOKEN_ENV, App, ComponentScope, slug
 from dagster_defs.stale import StaleSettings, build_app_stale, sensor_enabled_from_env
+from rtk_pipeline.settings import (
+    ACCOUNT_ID,
+    API_TOKEN,
+    APP_ID,
+    BASE_URL,
+    DUCKDB_PATH,
+    LOOKBACK_DAYS,
+    PARQUET_DIR,
+    PARTITIONS_START,
+    STORE,
+    TABLE_URI,
+    SyncSettings,
+    rate_limit_from_env,
+)
 
 # The app read from the environment (no `apps` given) is filed under this asset-key segment, so its keys
 # do not change with the value of RTK_APP_ID, which the resources read when a run starts.
@@ -54,13 +64,13 @@ class RealtimeKitApp(dg.Resolvable, dg.Model):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     app_id: Annotated[str, _doc("RealtimeKit app id; stored in every row of this app (`app_id`).")]
-    account_id: Annotated[str | None, _doc("Cloudflare account id. Default: CLOUDFLARE_ACCOUNT_ID.")] = None
+    account_id: Annotated[str | None, _doc(f"Cloudflare account id. Default: {ACCOUNT_ID.name}.")] = None
     token_env: Annotated[
         str, _doc("NAME of the environment variable that holds this app's API token (read at run time).")
     ] = DEFAULT_TOKEN_ENV
-    base_url: Annotated[str | None, _doc("API root. Default: RTK_BASE_URL, else Cloudflare's API root.")] = (
-        None
-    )
+    base_url: Annotated[
+        str | None, _doc(f"API root. Default: {BASE_URL.name}, else Cloudflare's API root.")
+    ] = None
     name: Annotated[
         str | None, _doc("This app's asset-key segment and name part. Default: the app id as a Dagster name.")
     ] = None
@@ -71,8 +81,7 @@ class RealtimeKitApp(dg.Resolvable, dg.Model):
         # Never echo the value: someone may have pasted the token itself here.
         if not _ENV_NAME.match(value):
             raise ValueError(
-                "token_env must be the NAME of an environment variable (like CLOUDFLARE_API_TOKEN), "
-                "not a token"
+                f"token_env must be the NAME of an environment variable (like {API_TOKEN.name}), not a token"
             )
         return value
 
@@ -84,10 +93,16 @@ class RealtimeKitApp(dg.Resolvable, dg.Model):
 class RealtimeKitStore(dg.Resolvable, dg.Model):
     """Where the tables live. Object-store credentials are never settings (the AWS_* variables)."""
 
-    backend: Annotated[Literal["duckdb", "delta"] | None, _doc("duckdb or delta. Default: RTK_STORE.")] = None
-    duckdb_path: Annotated[str | None, _doc("duckdb: the analysts' file. Default: RTK_DUCKDB_PATH.")] = None
-    parquet_dir: Annotated[str | None, _doc("duckdb: the Parquet root. Default: RTK_PARQUET_DIR.")] = None
-    table_uri: Annotated[str | None, _doc("delta: root URI of the tables. Default: RTK_TABLE_URI.")] = None
+    backend: Annotated[
+        Literal["duckdb", "delta"] | None, _doc(f"duckdb or delta. Default: {STORE.name}.")
+    ] = None
+    duckdb_path: Annotated[str | None, _doc(f"duckdb: the analysts' file. Default: {DUCKDB_PATH.name}.")] = (
+        None
+    )
+    parquet_dir: Annotated[str | None, _doc(f"duckdb: the Parquet root. Default: {PARQUET_DIR.name}.")] = None
+    table_uri: Annotated[str | None, _doc(f"delta: root URI of the tables. Default: {TABLE_URI.name}.")] = (
+        None
+    )
 
 
 class RealtimeKitSchedule(dg.Resolvable, dg.Model):
@@ -96,7 +111,11 @@ class RealtimeKitSchedule(dg.Resolvable, dg.Model):
     enabled: Annotated[bool, _doc("Ship the schedules running (the UI toggle overrides it).")] = True
     cron: Annotated[str, _doc("When, in UTC.")] = "15 0 * * *"
     lookback_days: Annotated[
-        int | None, _doc("Days before yesterday that are re-synced too. Default: RTK_LOOKBACK_DAYS (3).")
+        int | None,
+        _doc(
+            f"Days before yesterday that are re-synced too. Default: {LOOKBACK_DAYS.name} "
+            f"({LOOKBACK_DAYS.default})."
+        ),
     ] = Field(default=None, ge=0)
 
 
@@ -125,10 +144,14 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
 
     apps: Annotated[
         list[RealtimeKitApp] | None,
-        _doc("The apps. Default: one, from CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID and RTK_APP_ID."),
+        _doc(f"The apps. Default: one, from {API_TOKEN.name}, {ACCOUNT_ID.name} and {APP_ID.name}."),
     ] = None
     partitions_start: Annotated[
-        str | None, _doc("First daily partition, YYYY-MM-DD. Default: RTK_PARTITIONS_START (2025-01-01).")
+        str | None,
+        _doc(
+            f"First daily partition, YYYY-MM-DD. Default: {PARTITIONS_START.name} "
+            f"({PARTITIONS_START.default})."
+        ),
     ] = None
     key_prefix: Annotated[list[str], _doc("Asset-key prefix of every asset.")] = ["realtimekit"]
     group_name: Annotated[str, _doc("Asset group of every asset.")] = "realtimekit"
@@ -157,7 +180,9 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
     def _distinct(cls, apps: list[RealtimeKitApp] | None) -> list[RealtimeKitApp] | None:
         if apps is not None:
             if not apps:
-                raise ValueError("apps is empty: list at least one app, or leave it out to use RTK_APP_ID")
+                raise ValueError(
+                    f"apps is empty: list at least one app, or leave it out to use {APP_ID.name}"
+                )
             for what, values in (
                 ("app_id", [a.app_id for a in apps]),
                 ("name", [a.key_name for a in apps]),
@@ -167,57 +192,49 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
                     raise ValueError(f"apps: each {what} may appear once, {', '.join(twice)} appear(s) twice")
         return apps
 
+    def sync_settings(self) -> SyncSettings:
+        """The environment's sync settings (read now, not at import) under this component's attributes."""
+        given: dict[str, Any] = {}
+        if self.partitions_start:
+            given["partitions_start"] = date.fromisoformat(self.partitions_start)
+        if self.schedule.lookback_days is not None:
+            given["lookback_days"] = self.schedule.lookback_days
+        return dataclasses.replace(SyncSettings.from_env(), **given)
+
     def build_defs(self, context: dg.ComponentLoadContext | None = None) -> dg.Definitions:
         """Everything of every app. `context` is unused: the component builds the same in Python."""
-        start = date.fromisoformat(self.partitions_start) if self.partitions_start else partitions_start()
-        per_run = max_partitions_per_run()
-        warehouse = Warehouse(
+        sync = self.sync_settings()
+        scope = ComponentScope(
             prefix=tuple(self.key_prefix),
             group=self.group_name,
-            partitions=daily_partitions(start),
-            backfill=backfill_policy(per_run),
+            partitions=daily_partitions(sync.partitions_start),
+            backfill=backfill_policy(sync.days_per_run),
         )
-        schedule = ScheduleSettings(
-            enabled=self.schedule.enabled,
-            cron=self.schedule.cron,
-            lookback_days=lookback_days()
-            if self.schedule.lookback_days is None
-            else self.schedule.lookback_days,
-            per_run=per_run,
-        )
+        schedule = ScheduleSettings(enabled=self.schedule.enabled, cron=self.schedule.cron, sync=sync)
         stale = StaleSettings(
             enabled=sensor_enabled_from_env() if self.stale.enabled is None else self.stale.enabled,
             stale_after_days=self.stale.stale_after_days,
             max_per_run=self.stale.max_per_run,
             dry_run=self.stale.dry_run,
         )
-        configs = self.apps or [None]
-        apps = [
-            App(
-                warehouse,
-                ENV_APP_NAME if c is None else c.key_name,
-                DEFAULT_TOKEN_ENV if c is None else c.token_env,
-            )
-            for c in configs
-        ]
-        resources = {
-            warehouse.resource: warehouse_resource(
+        apps = self._apps(scope)
+        resources: dict[str, dg.ConfigurableResource] = {
+            scope.resource: store_resource(
                 backend=self.store.backend,
                 duckdb_path=self.store.duckdb_path,
                 parquet_dir=self.store.parquet_dir,
                 table_uri=self.store.table_uri,
             )
         }
-        assets, checks, jobs, schedules, sensors = [build_views_asset(warehouse, apps)], [], [], [], []
-        for app, config in zip(apps, configs, strict=True):
-            resources[app.resource] = api_resource(
-                token_env=app.token_env,
-                account_id=config and config.account_id,
-                app_id=config and config.app_id,
-                base_url=config and config.base_url,
-            )
-            assets += build_app_assets(app)
-            app_checks = build_app_checks(app)
+        resources.update(self._api_resources(apps))
+        assets = [build_views_asset(scope, [app for app, _ in apps])]
+        checks: list[dg.AssetChecksDefinition] = []
+        jobs: list[dg.JobDefinition | AssetJob] = []
+        schedules: list[dg.ScheduleDefinition] = []
+        sensors: list[dg.SensorDefinition] = []
+        for app, _ in apps:
+            assets += build_app_assets(app, sync)
+            app_checks = build_app_checks(app, sync.freshness_grace_hours)
             checks += app_checks.all
             app_jobs = build_app_jobs(app, app_checks, schedule)
             app_stale = build_app_stale(app, stale)
@@ -232,6 +249,27 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
             sensors=sensors,
             resources=resources,
         )
+
+    def _apps(self, scope: ComponentScope) -> list[tuple[App, RealtimeKitApp | None]]:
+        """Each app with its attributes; without `apps`, the one app the environment names."""
+        if not self.apps:
+            return [(App(scope, ENV_APP_NAME, DEFAULT_TOKEN_ENV), None)]
+        return [(App(scope, config.key_name, config.token_env), config) for config in self.apps]
+
+    @staticmethod
+    def _api_resources(apps: list[tuple[App, RealtimeKitApp | None]]) -> dict[str, dg.ConfigurableResource]:
+        """Each app's client resource; every app's token has the budget the environment gives."""
+        rate_limit = rate_limit_from_env()
+        return {
+            app.resource: api_resource(
+                token_env=app.token_env,
+                account_id=config.account_id if config else None,
+                app_id=config.app_id if config else None,
+                base_url=config.base_url if config else None,
+                rate_limit=rate_limit,
+            )
+            for app, config in apps
+        }
 
 
 __all__ = [

@@ -1,5 +1,5 @@
 """The one `Definitions` object of the code location (`workspace.yaml`, `[tool.dagster]`): one instance
-of `RealtimeKitComponent` with every setting left to the environment (DESIGN.md's variables)."""
+of `RealtimeKitComponent` with every setting left to the environment (`rtk_pipeline.settings`)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-from dagster import BetaWarning, DagsterInstance
+from dagster import AssetCheckEvaluation, BetaWarning, DagsterInstance, ExecuteInProcessResult
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -25,8 +25,9 @@ from rich.table import Table
 from dagster_defs.local import emulator_config, emulator_env, first_day, prepare_dagster_home, warehouse_paths
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator
-from rtk_pipeline.ratelimit import RateLimiter
-from rtk_pipeline.store import Store, Warehouse
+from rtk_pipeline.settings import ApiSettings, StoreSettings, SyncSettings
+from rtk_pipeline.store import Store
+from rtk_pipeline.store.backends import open_store_from
 
 console = Console()
 
@@ -58,15 +59,16 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def _backfill(instance: DagsterInstance, first: date, last: date) -> tuple[list, list]:
     """Run the real sync job over first..last in ranged runs, as a multi-run backfill would."""
     from dagster_defs.definitions import build_defs
-    from dagster_defs.partitions import chunk_days, max_partitions_per_run
+    from dagster_defs.partitions import chunk_days
     from dagster_defs.schedules import range_tags
 
     with warnings.catch_warnings():
         # Dagster warns about its own copy of a sensor (the `owners` parameter is beta); not news here.
         warnings.simplefilter("ignore", BetaWarning)
         job = build_defs().resolve_job_def(SYNC_JOB)
-    results, evaluations = [], []
-    for start, end in chunk_days(first, last, max_partitions_per_run()):
+    results: list[ExecuteInProcessResult] = []
+    evaluations: list[AssetCheckEvaluation] = []
+    for start, end in chunk_days(first, last, SyncSettings.from_env().days_per_run):
         console.print(f"  run over {start}..{end} ({(end - start).days + 1} partitions) ...")
         result = job.execute_in_process(
             instance=instance,
@@ -134,18 +136,12 @@ def _checks_table(evaluations: list) -> tuple[Table, int]:
     return table, failed
 
 
-def _deactivate(emu: Emulator, warehouse: Store) -> Table:
-    """Stale-meeting deactivation through the API, then each deactivated meeting re-read from the API."""
+def _deactivate(warehouse: Store) -> Table:
+    """Stale-meeting deactivation through the API (the emulator's, as the environment now says), then each
+    deactivated meeting re-read from the API."""
     from rtk_pipeline.stale import DEACTIVATED, deactivate_stale
 
-    limiter = RateLimiter(100_000, 10)
-    with RealtimeKitClient(
-        api_token=emu.token,
-        account_id=emu.account_id,
-        app_id=emu.app_id,
-        base_url=emu.base_url,
-        rate_limiter=limiter,
-    ) as client:
+    with RealtimeKitClient.from_settings(ApiSettings.from_env()) as client:
         decisions = deactivate_stale(
             client,
             warehouse,
@@ -177,7 +173,8 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
     duckdb_path, parquet_dir = warehouse_paths()
     home = prepare_dagster_home(duckdb_path.parent / "dagster_home")
     config = emulator_config(meetings, days, seed)
-    first, last = first_day(config).date(), config.end.date() - timedelta(days=1)
+    first = first_day(config).date()
+    last = first + timedelta(days=days - 1)
     console.rule("[bold]rtk-pipeline demo")
     with Emulator(config) as emu, _environment(emulator_env(emu, duckdb_path, parquet_dir)):
         console.print(
@@ -189,11 +186,11 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
         with DagsterInstance.from_config(str(home)) as instance:
             results, evaluations = _backfill(instance, first, last)
         backfill_s = time.perf_counter() - backfill_started
-        warehouse = Warehouse(duckdb_path, parquet_dir, app_id=emu.app_id)
+        warehouse = open_store_from(StoreSettings.from_env(), emu.app_id)
         console.print(_landed_table(warehouse, results))
         checks, failed_checks = _checks_table(evaluations)
         console.print(checks)
-        console.print(_deactivate(emu, warehouse))
+        console.print(_deactivate(warehouse))
     runs_ok = all(r.success for r in results)
     total_s = time.perf_counter() - started
     console.print(

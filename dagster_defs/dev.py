@@ -15,7 +15,6 @@ import sys
 
 from rich.console import Console
 
-from dagster_defs.env import env_text
 from dagster_defs.local import (
     emulator_config,
     emulator_env,
@@ -24,6 +23,7 @@ from dagster_defs.local import (
     warehouse_paths,
 )
 from rtk_pipeline.emulator import Emulator
+from rtk_pipeline.settings import PARTITIONS_START, env_text
 
 console = Console()
 
@@ -33,14 +33,14 @@ def run_dev(port: int = 3000, meetings: int = 3000, days: int = 30, seed: int = 
     duckdb_path, parquet_dir = warehouse_paths()
     home = prepare_dagster_home(duckdb_path.parent / "dagster_home")
     config = emulator_config(meetings, days, seed)
-    start = env_text("RTK_PARTITIONS_START", first_day(config).date().isoformat())
+    start = env_text(PARTITIONS_START.name, first_day(config).date().isoformat())
     with Emulator(config) as emu:
         env = {
             **os.environ,
             **emulator_env(emu, duckdb_path, parquet_dir),
             "DAGSTER_HOME": str(home),
             # Only the emulator's days as partitions, so the UI's partition bar is the seeded month.
-            "RTK_PARTITIONS_START": start,
+            PARTITIONS_START.name: start,
         }
         command = [
             sys.executable, "-m", "dagster", "dev",

@@ -12,20 +12,19 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from rtk_pipeline import config
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
+from rtk_pipeline.settings import DUCKDB_PATH, PARQUET_DIR, RATE_LIMIT_PERIOD_S, RATE_LIMIT_REQUESTS, STORE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Shipped as package data, so a wheel install has it too.
 INSTANCE_TEMPLATE = files("dagster_defs") / "dagster_home" / "dagster.yaml"
 # The emulator enforces no budget unless asked to; the client's limiter need not pace requests to it.
-EMULATOR_RATE_LIMIT = {"RTK_RATE_LIMIT_REQUESTS": "100000", "RTK_RATE_LIMIT_PERIOD_S": "10"}
+EMULATOR_RATE_LIMIT = {RATE_LIMIT_REQUESTS.name: "100000", RATE_LIMIT_PERIOD_S.name: "10"}
 
 
 def warehouse_paths(env: dict[str, str] | None = None) -> tuple[Path, Path]:
     """RTK_DUCKDB_PATH / RTK_PARQUET_DIR (defaults under data/), made absolute from the current directory."""
-    duckdb_path, parquet_dir = config.warehouse_paths(env)
-    return duckdb_path.resolve(), parquet_dir.resolve()
+    return DUCKDB_PATH.read(env).resolve(), PARQUET_DIR.read(env).resolve()
 
 
 def prepare_dagster_home(home: Path, template: Traversable | None = None) -> Path:
@@ -45,6 +44,9 @@ def emulator_config(meetings: int, days: int, seed: int) -> EmulatorConfig:
 
 
 def first_day(config: EmulatorConfig) -> datetime:
+    """The first day of the emulator's data: `days` before its end (which its config always fills in)."""
+    if config.end is None:
+        raise ValueError("an EmulatorConfig without an end day")
     return config.end - timedelta(days=config.days)
 
 
@@ -52,9 +54,9 @@ def emulator_env(emu: Emulator, duckdb_path: Path, parquet_dir: Path) -> dict[st
     """The environment the resources read (EnvVar) when pointed at the emulator."""
     return {
         **emu.env(),
-        "RTK_STORE": "duckdb",  # the demo and `dev` show the one-machine warehouse, whatever the shell says
-        "RTK_DUCKDB_PATH": str(duckdb_path),
-        "RTK_PARQUET_DIR": str(parquet_dir),
+        STORE.name: "duckdb",  # the demo and `dev` show the one-machine warehouse, whatever the shell says
+        DUCKDB_PATH.name: str(duckdb_path),
+        PARQUET_DIR.name: str(parquet_dir),
         # Against the emulator, deactivating stale meetings is the point; against a real account the
         # sensor ships stopped until someone turns it on.
         "RTK_STALE_SENSOR": "on",

@@ -11,28 +11,6 @@ from datetime import date, datetime, timedelta
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition
 
-from dagster_defs.env import env_date, env_number
-
-DEFAULT_PARTITIONS_START = "2025-01-01"
-DEFAULT_MAX_PARTITIONS_PER_RUN = 31
-DEFAULT_LOOKBACK_DAYS = 3
-
-
-def partitions_start() -> date:
-    """First partition day from RTK_PARTITIONS_START (YYYY-MM-DD); read when the code location loads."""
-    return env_date("RTK_PARTITIONS_START", DEFAULT_PARTITIONS_START)
-
-
-def max_partitions_per_run() -> int:
-    """Days per backfill run (RTK_MAX_PARTITIONS_PER_RUN): a year becomes ~12 runs, each one wide listing."""
-    return env_number("RTK_MAX_PARTITIONS_PER_RUN", DEFAULT_MAX_PARTITIONS_PER_RUN, minimum=1)
-
-
-def lookback_days() -> int:
-    """Extra days the daily schedule re-syncs before yesterday (RTK_LOOKBACK_DAYS): participants keep
-    joining old meetings and meetings change status after their creation day."""
-    return env_number("RTK_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS, minimum=0)
-
 
 def daily_partitions(start: date) -> DailyPartitionsDefinition:
     """Complete UTC days from `start` on (a component's `partitions_start`, else RTK_PARTITIONS_START)."""
@@ -42,6 +20,8 @@ def daily_partitions(start: date) -> DailyPartitionsDefinition:
 
 
 def backfill_policy(per_run: int) -> BackfillPolicy:
+    """Ranged runs of at most `per_run` days (RTK_MAX_PARTITIONS_PER_RUN): a year becomes ~12 runs, each one
+    wide listing."""
     return BackfillPolicy.multi_run(max_partitions_per_run=per_run)
 
 

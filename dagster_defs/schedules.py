@@ -18,9 +18,13 @@ from dagster import (
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from dagster_defs.checks import FRESHNESS_GRACE_HOURS, AppChecks
+from dagster_defs.checks import AppChecks
 from dagster_defs.partitions import chunk_days
 from dagster_defs.scope import App
+from rtk_pipeline.settings import FRESHNESS_GRACE_HOURS, SyncSettings
+
+# What `define_asset_job` returns (Dagster does not export the name).
+AssetJob = UnresolvedAssetJobDefinition
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -28,19 +32,19 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    """The daily sync of one component: on or off, when, and how far back it re-syncs."""
+    """The daily sync of one component: on or off, when; how far back it re-syncs, in runs of how many
+    days, and the freshness deadline come from its sync settings."""
 
     enabled: bool
     cron: str
-    lookback_days: int
-    per_run: int
+    sync: SyncSettings
 
 
 @dataclass(frozen=True)
 class AppJobs:
-    sync: UnresolvedAssetJobDefinition
-    checks: UnresolvedAssetJobDefinition
-    freshness: UnresolvedAssetJobDefinition
+    sync: AssetJob
+    checks: AssetJob
+    freshness: AssetJob
     schedules: list[ScheduleDefinition]
 
 
@@ -62,7 +66,7 @@ def build_app_jobs(app: App, checks: AppChecks, settings: ScheduleSettings) -> A
     tables = [app.key("meetings"), app.key("participants")]
     sync = define_asset_job(
         app.named("sync_job"),
-        selection=AssetSelection.assets(*tables, app.warehouse.views_key),
+        selection=AssetSelection.assets(*tables, app.scope.views_key),
         description=f"App `{app.name}`: meetings, then participants, then the analyst views, with every "
         "check, for a range of days.",
     )
@@ -76,8 +80,9 @@ def build_app_jobs(app: App, checks: AppChecks, settings: ScheduleSettings) -> A
         selection=AssetSelection.checks(*checks.freshness),
         description=f"App `{app.name}`: only the freshness checks (is the most recent closed day there?).",
     )
-    first_day = app.warehouse.partitions.start.date()
+    first_day = app.scope.partitions.start.date()
     status = DefaultScheduleStatus.RUNNING if settings.enabled else DefaultScheduleStatus.STOPPED
+    lookback, per_run = settings.sync.lookback_days, settings.sync.days_per_run
 
     @schedule(
         name=app.named("daily_sync"),
@@ -86,14 +91,14 @@ def build_app_jobs(app: App, checks: AppChecks, settings: ScheduleSettings) -> A
         execution_timezone="UTC",
         default_status=status,
         description=(
-            f"App `{app.name}`, on `{settings.cron}` (UTC): sync yesterday plus {settings.lookback_days} "
+            f"App `{app.name}`, on `{settings.cron}` (UTC): sync yesterday plus {lookback} "
             "earlier days (participants keep joining old meetings, meetings change status), in ranged "
-            f"runs of at most {settings.per_run} days."
+            f"runs of at most {per_run} days."
         ),
     )
     def daily_sync(context: ScheduleEvaluationContext):
         now = context.scheduled_execution_time or datetime.now(UTC)
-        windows = schedule_windows(now, settings.lookback_days, settings.per_run, first_day)
+        windows = schedule_windows(now, lookback, per_run, first_day)
         if not windows:
             return SkipReason(f"no closed UTC day since the first partition ({first_day})")
         return [RunRequest(run_key=f"{a}...{b}", tags=range_tags(a, b)) for a, b in windows]
@@ -101,10 +106,10 @@ def build_app_jobs(app: App, checks: AppChecks, settings: ScheduleSettings) -> A
     @schedule(
         name=app.named("freshness"),
         job=freshness,
-        cron_schedule=f"5 {int(FRESHNESS_GRACE_HOURS) % 24} * * *",
+        cron_schedule=f"5 {settings.sync.freshness_grace_hours % 24} * * *",
         execution_timezone="UTC",
         default_status=status,
-        description="Shortly after the freshness deadline (RTK_FRESHNESS_GRACE_HOURS past midnight UTC).",
+        description=f"Shortly after the freshness deadline ({FRESHNESS_GRACE_HOURS.name} past midnight UTC).",
     )
     def freshness_schedule(context: ScheduleEvaluationContext) -> RunRequest:
         return RunRequest()

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from dagster import AssetKey, BackfillPolicy, DailyPartitionsDefinition
 
+from rtk_pipeline.settings import API_TOKEN
+
 # The pool of the default token keeps its old name, so an instance with `rtk_api` limits keeps them.
-DEFAULT_TOKEN_ENV = "CLOUDFLARE_API_TOKEN"  # noqa: S105 (the variable's name, not a token)
+DEFAULT_TOKEN_ENV = API_TOKEN.name
 DEFAULT_POOL = "rtk_api"
 
 
@@ -31,8 +33,8 @@ def token_pool(token_env: str) -> str:
 
 
 @dataclass(frozen=True)
-class Warehouse:
-    """What every app of one component shares: key prefix, group, partitions, the store resource."""
+class ComponentScope:
+    """What every app of one component instance shares: key prefix, group, partitions, the store resource."""
 
     prefix: tuple[str, ...]
     group: str
@@ -57,16 +59,16 @@ class Warehouse:
 class App:
     """One RealtimeKit app of a component: its key segment, its token's pool, its resource."""
 
-    warehouse: Warehouse
+    scope: ComponentScope
     name: str  # asset key segment and name part
     token_env: str
 
     @property
     def slug(self) -> str:
-        return f"{self.warehouse.slug}_{slug(self.name)}"
+        return f"{self.scope.slug}_{slug(self.name)}"
 
     def key(self, table: str) -> AssetKey:
-        return AssetKey([*self.warehouse.prefix, self.name, table])
+        return AssetKey([*self.scope.prefix, self.name, table])
 
     def named(self, what: str) -> str:
         """A project-unique Dagster name for this app's `what` (job, schedule, sensor, op)."""
@@ -76,6 +78,11 @@ class App:
     def resource(self) -> str:
         """Resource key of this app's API client (its own token, account and app id)."""
         return self.named("api")
+
+    @property
+    def store_resource(self) -> str:
+        """Resource key of the store this app's rows go to (its component's)."""
+        return self.scope.resource
 
     @property
     def pool(self) -> str:

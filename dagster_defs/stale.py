@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from pydantic import Field
 
-from dagster_defs.env import env_flag, env_number
 from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
 from rtk_pipeline import stale
 from rtk_pipeline.errors import RTKError
+from rtk_pipeline.settings import env_flag, env_number
 
 DEFAULT_SENSOR_INTERVAL_S = 3600
 DEFAULT_COOLDOWN_HOURS = 24.0
@@ -153,7 +153,7 @@ class AppStale:
 def build_app_stale(app: App, settings: StaleSettings) -> AppStale:
     """One app's deactivation job (its own token's pool) and the sensor that requests it."""
     op_name, job_name = app.named("deactivate_stale_meetings"), app.named("deactivate_stale_job")
-    keys = {app.resource, app.warehouse.resource}
+    keys = {app.resource, app.store_resource}
 
     @dg.op(
         name=op_name,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtk_pipeline.config import warehouse_paths
+from rtk_pipeline.settings import DUCKDB_PATH
 from rtk_pipeline.store import query_df
 
 
@@ -32,7 +32,7 @@ def read_table(
 
     Timestamps come back as UTC-aware datetimes.
     """
-    path = Path(duckdb_path) if duckdb_path else warehouse_paths()[0]
+    path = Path(duckdb_path) if duckdb_path else DUCKDB_PATH.read()
     if not path.exists():
         raise FileNotFoundError(
             f"no warehouse at {path}: run `rtk-pipeline backfill` (or `rtk-pipeline demo`) first, "

@@ -43,6 +43,7 @@ from rtk_pipeline.normalize import (
     normalize_participant_listings,
     parse_timestamp,
 )
+from rtk_pipeline.settings import DEFAULT_WORKERS
 from rtk_pipeline.store import Stage, Store
 
 log = logging.getLogger("rtk_pipeline.sync")
@@ -158,7 +159,7 @@ def sync_participants(
     start_day: date,
     end_day: date,
     *,
-    workers: int = 8,
+    workers: int = DEFAULT_WORKERS,
     run_id: str | None = None,
     progress: Progress | None = None,
     max_passes: int = MAX_PASSES,
@@ -252,7 +253,7 @@ def sync_range(
     end_day: date,
     *,
     participants: bool = True,
-    workers: int = 8,
+    workers: int = DEFAULT_WORKERS,
     run_id: str | None = None,
     progress: Progress | None = None,
 ) -> list[SyncResult]:

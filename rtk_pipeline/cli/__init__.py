@@ -18,16 +18,11 @@ from datetime import date
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from rtk_pipeline.config import Settings
-from rtk_pipeline.errors import ConfigError, RTKError
+from rtk_pipeline.errors import RTKError
+from rtk_pipeline.settings import DEFAULT_WORKERS, MAX_PARTITIONS_PER_RUN
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
-
-    from rtk_pipeline.client import RealtimeKitClient
-    from rtk_pipeline.store import Store
-    from rtk_pipeline.sync import SyncResult
 
 Handler = Callable[[argparse.Namespace], int]
 COMMAND_GROUP = "rtk_pipeline.commands"
@@ -90,14 +85,16 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
     backfill.add_argument("--start", type=_day, required=True, metavar="YYYY-MM-DD")
     backfill.add_argument("--end", type=_day, required=True, metavar="YYYY-MM-DD")
     backfill.add_argument("--no-participants", action="store_true", help="meetings only")
-    backfill.add_argument("--workers", type=positive_int, default=8, help="concurrent participant listings")
+    backfill.add_argument(
+        "--workers", type=positive_int, default=DEFAULT_WORKERS, help="concurrent participant listings"
+    )
     backfill.add_argument(
         "--days-per-run",
         type=positive_int,
-        default=31,
+        default=MAX_PARTITIONS_PER_RUN.default,
         help="days per listing and commit (as in Dagster)",
     )
-    handlers["backfill"] = _backfill
+    handlers["backfill"] = _run("backfill")
 
     stale = sub.add_parser("deactivate-stale", help="PATCH stale ACTIVE meetings to INACTIVE")
     stale.add_argument(
@@ -144,82 +141,3 @@ def _emulator(args: argparse.Namespace) -> int:
     config, faults = emulator.config_from_args(args)
     emulator.serve(config, faults, host=args.host, port=args.port)
     return 0
-
-
-def open_from_settings(settings: Settings) -> tuple[RealtimeKitClient, Store]:
-    """The API client and the configured warehouse backend (RTK_STORE), both for the settings' app."""
-    from rtk_pipeline.client import RealtimeKitClient
-    from rtk_pipeline.store.backends import open_store
-
-    return RealtimeKitClient.from_settings(settings), open_store(app_id=settings.app_id)
-
-
-def _backfill(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from rtk_pipeline.sync import day_range, sync_range
-
-    if args.end < args.start:
-        raise ConfigError(f"--end {args.end} is before --start {args.start}")
-    settings = Settings.from_env()
-    days = list(day_range(args.start, args.end))
-    chunks = [days[i : i + args.days_per_run] for i in range(0, len(days), args.days_per_run)]
-    client, warehouse = open_from_settings(settings)
-    results: list[SyncResult] = []
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "days · {task.fields[rows]:,} rows · {task.fields[requests]:,} req"
-            " · {task.fields[retries]} retries"
-        ),
-        TimeElapsedColumn(),
-    )
-    rows = 0
-    with client, Progress(*columns, console=_err_console(), transient=False) as bar:
-        task = bar.add_task("backfill", total=len(days), rows=0, requests=0, retries=0)
-
-        def progress(table: str, n: int) -> None:
-            nonlocal rows
-            rows += n
-            stats = client.stats.snapshot()
-            bar.update(task, rows=rows, requests=stats.requests, retries=stats.retries)
-
-        for chunk in chunks:
-            results += sync_range(
-                client,
-                warehouse,
-                chunk[0],
-                chunk[-1],
-                participants=not args.no_participants,
-                workers=args.workers,
-                progress=progress,
-            )
-            stats = client.stats.snapshot()
-            bar.update(task, advance=len(chunk), rows=rows, requests=stats.requests, retries=stats.retries)
-    Console().print(summary_table(results, title=f"backfill {args.start} .. {args.end} -> {warehouse!r}"))
-    return 0
-
-
-def summary_table(results: list[SyncResult], *, title: str) -> Table:
-    """One row per synced window: what landed and what it cost."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    for name in ("table", "days", "rows", "rejected", "requests", "retries", "429s", "seconds"):
-        table.add_column(name, justify="left" if name == "table" else "right")
-    for r in results:
-        days = f"{r.start_day}..{r.end_day}" if r.end_day != r.start_day else str(r.start_day)
-        table.add_row(
-            r.table,
-            days,
-            f"{r.rows:,}",
-            f"{r.rejected:,}",
-            f"{r.requests:,}",
-            str(r.retries),
-            str(r.throttled),
-            f"{r.seconds:.2f}",
-        )
-    return table

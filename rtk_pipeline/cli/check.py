@@ -11,8 +11,8 @@ from rich.console import Console
 
 from rtk_pipeline import probe
 from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.config import Settings
 from rtk_pipeline.errors import ConfigError
+from rtk_pipeline.settings import ApiSettings
 
 err_console = Console(stderr=True)
 
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env()
+        settings = ApiSettings.from_env()
         client = RealtimeKitClient.from_settings(settings, max_attempts=1)  # one attempt = one request
     except ConfigError as exc:
         err_console.print(f"[bold red]settings:[/] {exc}", markup=True, highlight=False)

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rtk_pipeline.config import Settings
+from rtk_pipeline.cli.opening import open_app
 from rtk_pipeline.stale import (
     DEFAULT_MAX_SYNC_AGE_HOURS,
     Decision,
@@ -20,7 +20,8 @@ from rtk_pipeline.stale import (
     summarize,
 )
 
-_STYLE = {
+# Keyed by the Outcome (a str enum), looked up by the decision's stored text.
+_STYLE: dict[str, str] = {
     Outcome.DEACTIVATED: "bold green",
     Outcome.WOULD_DEACTIVATE: "cyan",
     Outcome.FAILED: "bold red",
@@ -106,10 +107,8 @@ def print_decisions(decisions: Sequence[Decision], console: Console | None = Non
 def run(args: argparse.Namespace) -> int:
     """Deactivate per the policy, print the decisions; exit 1 when a PATCH failed (cron users need to see
     it in the exit code; the table says which meeting)."""
-    from rtk_pipeline.cli import open_from_settings
-
-    client, warehouse = open_from_settings(Settings.from_env())
+    client, store = open_app()
     with client:
-        decisions = deactivate_stale(client, warehouse, **kwargs_from_args(args))
+        decisions = deactivate_stale(client, store, **kwargs_from_args(args))
     print_decisions(decisions, console=Console())
     return 1 if any(d.decision == Outcome.FAILED for d in decisions) else 0

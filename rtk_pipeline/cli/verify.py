@@ -8,10 +8,10 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from rtk_pipeline.config import env_text, warehouse_paths
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.quality import Verdict, verify
-from rtk_pipeline.store.backends import open_store, store_kind
+from rtk_pipeline.settings import API_TOKEN, StoreSettings
+from rtk_pipeline.store.backends import open_store
 
 _PASS, _FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
 
@@ -20,11 +20,12 @@ def run(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise ConfigError(f"--end {args.end} is before --start {args.start}")
     warehouse = open_store()
-    if store_kind() == "duckdb" and not (duckdb_path := warehouse_paths()[0]).exists():
+    settings = StoreSettings.from_env()
+    if settings.backend == "duckdb" and not (duckdb_path := settings.duckdb_path).exists():
         raise ConfigError(
             f"no warehouse at {duckdb_path}: run `rtk-pipeline backfill` first or set RTK_DUCKDB_PATH"
         )
-    token = env_text("CLOUDFLARE_API_TOKEN")  # so a stored copy of the token is found too
+    token = API_TOKEN.read()  # so a stored copy of the token is found too
     verdicts = verify(warehouse, args.start, args.end, api_token=token)
     console = Console()
     console.print(verdict_table(verdicts, title=f"verify {args.start} .. {args.end} ({warehouse!r})"))

@@ -8,8 +8,9 @@ transports) with a one-connection pool. A transport passed in (tests, a mock) is
 
 from __future__ import annotations
 
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.cookiejar import CookieJar
 
@@ -19,20 +20,29 @@ import httpx
 class HTTPClients:
     """At most one Client per request in flight; idle ones are reused, all are closed together."""
 
-    def __init__(self, *, headers: dict, timeout: httpx.Timeout, transport: httpx.BaseTransport | None):
+    def __init__(
+        self, *, headers: Mapping[str, str], timeout: httpx.Timeout, transport: httpx.BaseTransport | None
+    ) -> None:
+        self._headers = headers
+        self._timeout = timeout
         # One cookie jar for all (httpx shares a CookieJar it is given): as with a single Client.
-        self._config = {"headers": headers, "timeout": timeout, "cookies": CookieJar()}
-        self._shared = None if transport is None else httpx.Client(transport=transport, **self._config)
+        self._cookies = CookieJar()
+        self._shared = None if transport is None else self._client(transport)
         # One TLS context for all: building one (CA bundle included) per Client costs ~20 ms of CPU.
-        self._ssl = None if transport is not None else httpx.create_ssl_context()
+        self._ssl: ssl.SSLContext | bool = True if transport is not None else httpx.create_ssl_context()
         self._idle: list[httpx.Client] = [self._shared or self._new()]
         self._all = list(self._idle)
         self._lock = threading.Lock()
         self._closed = False
 
+    def _client(self, transport: httpx.BaseTransport) -> httpx.Client:
+        return httpx.Client(
+            transport=transport, headers=self._headers, timeout=self._timeout, cookies=self._cookies
+        )
+
     def _new(self) -> httpx.Client:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        return httpx.Client(transport=httpx.HTTPTransport(verify=self._ssl, limits=limits), **self._config)
+        return self._client(httpx.HTTPTransport(verify=self._ssl, limits=limits))
 
     @contextmanager
     def one(self) -> Iterator[httpx.Client]:

@@ -21,9 +21,19 @@ from rtk_pipeline.client.paging import Page, PageWalk, PagingHint
 from rtk_pipeline.client.paths import AppPaths, meeting_filters, page_params
 from rtk_pipeline.client.sender import Sender
 from rtk_pipeline.client.stats import ClientStats
-from rtk_pipeline.config import DEFAULT_BASE_URL, Settings
 from rtk_pipeline.errors import BadResponseError, ConfigError
 from rtk_pipeline.ratelimit import RateLimiter, shared_limiter
+from rtk_pipeline.settings import (
+    ACCOUNT_ID,
+    API_TOKEN,
+    APP_ID,
+    BASE_URL,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_RETRY_WAIT_S,
+    DEFAULT_TIMEOUT_S,
+    ApiSettings,
+)
 
 _USER_AGENT = f"rtk-pipeline/{__version__} python-httpx/{httpx.__version__}"
 
@@ -43,33 +53,29 @@ class RealtimeKitClient:
         api_token: str,
         account_id: str,
         app_id: str,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float | httpx.Timeout = 30.0,
+        base_url: str = BASE_URL.default,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT_S,
         rate_limiter: RateLimiter | None = None,
-        max_in_flight: int = 16,
-        max_attempts: int = 6,
-        max_retry_wait: float = 60.0,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT_S,
         max_retry_time: float = 300.0,
         backoff: float = 0.5,
         per_page: int = 1000,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        for name, value in (
-            ("CLOUDFLARE_API_TOKEN", api_token),
-            ("CLOUDFLARE_ACCOUNT_ID", account_id),
-            ("RTK_APP_ID", app_id),
-        ):
+        for variable, value in ((API_TOKEN, api_token), (ACCOUNT_ID, account_id), (APP_ID, app_id)):
             if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"{name} is empty")
+                raise ConfigError(f"{variable.name} is empty")
         # A header with whitespace or non-ASCII would make httpx raise an error that quotes the header.
         if not (api_token.isascii() and api_token.isprintable()) or any(c.isspace() for c in api_token):
-            raise ConfigError("CLOUDFLARE_API_TOKEN contains whitespace or non-ASCII characters")
+            raise ConfigError(f"{API_TOKEN.name} contains whitespace or non-ASCII characters")
         try:
             root = httpx.URL(base_url)
         except httpx.InvalidURL:
             root = httpx.URL()
         if root.scheme not in ("http", "https") or not root.host:
-            raise ConfigError(f"RTK_BASE_URL must be an http(s) URL, got {base_url!r}")
+            raise ConfigError(f"{BASE_URL.name} must be an http(s) URL, got {base_url!r}")
         if max_in_flight < 1 or max_attempts < 1 or per_page < 1:
             raise ValueError("max_in_flight, max_attempts and per_page must be >= 1")
         self.base_url = base_url.rstrip("/")
@@ -105,19 +111,27 @@ class RealtimeKitClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kw: Any) -> RealtimeKitClient:
-        """A client for these settings, paced by the process-wide limiter at `settings.rate_limit`."""
+    def from_settings(cls, settings: ApiSettings, **kw: Any) -> RealtimeKitClient:
+        """A client for these settings, paced by the process-wide limiter at `settings.rate_limit`; `kw`
+        overrides any of them (e.g. `max_attempts=1`, `rate_limiter=...`)."""
         if "rate_limiter" not in kw:
             requests, period = settings.rate_limit
             kw["rate_limiter"] = shared_limiter(
                 settings.api_token, settings.base_url, max_requests=requests, period=period
             )
+        options: dict[str, Any] = {
+            "timeout": settings.timeout_s,
+            "max_in_flight": settings.max_in_flight,
+            "max_attempts": settings.max_attempts,
+            "max_retry_wait": settings.max_retry_wait_s,
+            **kw,
+        }
         return cls(
             api_token=settings.api_token,
             account_id=settings.account_id,
             app_id=settings.app_id,
             base_url=settings.base_url,
-            **kw,
+            **options,
         )
 
     @property

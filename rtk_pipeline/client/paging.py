@@ -22,9 +22,19 @@ class Page:
 
     records: list[dict] = field(repr=False)
     page_no: int
-    total_count: int | None
+    total_count: int
     start_offset: int | None
     end_offset: int | None
+
+    @property
+    def start(self) -> int:
+        """`start_offset` of a page with records (`read_page` proved it is there); 0 for an empty page."""
+        return self.start_offset or 0
+
+    @property
+    def end(self) -> int:
+        """`end_offset` of a page with records (`read_page` proved it is there); 0 for an empty page."""
+        return self.end_offset or 0
 
     def __repr__(self) -> str:
         return (
@@ -71,7 +81,7 @@ def read_page(get: Get, path: str, filters: dict, page_no: int, per_page: int) -
         raise bad("a record is not an object")
     if records and (start is None or end is None or start < 1 or end - start + 1 != len(records)):
         raise bad(f"offsets {start}..{end} do not match {len(records)} records")
-    if records and end > total:
+    if records and end is not None and end > total:
         raise bad(f"end_offset {end} is beyond total_count {total}")
     return Page(records, page_no, total, start, end)
 
@@ -112,12 +122,12 @@ class PageWalk:
         yield head
         last = head
         limit = 2 * math.ceil(head.total_count / self.size) + 2
-        while last.records and last.end_offset < last.total_count:
+        while last.records and last.end < last.total_count:
             if self.fetched >= limit:
                 raise self._error(last, f"still not complete after {self.fetched} pages")
-            if last.end_offset % self.size:
+            if last.end % self.size:
                 raise self._error(last, f"a page before the end held fewer than {self.size} records")
-            page = self._fetch(self.base + last.end_offset // self.size)
+            page = self._fetch(self.base + last.end // self.size)
             if page.records:
                 self._check_follows(last, page)
             yield page
@@ -131,9 +141,7 @@ class PageWalk:
         """The page at offset 1, learning the page_no base and the server's cap on the way."""
         head = self._fetch(self.base)
         if head.records and head.start_offset != 1 and self.base == 1:
-            self.size = (
-                head.start_offset - 1
-            )  # page 1 was the second page: its offset tells the honoured size
+            self.size = head.start - 1  # page 1 was the second page: its offset tells the honoured size
             self.base = 0
             head = self._fetch(0)
         elif not head.records and head.total_count:
@@ -163,9 +171,9 @@ class PageWalk:
             and [r.get("id") for r in page.records] == [r.get("id") for r in previous.records]
         ):
             raise self._error(page, "the page repeats the previous page")
-        if page.start_offset != previous.end_offset + 1:
-            how = "went backwards" if page.start_offset <= previous.end_offset else "skipped records"
-            raise self._error(page, f"offsets {how}: expected start_offset {previous.end_offset + 1}")
+        if page.start != previous.end + 1:
+            how = "went backwards" if page.start <= previous.end else "skipped records"
+            raise self._error(page, f"offsets {how}: expected start_offset {previous.end + 1}")
 
     def _error(self, page: Page, why: str) -> PagingError:
         return PagingError(

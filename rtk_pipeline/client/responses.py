@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -25,10 +25,26 @@ from rtk_pipeline.errors import (
     RateLimitedError,
     ServerError,
 )
+from rtk_pipeline.settings import ACCOUNT_ID, API_TOKEN, APP_ID
 
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
 Scrub = Callable[[str | None], str | None]
+
+
+class Where(TypedDict):
+    """Which answer: `APIError`'s keyword arguments before the API's own words are read."""
+
+    method: str
+    path: str
+    status: int
+
+
+class ErrorContext(Where, total=False):
+    """Which answer and what the API said about it: `APIError`'s keyword arguments."""
+
+    code: str | int | None
+    api_message: str | None
 
 
 class Retry(Exception):
@@ -110,7 +126,7 @@ def api_error(payload: Any) -> tuple[str | int | None, str | None]:
 
 def envelope(call: Call, response: httpx.Response, content: bytes, scrub: Scrub) -> dict:
     """The decoded 2xx envelope; a damaged or `success: false` one is retried when the call allows it."""
-    where = {"method": call.method, "path": call.path, "status": response.status_code}
+    where = Where(method=call.method, path=call.path, status=response.status_code)
     try:
         decoded = json.loads(content)
     except ValueError:
@@ -137,8 +153,9 @@ def failure(
         code, message = api_error(json.loads(content))
     except ValueError:
         code, message = None, None
-    details = {"method": call.method, "path": call.path, "status": status, "code": code}
-    details["api_message"] = scrub(message)
+    details = ErrorContext(
+        method=call.method, path=call.path, status=status, code=code, api_message=scrub(message)
+    )
     if status == 429:
         wait = retry_after(response.headers.get("retry-after"))
         asked = "" if wait is None else f" (Retry-After: {wait:g}s)"
@@ -146,11 +163,11 @@ def failure(
     if status in _RETRYABLE_STATUS:
         return call.retriable(ServerError("server error", **details))
     if status == 401:
-        return AuthError("the API token was rejected: check CLOUDFLARE_API_TOKEN", **details)
+        return AuthError(f"the API token was rejected: check {API_TOKEN.name}", **details)
     if status == 403:
         return AuthError(
             f"access denied to account {app.account_id!r}, app {app.app_id!r}: check "
-            "CLOUDFLARE_ACCOUNT_ID and RTK_APP_ID, and that CLOUDFLARE_API_TOKEN is allowed to use "
+            f"{ACCOUNT_ID.name} and {APP_ID.name}, and that {API_TOKEN.name} is allowed to use "
             "RealtimeKit on that account",
             **details,
         )
@@ -158,13 +175,13 @@ def failure(
         if call.path == app.meetings or "app" in (message or "").lower().split():
             why = (
                 f"no app {app.app_id!r} in account {app.account_id!r}: "
-                "check RTK_APP_ID and CLOUDFLARE_ACCOUNT_ID"
+                f"check {APP_ID.name} and {ACCOUNT_ID.name}"
             )
         else:
-            why = "not found (if every id is not found, check RTK_APP_ID)"
+            why = f"not found (if every id is not found, check {APP_ID.name})"
         return NotFoundError(why, **details)
     if 400 <= status < 500:
-        hint = ": check CLOUDFLARE_ACCOUNT_ID" if code == 7003 else ""
+        hint = f": check {ACCOUNT_ID.name}" if code == 7003 else ""
         return BadRequestError(f"request rejected{hint}", **details)
     if status >= 500:
         return ServerError("server error", **details)

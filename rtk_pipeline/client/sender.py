@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import httpx
 import tenacity
+from tenacity.stop import stop_base
 
 from rtk_pipeline.client.connections import HTTPClients
 from rtk_pipeline.client.paths import AppPaths
@@ -69,7 +70,7 @@ class Sender:
             retry=tenacity.retry_if_exception_type(Retry),
             stop=tenacity.stop_after_attempt(max_attempts)
             | tenacity.stop_before_delay(max_retry_time)
-            | self._beyond_retry_after,
+            | _BeyondRetryAfter(max_retry_time),
             wait=self._wait,
             before_sleep=self._before_sleep,
             retry_error_callback=self._give_up,
@@ -143,25 +144,16 @@ class Sender:
             log.debug("%s %s -> %s in %.1f ms (%s)", call.method, call.path, outcome, ms, detail)
 
     # ------------------------------------------------------------------ tenacity hooks
+    # Tenacity calls them only after an attempt has ended, so its outcome and start time are there.
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """Honour the server's Retry-After (capped); otherwise jittered exponential backoff."""
-        failed = state.outcome.exception()
+        failed = _failed(state)
         if isinstance(failed, Retry) and failed.retry_after is not None:
             wait = min(failed.retry_after, self._max_retry_wait)
             self.rate_limiter.hold(wait)  # the whole token is throttled, not just this thread
             return wait
         return self._backoff(state)
-
-    def _beyond_retry_after(self, state: tenacity.RetryCallState) -> bool:
-        """Stop early when the server asks for a pause that outlasts the retry budget: retrying sooner
-        would only meet another 429 (and, at Cloudflare, may prolong the lockout)."""
-        failed = state.outcome.exception()
-        return (
-            isinstance(failed, Retry)
-            and failed.retry_after is not None
-            and state.seconds_since_start + failed.retry_after > self._max_retry_time
-        )
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self._stats.count_retry()
@@ -171,19 +163,41 @@ class Sender:
             call.method,
             call.path,
             state.upcoming_sleep,
-            state.outcome.exception(),
+            _failed(state),
             state.attempt_number + 1,
         )
 
     @staticmethod
     def _give_up(state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception().error
+        # Tenacity gives up only on an attempt it would have retried, and it retries only a `Retry`.
+        error = cast(Retry, _failed(state)).error
         raise type(error)(
             f"{error.args[0]} (gave up after {state.attempt_number} attempts in "
-            f"{state.seconds_since_start:.1f}s)",
+            f"{state.seconds_since_start or 0.0:.1f}s)",
             method=error.method,
             path=error.path,
             status=error.status,
             code=error.code,
             api_message=error.api_message,
         ) from error
+
+
+def _failed(state: tenacity.RetryCallState) -> BaseException | None:
+    """The exception the attempt that just ended raised (None if it returned)."""
+    return state.outcome.exception() if state.outcome is not None else None
+
+
+class _BeyondRetryAfter(stop_base):
+    """Stop early when the server asks for a pause that outlasts the retry budget: retrying sooner
+    would only meet another 429 (and, at Cloudflare, may prolong the lockout)."""
+
+    def __init__(self, max_retry_time: float) -> None:
+        self._max_retry_time = max_retry_time
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        failed = _failed(state)
+        return (
+            isinstance(failed, Retry)
+            and failed.retry_after is not None
+            and (state.seconds_since_start or 0.0) + failed.retry_after > self._max_retry_time
+        )

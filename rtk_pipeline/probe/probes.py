@@ -51,7 +51,7 @@ class _Prober:
     def used(self) -> int:
         return self.client.stats.snapshot().requests - self._start
 
-    def list(self, **params: Any) -> dict:
+    def list_meetings(self, **params: Any) -> dict:
         if self.used() >= MAX_REQUESTS:
             raise _OverBudget
         return self.client.list_meetings(**params)
@@ -65,7 +65,7 @@ class _Prober:
         """auth + read from the first page (default paging); None if listing is not possible."""
         f = self.found
         try:
-            first = self.list()
+            first = self.list_meetings()
         except AuthError as e:
             f.auth = e.status != 401
             f.read = False if f.auth else None
@@ -101,9 +101,9 @@ class _Prober:
     def paging(self, first: dict) -> list[dict]:
         """page_base, default_per_page, max_per_page; returns the largest sample page seen."""
         f = self.found
-        rows, total = first.get("data") or [], (first.get("paging") or {}).get("total_count")
-        self.total = total if isinstance(total, int) else 0
-        if not self.total:
+        rows, reported = first.get("data") or [], (first.get("paging") or {}).get("total_count")
+        self.total = total = reported if isinstance(reported, int) else 0
+        if not total:
             for key in ("page_base", "max_per_page", "default_per_page"):
                 self.note(key, "the app holds no meetings")
             return rows
@@ -111,7 +111,7 @@ class _Prober:
             f.default_per_page = len(rows)
         else:
             self.note("default_per_page", f"all {total} meetings fit on the default page")
-        one = self.list(page_no=1, per_page=1)
+        one = self.list_meetings(page_no=1, per_page=1)
         first_ids, got = _ids(first), _ids(one)
         start = (one.get("paging") or {}).get("start_offset")
         if got[:1] == first_ids[:1] or (not got and start == 1):
@@ -122,7 +122,7 @@ class _Prober:
             self.note("page_base", f"page_no=1 per_page=1 returned {got[:1]}, neither of the first two rows")
             return rows
         try:
-            big = self.list(page_no=f.page_base, per_page=SAMPLE_PER_PAGE)
+            big = self.list_meetings(page_no=f.page_base, per_page=SAMPLE_PER_PAGE)
         except BadRequestError as e:
             self.note("max_per_page", f"per_page={SAMPLE_PER_PAGE} rejected: {_why(e)}")
             return rows
@@ -142,8 +142,8 @@ class _Prober:
         fits = []
         for name in ORDERS:
             by, _, direction = name.partition("_")
-            times = [_when(r, f"{by}_at") for r in sample]
-            if len(times) < 2 or None in times:
+            times = [t for r in sample if (t := _when(r, f"{by}_at")) is not None]
+            if len(times) < 2 or len(times) < len(sample):
                 continue
             if all((a >= b) if direction == "desc" else (a <= b) for a, b in pairwise(times)):
                 fits.append(name)
@@ -164,7 +164,7 @@ class _Prober:
             return
         want = "INACTIVE" if "ACTIVE" in statuses else "ACTIVE"  # one the sample shows the other of
         try:
-            got = self.list(page_no=self.found.page_base, per_page=SAMPLE_PER_PAGE, status=want)
+            got = self.list_meetings(page_no=self.found.page_base, per_page=SAMPLE_PER_PAGE, status=want)
         except BadRequestError as e:
             self.found.status_filter = False
             self.note("status_filter", f"status={want} rejected: {_why(e)}")
@@ -181,11 +181,12 @@ class _Prober:
         if not candidates and len(sample) < self.total and f.page_base is not None:
             # The sample holds none; the last page holds the other end of the order (newest or oldest).
             n = len(sample)
-            last = self.list(page_no=f.page_base + (self.total - 1) // n, per_page=n)
+            last = self.list_meetings(page_no=f.page_base + (self.total - 1) // n, per_page=n)
             candidates = _moved_days(last.get("data") or [])
         if candidates:
             _, m = max(candidates, key=lambda pair: pair[0])
-            inside = {key: self._lists(m, _when(m, key) - _NEAR, _when(m, key) + _NEAR) for key in _FIELDS}
+            times = {key: t for key in _FIELDS if (t := _when(m, key)) is not None}  # both: see _moved_days
+            inside = {key: self._lists(m, t - _NEAR, t + _NEAR) for key, t in times.items()}
             if inside["created_at"] != inside["updated_at"]:
                 f.window_field = "created_at" if inside["created_at"] else "updated_at"
             elif inside["created_at"]:
@@ -204,19 +205,20 @@ class _Prober:
             r for r in sample if _when(r, "created_at") and _when(r, "created_at") == _when(r, "updated_at")
         ]
         key = f.window_field or "created_at"
-        pool = same or (sample if f.window_field else [])
+        pool = [
+            (r, t) for r in same or (sample if f.window_field else []) if (t := _when(r, key)) is not None
+        ]
         if not pool:
             for name in ("start_inclusive", "end_inclusive"):
                 self.note(name, "needs the window field, or a meeting created and updated at one instant")
             return
-        m = pool[0]
-        t = _when(m, key)
+        m, t = pool[0]
         f.start_inclusive = self._lists(m, t, t + _NEAR)
         f.end_inclusive = self._lists(m, t - _NEAR, t)
 
     def _lists(self, meeting: dict, start: datetime, end: datetime) -> bool:
         """Does a window [start, end] list `meeting`?"""
-        envelope = self.list(
+        envelope = self.list_meetings(
             page_no=self.found.page_base, per_page=SAMPLE_PER_PAGE, start_time=start, end_time=end
         )
         return str(meeting.get("id")) in _ids(envelope)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rtk_pipeline.config import env_flag, env_list, env_number, env_regex
 from rtk_pipeline.errors import ConfigError
+from rtk_pipeline.settings import env_flag, env_list, env_number, env_regex
 
 DEFAULT_STALE_AFTER_DAYS = 30
 DEFAULT_MAX_DEACTIVATIONS = 50

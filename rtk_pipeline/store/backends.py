@@ -8,36 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rtk_pipeline.config import env_text, warehouse_paths
 from rtk_pipeline.errors import ConfigError
+from rtk_pipeline.settings import APP_ID, StoreSettings
 from rtk_pipeline.store.interface import Store
-
-BACKENDS = ("duckdb", "delta")
-
-
-def store_kind(env: Mapping[str, str] | None = None) -> str:
-    """RTK_STORE, checked: `duckdb` unless set."""
-    kind = env_text("RTK_STORE", "duckdb", env=env).lower()
-    if kind not in BACKENDS:
-        raise ConfigError(f"RTK_STORE must be one of {', '.join(BACKENDS)}, got {kind!r}")
-    return kind
 
 
 def store_app_id(env: Mapping[str, str] | None = None, app_id: str | None = None) -> str:
     """The app a store is opened for: `app_id` when given, else RTK_APP_ID (required then)."""
-    app = (app_id or "").strip() or env_text("RTK_APP_ID", env=env)
+    app = (app_id or "").strip() or APP_ID.read(env)
     if not app:
-        raise ConfigError("RTK_APP_ID is not set: the warehouse files every row under an app id")
+        raise ConfigError(f"{APP_ID.name} is not set: the warehouse files every row under an app id")
     return app
 
 
 def open_store(env: Mapping[str, str] | None = None, *, app_id: str | None = None) -> Store:
-    """The configured backend for one app (cheap: nothing is opened or written until it is used)."""
+    """The backend the environment (or `env`) configures, for one app."""
     app = store_app_id(env, app_id)
-    if store_kind(env) == "delta":
-        from rtk_pipeline.store.delta import DeltaStore
+    return open_store_from(StoreSettings.from_env(env), app, env=env)
 
-        return DeltaStore.from_env(env, app_id=app)
+
+def open_store_from(settings: StoreSettings, app_id: str, *, env: Mapping[str, str] | None = None) -> Store:
+    """The backend `settings` name, for one app (cheap: nothing is opened or written until it is used).
+    Object-store credentials come from the AWS_* variables of `env`, by default the process's (delta-rs's
+    contract: they are never settings)."""
+    if settings.backend == "delta":
+        from rtk_pipeline.store.delta import DeltaStore
+        from rtk_pipeline.store.delta.objectstore import TableRoot
+
+        return DeltaStore(TableRoot.from_env(settings.table_uri, env), app_id=app_id)
     from rtk_pipeline.store.warehouse import Warehouse
 
-    return Warehouse(*warehouse_paths(env), app_id=app)
+    return Warehouse(settings.duckdb_path, settings.parquet_dir, app_id=app_id)

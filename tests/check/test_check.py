@@ -10,16 +10,16 @@ import subprocess
 import pytest
 
 from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.config import Settings
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.probe import EMULATOR_DEFAULTS, KEYS, MAX_REQUESTS, NIL_MEETING_ID, Findings, run_check
+from rtk_pipeline.settings import ApiSettings
 from tests.support.processes import cli_env, run_cli
 
 READ_ONLY = "emu-read-only-token"
 
 
-def _settings(emu: Emulator, **env: str) -> Settings:
-    return Settings.from_env({**emu.env(), "RTK_RATE_LIMIT_REQUESTS": "100000", **env})
+def _settings(emu: Emulator, **env: str) -> ApiSettings:
+    return ApiSettings.from_env({**emu.env(), "RTK_RATE_LIMIT_REQUESTS": "100000", **env})
 
 
 def check(emu: Emulator, **env: str) -> Findings:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from rtk_pipeline.client import RealtimeKitClient
-from rtk_pipeline.config import Settings
 from rtk_pipeline.errors import NotFoundError
 from rtk_pipeline.ratelimit import RateLimiter
+from rtk_pipeline.settings import ApiSettings
 
 
 def meeting_with_participants(emu, at_least: int = 1) -> str:
@@ -136,7 +136,7 @@ def test_empty_ids_are_refused_before_any_request(emulator, client, empty):
 
 
 def test_from_settings(emulator):
-    settings = Settings.from_env(emulator.env())
+    settings = ApiSettings.from_env(emulator.env())
     with RealtimeKitClient.from_settings(settings, rate_limiter=RateLimiter(1000, 1.0)) as client:
         assert client.list_meetings(per_page=5)["data"] == emulator.meetings()[:5]
         assert client.base_url == emulator.base_url

@@ -13,7 +13,9 @@ import duckdb
 import pytest
 
 from dagster_defs.component import RealtimeKitApp, RealtimeKitComponent
+from dagster_defs.resources import StoreResource
 from dagster_defs.schedules import range_tags
+from rtk_pipeline.errors import ConfigError
 from tests.support.truth import truth_meetings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -100,6 +102,44 @@ def test_left_out_settings_come_from_the_environment(monkeypatch, tmp_path):
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     schedule = {s.name: s for s in defs.schedules}["realtimekit_default_daily_sync"]
     assert "5 earlier days" in schedule.description
+
+
+def test_two_instances_built_under_different_environments_differ(monkeypatch):
+    """Step retries and the freshness deadline are read when `build_defs` runs, not when the module is
+    imported: each instance keeps what the environment said when it was built."""
+
+    def built(prefix: str, retries: str, delay: str, grace: str) -> dg.Definitions:
+        monkeypatch.setenv("RTK_STEP_MAX_RETRIES", retries)
+        monkeypatch.setenv("RTK_STEP_RETRY_DELAY_S", delay)
+        monkeypatch.setenv("RTK_FRESHNESS_GRACE_HOURS", grace)
+        return RealtimeKitComponent(key_prefix=[prefix]).build_defs()
+
+    one, two = built("one", "1", "2", "4"), built("two", "5", "7.5", "9")
+    for defs, prefix, retries, delay, hour in ((one, "one", 1, 2, 4), (two, "two", 5, 7.5, 9)):
+        node = defs.resolve_asset_graph().get(dg.AssetKey([prefix, "default", "participants"]))
+        policy = node.assets_def.op.retry_policy
+        assert (policy.max_retries, policy.delay) == (retries, delay)
+        freshness = {s.name: s for s in defs.schedules}[f"{prefix}_default_freshness"]
+        assert freshness.cron_schedule == f"5 {hour} * * *"
+
+
+def test_a_malformed_variable_fails_the_build_by_name(monkeypatch):
+    monkeypatch.setenv("RTK_STEP_MAX_RETRIES", "many")
+    with pytest.raises(ConfigError, match="RTK_STEP_MAX_RETRIES must be a whole number, got 'many'"):
+        RealtimeKitComponent().build_defs()
+
+
+def test_the_store_resource_opens_what_its_fields_name(tmp_path):
+    StoreResource(duckdb_path=str(tmp_path / "w.duckdb"), parquet_dir=str(tmp_path / "pq")).get(
+        "a"
+    ).ensure_schema()
+    assert (tmp_path / "w.duckdb").is_file()
+    StoreResource(store="DELTA", table_uri=str(tmp_path / "lake")).get("a").ensure_schema()
+    assert (tmp_path / "lake" / "meetings" / "_delta_log").is_dir()
+    with pytest.raises(ConfigError, match="RTK_STORE must be one of duckdb, delta, got 'sqlite'"):
+        StoreResource(store="sqlite").get("a")
+    with pytest.raises(ConfigError, match="RTK_STORE=delta needs RTK_TABLE_URI"):
+        StoreResource(store="delta").get("a")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from dagster_defs.component import RealtimeKitComponent
-from dagster_defs.resources import RealtimeKitResource, WarehouseResource
+from dagster_defs.resources import RealtimeKitResource, StoreResource
 from rtk_pipeline import stale
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.store import Warehouse
@@ -32,7 +32,7 @@ def policy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _resources(world) -> dict:
     return {
-        WAREHOUSE_RESOURCE: WarehouseResource(
+        WAREHOUSE_RESOURCE: StoreResource(
             duckdb_path=str(world.wh.duckdb_path), parquet_dir=str(world.wh.parquet_dir)
         ),
         API_RESOURCE: RealtimeKitResource(

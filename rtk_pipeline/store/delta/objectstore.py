@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from rtk_pipeline.config import env_text
 from rtk_pipeline.errors import ConfigError, RTKError
+from rtk_pipeline.settings import TABLE_URI, env_text
 
 # The environment contract of issue 12 (standard AWS names, read as delta-rs/object_store read them).
 AWS_VARIABLES = (
@@ -48,7 +48,7 @@ class TableRoot:
 
     @classmethod
     def from_env(cls, uri: str | None = None, env: Mapping[str, str] | None = None) -> TableRoot:
-        raw = (uri if uri is not None else env_text("RTK_TABLE_URI", env=env)).strip().rstrip("/")
+        raw = (uri if uri is not None else TABLE_URI.read(env)).strip().rstrip("/")
         if not raw:
             raise ConfigError("RTK_STORE=delta needs RTK_TABLE_URI (s3://bucket/prefix or a local path)")
         scheme = urlparse(raw).scheme

@@ -25,7 +25,14 @@ def _string_literals(path: Path) -> set[str]:
 
 def test_each_variable_is_spelled_out_only_where_it_is_declared():
     declaring = ROOT / "rtk_pipeline" / "settings.py"
-    modules = [p for package in ("rtk_pipeline", "dagster_defs") for p in (ROOT / package).rglob("*.py")]
+    # The emulator is outside the pipeline (it imports nothing of it) and speaks its contract as a user would.
+    emulator = ROOT / "rtk_pipeline" / "emulator"
+    modules = [
+        p
+        for package in ("rtk_pipeline", "dagster_defs")
+        for p in (ROOT / package).rglob("*.py")
+        if emulator not in p.parents
+    ]
     spelled = {
         str(path.relative_to(ROOT)): sorted(set(DECLARED) & _string_literals(path))
         for path in modules

@@ -27,7 +27,6 @@ from rtk_pipeline.emulator.faults import PRE_KINDS, FaultEngine, Faults
 from rtk_pipeline.emulator.httpd import Handler, Server, check_loopback
 from rtk_pipeline.emulator.records import dumps, participant_record, scrub
 from rtk_pipeline.emulator.wire import API_ROOT, fault_response, parse_route, rtk_error, truncate
-from rtk_pipeline.settings import ACCOUNT_ID, API_TOKEN, APP_ID, BASE_URL
 
 
 class RequestRecord(NamedTuple):
@@ -135,12 +134,14 @@ class Emulator:
         return self.config.app_id
 
     def env(self) -> dict[str, str]:
-        """The settings that point rtk-pipeline at this emulator."""
+        """The settings that point rtk-pipeline at this emulator. Spelled out here, as a user's shell would
+        spell them: the emulator shares no code with the pipeline (ARCHITECTURE.md), and the tests that
+        configure the pipeline through this dict catch any drift."""
         return {
-            API_TOKEN.name: self.token,
-            ACCOUNT_ID.name: self.account_id,
-            APP_ID.name: self.app_id,
-            BASE_URL.name: self.base_url,
+            "CLOUDFLARE_API_TOKEN": self.token,
+            "CLOUDFLARE_ACCOUNT_ID": self.account_id,
+            "RTK_APP_ID": self.app_id,
+            "RTK_BASE_URL": self.base_url,
         }
 
     # ---------------------------------------------------------------- ground truth

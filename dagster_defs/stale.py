@@ -63,12 +63,11 @@ class DeactivateStaleConfig(dg.Config):
     @classmethod
     def of(cls, policy: stale.StalePolicy, meeting_ids: list[str]) -> "DeactivateStaleConfig":
         """The run config that judges `meeting_ids` under `policy`, every policy field written out."""
-        fields: dict[str, Any] = {
-            name: getattr(policy, name) for name in cls.model_fields if name != "meeting_ids"
-        }
-        return cls(
-            meeting_ids=meeting_ids, **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
-        )
+        values: dict[str, Any] = {"meeting_ids": meeting_ids}
+        for name in cls.model_fields.keys() - {"meeting_ids"}:
+            value = getattr(policy, name)
+            values[name] = list(value) if isinstance(value, tuple) else value
+        return cls.model_validate(values)
 
 
 def _decisions_markdown(decisions: list[stale.Decision], limit: int = 200) -> str:

@@ -20,7 +20,7 @@ from rtk_pipeline.stale import (
     summarize,
 )
 
-_STYLE = {
+_STYLE: dict[str, str] = {
     Outcome.DEACTIVATED: "bold green",
     Outcome.WOULD_DEACTIVATE: "cyan",
     Outcome.FAILED: "bold red",

@@ -85,7 +85,10 @@ class Deactivator:
         if status != "ACTIVE":
             self.live.saw(candidate.meeting_id, live)
             return Outcome.SKIP_NOT_ACTIVE, f"live status is {status!r}"
-        snapshot = candidate.updated_at or candidate.last_activity_at
+        last_activity = candidate.last_activity_at
+        if last_activity is None:  # `find_candidates` yields none such: nothing to compare with
+            return Outcome.SKIP_UNVERIFIABLE, "the warehouse holds no last activity for it"
+        snapshot = candidate.updated_at or last_activity
         try:
             live_updated = parse_timestamp(live.get("updated_at"))
         except (TypeError, ValueError):
@@ -103,7 +106,7 @@ class Deactivator:
             return Outcome.FAILED, exc
         except (TypeError, ValueError):
             return Outcome.SKIP_UNVERIFIABLE, "a participant timestamp is unparseable"
-        if latest is not None and (latest > candidate.last_activity_at or latest >= self.cutoff):
+        if latest is not None and (latest > last_activity or latest >= self.cutoff):
             return Outcome.SKIP_PARTICIPANTS, f"live participant activity at {latest:%Y-%m-%dT%H:%M:%SZ}"
         return live
 

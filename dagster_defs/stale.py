@@ -23,6 +23,7 @@ from rtk_pipeline.errors import RTKError
 from rtk_pipeline.stale import eligibility
 from rtk_pipeline.stale.env import describe, read
 
+_OP = "deactivate_stale_meetings"  # the op's name within an app (`App.named`)
 # A run in any of these states may still PATCH: never request another one alongside it.
 BUSY_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
@@ -96,13 +97,29 @@ class AppStale:
 def build_app_stale(app: App, *, enabled: bool, policy: Callable[[], stale.StalePolicy]) -> AppStale:
     """One app's deactivation job (its own token's pool) and the sensor that requests it. `policy` gives
     the component's policy over the RTK_STALE_* environment, read when a run or tick starts."""
-    op_name, job_name = app.named("deactivate_stale_meetings"), app.named("deactivate_stale_job")
-    keys = {app.resource, app.warehouse.resource}
+    deactivate = _deactivate_op(app, policy)
+
+    @dg.job(
+        name=app.named("deactivate_stale_job"),
+        description=f"App `{app.name}`: deactivate stale RealtimeKit meetings (PATCH status INACTIVE), "
+        "with guards and an audit.",
+        tags={"rtk/feature": "stale-deactivation", "rtk/app": app.name},
+    )
+    def job() -> None:
+        deactivate()
+
+    return AppStale(job, _sensor(app, job, enabled=enabled, policy=policy))
+
+
+def _deactivate_op(app: App, policy: Callable[[], stale.StalePolicy]) -> dg.OpDefinition:
+    """The op: `deactivate_stale` under the run config's policy, its decisions as metadata; red when a
+    decision failed."""
+    op_name = app.named(_OP)
 
     @dg.op(
         name=op_name,
         pool=app.pool,
-        required_resource_keys=keys,
+        required_resource_keys={app.resource, app.warehouse.resource},
         description="Re-check stale meetings live and PATCH them INACTIVE, with caps, deny lists, an audit.",
     )
     def deactivate(context: dg.OpExecutionContext, config: DeactivateStaleConfig) -> dg.Output[dict]:
@@ -140,21 +157,21 @@ def build_app_stale(app: App, *, enabled: bool, policy: Callable[[], stale.Stale
             )
         return dg.Output(counts, metadata=metadata)
 
-    @dg.job(
-        name=job_name,
-        description=f"App `{app.name}`: deactivate stale RealtimeKit meetings (PATCH status INACTIVE), "
-        "with guards and an audit.",
-        tags={"rtk/feature": "stale-deactivation", "rtk/app": app.name},
-    )
-    def job() -> None:
-        deactivate()
+    return deactivate
+
+
+def _sensor(
+    app: App, job: dg.JobDefinition, *, enabled: bool, policy: Callable[[], stale.StalePolicy]
+) -> dg.SensorDefinition:
+    """The sensor: the library's `plan_tick`, plus no request while an earlier run may still PATCH."""
+    op_name, job_name = app.named(_OP), job.name
 
     @dg.sensor(
         name=app.named("stale_sensor"),
         job=job,
         minimum_interval_seconds=read(stale.SensorSettings, "interval_s"),
         default_status=dg.DefaultSensorStatus.RUNNING if enabled else dg.DefaultSensorStatus.STOPPED,
-        required_resource_keys=keys,
+        required_resource_keys={app.resource, app.warehouse.resource},
         description=f"App `{app.name}`: requests deactivation of meetings the warehouse shows stale. "
         "Stopped unless `stale.enabled` (or RTK_STALE_SENSOR=on); try `stale.dry_run: true` first.",
     )
@@ -188,4 +205,4 @@ def build_app_stale(app: App, *, enabled: bool, policy: Callable[[], stale.Stale
         )
         return dg.SensorResult(run_requests=[request], cursor=tick.cursor)
 
-    return AppStale(job, sensor)
+    return sensor

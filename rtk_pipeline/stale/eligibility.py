@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rtk_pipeline.errors import RTKError
-from rtk_pipeline.stale import env as variables
 from rtk_pipeline.stale.candidates import Candidate, find_candidates, freshness_problem, latest_decisions
-from rtk_pipeline.stale.env import variable
+from rtk_pipeline.stale.env import flag, load, number, read, variable, whole
 from rtk_pipeline.stale.policy import RETRY_SOON, Outcome, StalePolicy
 from rtk_pipeline.store import Store
 
@@ -30,30 +29,28 @@ class SensorSettings:
 
     # Off by default: adding the pipeline to a deployment must not set meetings INACTIVE before someone
     # chose that.
-    enabled: bool = variable(
-        "RTK_STALE_SENSOR", variables.flag, "Ship the stale sensors running", default=False
-    )
+    enabled: bool = variable("RTK_STALE_SENSOR", flag, "Ship the stale sensors running", default=False)
     interval_s: int = variable(
         "RTK_STALE_SENSOR_INTERVAL",
-        variables.whole(minimum=1),
+        whole(minimum=1),
         "Seconds between sensor evaluations",
         default=DEFAULT_SENSOR_INTERVAL_S,
     )
     cooldown_hours: float = variable(
         "RTK_STALE_COOLDOWN_HOURS",
-        variables.number(minimum=0),
+        number(minimum=0),
         "How long a judged meeting is not requested again (hours)",
         default=DEFAULT_COOLDOWN_HOURS,
     )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SensorSettings:
-        return variables.from_env(cls, env)
+        return load(cls, env)
 
 
 def cooldown(env: Mapping[str, str] | None = None) -> timedelta:
     """RTK_STALE_COOLDOWN_HOURS, read when a tick starts."""
-    return timedelta(hours=variables.read(SensorSettings, "cooldown_hours", env))
+    return timedelta(hours=read(SensorSettings, "cooldown_hours", env))
 
 
 def load_cursor(raw: str | None) -> dict[str, datetime]:

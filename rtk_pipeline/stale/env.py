@@ -86,7 +86,7 @@ def read(cls: type, field_name: str, env: Mapping[str, str] | None = None) -> An
     return var.parse(var.name, default, env)
 
 
-def from_env(cls: type[T], env: Mapping[str, str] | None = None) -> T:
+def load(cls: type[T], env: Mapping[str, str] | None = None) -> T:
     """An instance of the dataclass `cls` with every declared field read from its variable."""
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     return cls(**{f.name: read(cls, f.name, env) for f in fields if _KEY in f.metadata})

@@ -15,8 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from rtk_pipeline.errors import ConfigError
-from rtk_pipeline.stale import env as variables
-from rtk_pipeline.stale.env import variable
+from rtk_pipeline.stale.env import flag, id_list, load, number, regex, variable, whole
 
 DEFAULT_STALE_AFTER_DAYS = 30
 DEFAULT_MAX_DEACTIVATIONS = 50
@@ -69,40 +68,40 @@ class StalePolicy:
     """
 
     stale_after_days: int = variable(
-        "RTK_STALE_AFTER_DAYS", variables.whole(), "Days without activity", default=DEFAULT_STALE_AFTER_DAYS
+        "RTK_STALE_AFTER_DAYS", whole(), "Days without activity", default=DEFAULT_STALE_AFTER_DAYS
     )
     max_deactivations: int = variable(
         "RTK_STALE_MAX_PER_RUN",
-        variables.whole(),
+        whole(),
         "Deactivations per run at most",
         default=DEFAULT_MAX_DEACTIVATIONS,
     )
     dry_run: bool = variable(
         "RTK_STALE_DRY_RUN",
-        variables.flag,
+        flag,
         "Decide and audit, send no PATCH",
         default=False,
         combine="{name} or this: either one switches it on",
     )
     allow_ids: tuple[str, ...] = variable(
-        "RTK_STALE_ALLOW_IDS", variables.id_list, "Only ever touch these ids", default=(), combine=_ADDED
+        "RTK_STALE_ALLOW_IDS", id_list, "Only ever touch these ids", default=(), combine=_ADDED
     )
     allow_title_patterns: tuple[str, ...] = variable(
         "RTK_STALE_ALLOW_TITLE",
-        variables.regex,
+        regex,
         "Only ever touch matching titles",
         default=(),
         combine=_ADDED,
     )
     deny_ids: tuple[str, ...] = variable(
-        "RTK_STALE_DENY_IDS", variables.id_list, "Never touch these ids", default=(), combine=_ADDED
+        "RTK_STALE_DENY_IDS", id_list, "Never touch these ids", default=(), combine=_ADDED
     )
     deny_title_patterns: tuple[str, ...] = variable(
-        "RTK_STALE_DENY_TITLE", variables.regex, "Never touch matching titles", default=(), combine=_ADDED
+        "RTK_STALE_DENY_TITLE", regex, "Never touch matching titles", default=(), combine=_ADDED
     )
     max_sync_age_hours: float | None = variable(
         "RTK_STALE_MAX_SYNC_AGE_HOURS",
-        variables.number(off=True),
+        number(off=True),
         "Refuse to run when the last successful sync is older (hours)",
         default=DEFAULT_MAX_SYNC_AGE_HOURS,
     )
@@ -132,7 +131,7 @@ class StalePolicy:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StalePolicy:
         """The policy the RTK_STALE_* variables set (the process environment by default)."""
-        return variables.from_env(cls, env)
+        return load(cls, env)
 
     def overlay(
         self,

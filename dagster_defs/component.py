@@ -29,7 +29,7 @@ from dagster_defs.partitions import backfill_policy, daily_partitions
 from dagster_defs.resources import api_resource, store_resource
 from dagster_defs.schedules import AssetJob, ScheduleSettings, build_app_jobs
 from dagster_defs.scope import DEFAULT_TOKEN_ENV, App, ComponentScope, slug
-from dagster_defs.stale import StaleSettings, build_app_stale, sensor_enabled_from_env
+from dagster_defs.stale import build_app_stale
 from rtk_pipeline.settings import (
     ACCOUNT_ID,
     API_TOKEN,
@@ -44,6 +44,8 @@ from rtk_pipeline.settings import (
     SyncSettings,
     rate_limit_from_env,
 )
+from rtk_pipeline.stale import SensorSettings, StalePolicy
+from rtk_pipeline.stale.env import describe, read
 
 # The app read from the environment (no `apps` given) is filed under this asset-key segment, so its keys
 # do not change with the value of RTK_APP_ID, which the resources read when a run starts.
@@ -120,20 +122,29 @@ class RealtimeKitSchedule(dg.Resolvable, dg.Model):
 
 
 class RealtimeKitStale(dg.Resolvable, dg.Model):
-    """Stale-meeting deactivation (PATCH status INACTIVE). Off unless chosen: try `dry_run: true` first."""
+    """Stale-meeting deactivation (PATCH status INACTIVE). Off unless chosen: try `dry_run: true` first.
 
-    enabled: Annotated[
-        bool | None, _doc("Ship the stale sensors running. Default: RTK_STALE_SENSOR, else off (STOPPED).")
-    ] = None
-    stale_after_days: Annotated[
-        int | None, _doc("Days without activity. Default: RTK_STALE_AFTER_DAYS (30).")
-    ] = Field(default=None, ge=1)
-    max_per_run: Annotated[
-        int | None, _doc("Deactivations per run at most. Default: RTK_STALE_MAX_PER_RUN.")
-    ] = Field(default=None, ge=0)
-    dry_run: Annotated[bool | None, _doc("Decide and audit, send no PATCH. Default: RTK_STALE_DRY_RUN.")] = (
-        None
+    A view of the library's `StalePolicy` (and the sensor's RTK_STALE_SENSOR): what is left out comes
+    from the RTK_STALE_* environment when a run or tick starts, by `policy()`.
+    """
+
+    enabled: Annotated[bool | None, _doc(describe(SensorSettings, "enabled"))] = None
+    stale_after_days: Annotated[int | None, _doc(describe(StalePolicy, "stale_after_days"))] = Field(
+        default=None, ge=1
     )
+    max_per_run: Annotated[int | None, _doc(describe(StalePolicy, "max_deactivations"))] = Field(
+        default=None, ge=0
+    )
+    dry_run: Annotated[bool | None, _doc(describe(StalePolicy, "dry_run"))] = None
+
+    def sensor_enabled(self) -> bool:
+        return read(SensorSettings, "enabled") if self.enabled is None else self.enabled
+
+    def policy(self) -> StalePolicy:
+        """The RTK_STALE_* policy with this attribute's settings on top (`StalePolicy.overlay`)."""
+        return StalePolicy.from_env().overlay(
+            stale_after_days=self.stale_after_days, max_deactivations=self.max_per_run, dry_run=self.dry_run
+        )
 
 
 class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
@@ -211,12 +222,7 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
             backfill=backfill_policy(sync.days_per_run),
         )
         schedule = ScheduleSettings(enabled=self.schedule.enabled, cron=self.schedule.cron, sync=sync)
-        stale = StaleSettings(
-            enabled=sensor_enabled_from_env() if self.stale.enabled is None else self.stale.enabled,
-            stale_after_days=self.stale.stale_after_days,
-            max_per_run=self.stale.max_per_run,
-            dry_run=self.stale.dry_run,
-        )
+        stale_enabled = self.stale.sensor_enabled()
         apps = self._apps(scope)
         resources: dict[str, dg.ConfigurableResource] = {
             scope.resource: store_resource(
@@ -237,7 +243,7 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
             app_checks = build_app_checks(app, sync.freshness_grace_hours)
             checks += app_checks.all
             app_jobs = build_app_jobs(app, app_checks, schedule)
-            app_stale = build_app_stale(app, stale)
+            app_stale = build_app_stale(app, enabled=stale_enabled, policy=self.stale.policy)
             jobs += [app_jobs.sync, app_jobs.checks, app_jobs.freshness, app_stale.job]
             schedules += app_jobs.schedules
             sensors.append(app_stale.sensor)

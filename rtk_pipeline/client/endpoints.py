@@ -182,9 +182,10 @@ class RealtimeKitClient:
         params = None if name is None else {"name": name}
         return self._data("GET", self._paths.meeting(meeting_id), params=params, required=True)
 
-    def update_meeting(self, meeting_id: str, body: dict) -> dict:
-        """PATCH: change the given fields only."""
-        return self._data("PATCH", self._paths.meeting(meeting_id), body=body)
+    def update_meeting(self, meeting_id: str, body: dict, *, resend_lost: bool = True) -> dict:
+        """PATCH: change the given fields only. `resend_lost=False`: a lost or unreadable answer is raised,
+        never followed by a second PATCH (the caller GETs the meeting to learn whether it landed)."""
+        return self._data("PATCH", self._paths.meeting(meeting_id), body=body, resend_lost=resend_lost)
 
     def replace_meeting(self, meeting_id: str, body: dict) -> dict:
         """PUT: replace every field of the meeting."""
@@ -244,10 +245,18 @@ class RealtimeKitClient:
         return self._sender.request("GET", path, params=params)
 
     def _data(
-        self, method: str, path: str, *, params: dict | None = None, body: Any = None, required: bool = False
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: Any = None,
+        required: bool = False,
+        resend_lost: bool = True,
     ) -> dict:
         """The envelope's `data` object; {} where the reference marks it optional and it is absent."""
-        data = self._sender.request(method, path, params=params, body=body).get("data")
+        answer = self._sender.request(method, path, params=params, body=body, resend_lost=resend_lost)
+        data = answer.get("data")
         if isinstance(data, dict) or (data is None and not required):
             return data or {}
         what = "missing" if data is None else f"a {type(data).__name__}"

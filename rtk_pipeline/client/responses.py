@@ -69,20 +69,26 @@ class Call:
     POST may follow a server that did the work, so they are raised at once rather than risk a duplicate.
     """
 
-    __slots__ = ("ambiguous", "body", "idempotent", "method", "path", "url")
+    __slots__ = ("ambiguous", "body", "idempotent", "method", "path", "resend_lost", "url")
 
-    def __init__(self, method: str, path: str, url: httpx.URL, body: Any) -> None:
+    def __init__(
+        self, method: str, path: str, url: httpx.URL, body: Any, *, resend_lost: bool = True
+    ) -> None:
         self.method = method
         self.path = path
         self.url = url
         self.body = body
         self.idempotent = method != "POST"
+        # False: an answer lost or unreadable after the request went out is raised, not resent, so the
+        # caller can look (a GET) before acting again; answers that say "not done" (429, 5xx) still retry.
+        self.resend_lost = resend_lost and self.idempotent
         self.ambiguous = False  # an earlier attempt may have reached the server without us seeing the answer
 
-    def retriable(self, error: APIError) -> APIError | Retry:
-        """What to raise for an answer that may come after the server acted: a `Retry` when this call
-        may be sent again (the server may already have done it), else `error` itself."""
-        if not self.idempotent:
+    def retriable(self, error: APIError, *, lost: bool = False) -> APIError | Retry:
+        """What to raise for an answer that may come after the server acted (`lost`: one we could not
+        read): a `Retry` when this call may be sent again (the server may already have done it), else
+        `error` itself."""
+        if not self.idempotent or (lost and not self.resend_lost):
             return error
         self.ambiguous = True
         return Retry(error)
@@ -132,7 +138,7 @@ def envelope(call: Call, response: httpx.Response, content: bytes, scrub: Scrub)
     except ValueError:
         kind = response.headers.get("content-type", "no content type")
         error = BadResponseError(f"truncated or non-JSON body ({kind}, {len(content)} bytes)", **where)
-        raise call.retriable(error) from None
+        raise call.retriable(error, lost=True) from None
     if not isinstance(decoded, dict):
         raise BadResponseError(f"expected a JSON object, got {type(decoded).__name__}", **where)
     if decoded.get("success") is False:

@@ -76,11 +76,20 @@ class Sender:
             retry_error_callback=self._give_up,
         )
 
-    def request(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> dict:
-        """Send with retries; return the decoded 2xx envelope or raise a typed APIError."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: Any = None,
+        resend_lost: bool = True,
+    ) -> dict:
+        """Send with retries; return the decoded 2xx envelope or raise a typed APIError. With
+        `resend_lost=False`, an answer lost or unreadable after the request left is raised, not resent."""
         # One parsed URL (query included) serves every attempt: httpx would otherwise parse it twice each.
         query = f"?{urlencode(params)}" if params else ""
-        call = Call(method, path, httpx.URL(f"{self._base_url}{path}{query}"), body)
+        call = Call(method, path, httpx.URL(f"{self._base_url}{path}{query}"), body, resend_lost=resend_lost)
         try:
             return self._retrying(self._attempt, call)
         except NotFoundError as exc:
@@ -116,7 +125,7 @@ class Sender:
                     method=call.method,
                     path=call.path,
                 )
-                if isinstance(exc, _TRANSIENT) and (call.idempotent or isinstance(exc, _NEVER_SENT)):
+                if isinstance(exc, _TRANSIENT) and (call.resend_lost or isinstance(exc, _NEVER_SENT)):
                     call.ambiguous = call.ambiguous or not isinstance(exc, _NEVER_SENT)
                     error.__cause__ = exc  # kept in the chain if this turns out to be the last attempt
                     raise Retry(error) from exc

@@ -1,19 +1,19 @@
-"""Stale-meeting deactivation: `policy` says what may be done, `candidates` reads what the warehouse says,
-`engine` does it over a `Store`."""
+"""Stale-meeting deactivation: `policy` says what may be done (its RTK_STALE_* variables declared in
+`env`), `candidates` reads what the warehouse says, `engine` does it over a `Store` (with `audit`, `live`,
+`settle` and `health`), and `eligibility` says what a scheduler should request when."""
 
+from rtk_pipeline.stale.audit import Decision
 from rtk_pipeline.stale.candidates import Candidate, find_candidates, freshness_problem, latest_decisions
+from rtk_pipeline.stale.eligibility import SensorSettings, Tick, plan_tick
 from rtk_pipeline.stale.engine import (
-    FAILURES_STOP_AFTER,
-    PATCH_BODY,
-    REFRESH_BATCH,
-    THROTTLED_STOP_AFTER,
     DeactivationBusyError,
-    Decision,
     WarehouseNotFreshError,
     deactivate_stale,
     run_lock_path,
     summarize,
 )
+from rtk_pipeline.stale.health import FAILURES_STOP_AFTER, THROTTLED_STOP_AFTER
+from rtk_pipeline.stale.live import PATCH_BODY, REFRESH_BATCH
 from rtk_pipeline.stale.policy import (
     DEFAULT_MAX_DEACTIVATIONS,
     DEFAULT_MAX_SYNC_AGE_HOURS,
@@ -68,12 +68,15 @@ __all__ = [
     "DeactivationBusyError",
     "Decision",
     "Outcome",
+    "SensorSettings",
     "StalePolicy",
+    "Tick",
     "WarehouseNotFreshError",
     "deactivate_stale",
     "find_candidates",
     "freshness_problem",
     "latest_decisions",
+    "plan_tick",
     "run_lock_path",
     "summarize",
 ]

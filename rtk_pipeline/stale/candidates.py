@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from rtk_pipeline.normalize import parse_timestamp
 from rtk_pipeline.stale.policy import DEFAULT_MAX_SYNC_AGE_HOURS
@@ -22,6 +22,10 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: Any) -> datetime | None: ...
 def as_utc(value: Any) -> datetime | None:
     if value is None:
         return None

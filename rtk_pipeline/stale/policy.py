@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from rtk_pipeline.errors import ConfigError
-from rtk_pipeline.settings import env_flag, env_list, env_number, env_regex
+from rtk_pipeline.stale.env import flag, id_list, load, number, regex, variable, whole
 
 DEFAULT_STALE_AFTER_DAYS = 30
 DEFAULT_MAX_DEACTIVATIONS = 50
@@ -56,20 +56,55 @@ RETRY_SOON = frozenset(
 )
 
 _LISTS = ("allow_ids", "allow_title_patterns", "deny_ids", "deny_title_patterns")
+_ADDED = "added to {name}"
 
 
 @dataclass(frozen=True)
 class StalePolicy:
-    """Everything that decides which meetings may be deactivated; field names match `deactivate_stale`."""
+    """Everything that decides which meetings may be deactivated; field names match `deactivate_stale`.
 
-    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS
-    max_deactivations: int = DEFAULT_MAX_DEACTIVATIONS
-    dry_run: bool = False
-    allow_ids: tuple[str, ...] = ()
-    allow_title_patterns: tuple[str, ...] = ()
-    deny_ids: tuple[str, ...] = ()
-    deny_title_patterns: tuple[str, ...] = ()
-    max_sync_age_hours: float | None = DEFAULT_MAX_SYNC_AGE_HOURS
+    Each field declares the RTK_STALE_* variable that sets it (`from_env`), so the policy has one shape:
+    the CLI's flags, the Dagster run config and the component's attribute all overlay this one.
+    """
+
+    stale_after_days: int = variable(
+        "RTK_STALE_AFTER_DAYS", whole(), "Days without activity", default=DEFAULT_STALE_AFTER_DAYS
+    )
+    max_deactivations: int = variable(
+        "RTK_STALE_MAX_PER_RUN",
+        whole(),
+        "Deactivations per run at most",
+        default=DEFAULT_MAX_DEACTIVATIONS,
+    )
+    dry_run: bool = variable(
+        "RTK_STALE_DRY_RUN",
+        flag,
+        "Decide and audit, send no PATCH",
+        default=False,
+        combine="{name} or this: either one switches it on",
+    )
+    allow_ids: tuple[str, ...] = variable(
+        "RTK_STALE_ALLOW_IDS", id_list, "Only ever touch these ids", default=(), combine=_ADDED
+    )
+    allow_title_patterns: tuple[str, ...] = variable(
+        "RTK_STALE_ALLOW_TITLE",
+        regex,
+        "Only ever touch matching titles",
+        default=(),
+        combine=_ADDED,
+    )
+    deny_ids: tuple[str, ...] = variable(
+        "RTK_STALE_DENY_IDS", id_list, "Never touch these ids", default=(), combine=_ADDED
+    )
+    deny_title_patterns: tuple[str, ...] = variable(
+        "RTK_STALE_DENY_TITLE", regex, "Never touch matching titles", default=(), combine=_ADDED
+    )
+    max_sync_age_hours: float | None = variable(
+        "RTK_STALE_MAX_SYNC_AGE_HOURS",
+        number(off=True),
+        "Refuse to run when the last successful sync is older (hours)",
+        default=DEFAULT_MAX_SYNC_AGE_HOURS,
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.stale_after_days, bool) or int(self.stale_after_days) < 1:
@@ -95,20 +130,8 @@ class StalePolicy:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StalePolicy:
-        """RTK_STALE_AFTER_DAYS, RTK_STALE_MAX_PER_RUN, RTK_STALE_DRY_RUN, RTK_STALE_{ALLOW,DENY}_IDS
-        (comma-separated), RTK_STALE_{ALLOW,DENY}_TITLE (one regex each), RTK_STALE_MAX_SYNC_AGE_HOURS."""
-        return cls(
-            stale_after_days=env_number("RTK_STALE_AFTER_DAYS", DEFAULT_STALE_AFTER_DAYS, env=env),
-            max_deactivations=env_number("RTK_STALE_MAX_PER_RUN", DEFAULT_MAX_DEACTIVATIONS, env=env),
-            dry_run=env_flag("RTK_STALE_DRY_RUN", False, env=env),
-            allow_ids=env_list("RTK_STALE_ALLOW_IDS", env=env),
-            allow_title_patterns=env_regex("RTK_STALE_ALLOW_TITLE", env=env),
-            deny_ids=env_list("RTK_STALE_DENY_IDS", env=env),
-            deny_title_patterns=env_regex("RTK_STALE_DENY_TITLE", env=env),
-            max_sync_age_hours=env_number(
-                "RTK_STALE_MAX_SYNC_AGE_HOURS", DEFAULT_MAX_SYNC_AGE_HOURS, kind=float, env=env, off=True
-            ),
-        )
+        """The policy the RTK_STALE_* variables set (the process environment by default)."""
+        return load(cls, env)
 
     def overlay(
         self,

@@ -4,6 +4,7 @@ The emulator's request log is the evidence of what was sent; its ground truth sa
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -200,6 +201,26 @@ def test_lost_patch_answer_is_confirmed_by_a_get_instead_of_failing(world):
     assert decisions[target].decision == stale.DEACTIVATED
     assert "GET confirmed" in decisions[target].detail
     assert world.emu.meeting(target)["status"] == "INACTIVE"
+
+
+@pytest.mark.parametrize("style", ["json", "transport"])
+def test_a_lost_patch_answer_is_followed_by_a_get_never_a_second_patch(world, style):
+    # Every PATCH is applied, and its answer cut mid-body (invalid JSON, or the connection dropped).
+    world.emu.set_faults(truncate_style=style)
+    world.emu.fail_next(1000, kind="truncated", paths="update_meeting")
+
+    decisions = world.run(max_deactivations=1000)
+
+    landed = Counter(r.path.rsplit("/", 1)[1] for r in world.patches() if r.status == 200)
+    assert landed and set(landed.values()) == {1}  # one PATCH per meeting, never a second
+    assert world.patched_ids() == list(landed)
+    deactivated = [d for d in decisions if d.decision == stale.DEACTIVATED]
+    assert {d.meeting_id for d in deactivated} == set(landed)
+    assert all("GET confirmed" in d.detail for d in deactivated)
+    assert all(world.emu.meeting(i)["status"] == "INACTIVE" for i in landed)
+    # Three lost answers in a row is an unhealthy API: the rest waits for the next run.
+    assert len(landed) == stale.FAILURES_STOP_AFTER
+    assert _ids(decisions, stale.SKIP_UNHEALTHY) == world.truth_stale()
 
 
 def test_repeated_failures_stop_the_run_early(world):

@@ -116,3 +116,34 @@ def test_a_future_as_of_is_refused_before_anything_is_read():
     future = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1)
     with pytest.raises(ConfigError, match="in the future"):
         stale.deactivate_stale(client=None, warehouse=None, as_of=future)
+
+
+def test_run_config_and_component_attribute_are_views_of_the_one_policy(monkeypatch):
+    from dagster_defs.component import RealtimeKitStale
+    from dagster_defs.stale import DeactivateStaleConfig
+
+    policy = stale.StalePolicy(
+        stale_after_days=40,
+        max_deactivations=7,
+        dry_run=True,
+        allow_ids=("a",),
+        deny_title_patterns=("^VIP",),
+    )
+    config = DeactivateStaleConfig.of(policy, ["m-1"])
+    assert config.meeting_ids == ["m-1"] and config.deny_title_patterns == ["^VIP"]
+    assert config.policy(stale.StalePolicy()) == policy  # what the sensor requests is what the run applies
+    assert DeactivateStaleConfig().policy(policy) == policy  # an empty run config changes nothing
+    assert (
+        DeactivateStaleConfig.model_fields["deny_ids"].description
+        == "Never touch these ids (added to RTK_STALE_DENY_IDS)."
+    )
+
+    for name in ("RTK_STALE_MAX_PER_RUN", "RTK_STALE_DENY_IDS", "RTK_STALE_SENSOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RTK_STALE_AFTER_DAYS", "45")
+    monkeypatch.setenv("RTK_STALE_DRY_RUN", "1")
+    attribute = RealtimeKitStale(max_per_run=3, dry_run=False)
+    # Left out: the environment's; given: replaces it; dry run only ever switches on.
+    assert attribute.policy() == stale.StalePolicy(stale_after_days=45, max_deactivations=3, dry_run=True)
+    assert attribute.sensor_enabled() is False
+    assert RealtimeKitStale(enabled=True).sensor_enabled() is True

@@ -5,7 +5,8 @@ crosses the line out for minutes, so staying under the budget on our side is far
 to 429s. The limiter is a GCRA ("virtual scheduling") limiter: each request is given its own send slot,
 slots are spaced evenly, and the spacing is derived from the budget so that *any* window of `period`
 seconds holds at most `max_requests` slots, with a small safety margin for the time between a slot and
-the moment the server counts the request.
+the moment the server counts the request (a share of the period, plus a fixed `lateness` for what a loaded
+host adds whatever the period: a process descheduled between its slot and its send).
 
 The limiter's state (two instants) lives in a `budget.SlotBook`: in this process for a limiter built by
 hand, and outside it for `shared_limiter`'s, so that every process of the token draws from one budget.
@@ -27,10 +28,11 @@ class RateLimiter:
     """Thread-safe budget of `max_requests` per sliding `period` seconds.
 
     Why the window bound holds: GCRA with emission interval T and burst tolerance (burst - 1) * T grants
-    k slots only if they span at least (k - burst) * T. With T = period * (1 + margin) /
-    (max_requests - burst + 1), k = max_requests + 1 slots span at least period * (1 + margin), so no
-    window shorter than that holds more than `max_requests`: the budget holds over any `period`-second
-    window even when requests reach the server up to `margin * period` later than their slots.
+    k slots only if they span at least (k - burst) * T. With T = (period * (1 + margin) + lateness) /
+    (max_requests - burst + 1), k = max_requests + 1 slots span at least period * (1 + margin) + lateness,
+    so no window shorter than that holds more than `max_requests`: the budget holds over any
+    `period`-second window even when requests reach the server up to `margin * period + lateness` seconds
+    later than their slots.
 
     `burst` (default 1: evenly spaced, never a burst) lets that many requests go at once after an idle
     spell, at the price of a slightly lower steady rate. `hold(seconds)` pushes every later slot out,
@@ -45,6 +47,7 @@ class RateLimiter:
         *,
         burst: int = 1,
         margin: float = 0.02,
+        lateness: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         book: SlotBook | None = None,
@@ -55,12 +58,12 @@ class RateLimiter:
             )
         if not 1 <= burst <= max_requests:
             raise ValueError(f"burst must be between 1 and max_requests ({max_requests}), got {burst}")
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+        if margin < 0 or lateness < 0:
+            raise ValueError(f"margin and lateness must be >= 0, got {margin} and {lateness}")
         self.max_requests = max_requests
         self.period = float(period)
         self.burst = burst
-        self.interval = self.period * (1.0 + margin) / (max_requests - burst + 1)
+        self.interval = (self.period * (1.0 + margin) + lateness) / (max_requests - burst + 1)
         self._tolerance = (burst - 1) * self.interval
         self._sleep = sleep
         self.book = LocalBook(clock) if book is None else book

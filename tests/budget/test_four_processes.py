@@ -1,22 +1,27 @@
-"""One token, four real `rtk-pipeline backfill` processes at once, against an emulator that enforces the
-token's budget (40 requests per 4 s, then a 30 s lockout) exactly as the clients are told it: shared on the
-host through the state file, or across hosts through Postgres. Zero 429s, and the emulator's request log
-holds at most 40 requests in every 4-second window. Neither place keeps the token."""
+"""One token, four real processes at once (three `rtk-pipeline backfill`s and a Dagster run of the sync
+job, each with its own data folder), against an emulator that enforces the token's budget (40 requests per
+4 s, then a 30 s lockout) exactly as the clients are told it: shared on the host through the state file, or
+across hosts through Postgres. Zero 429s, and the emulator's request log holds at most 40 requests in every
+4-second window. Neither place keeps the token."""
 
 from __future__ import annotations
 
 import bisect
+import json
 import subprocess
+import sys
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from dagster_defs.schedules import range_tags
 from rtk_pipeline.budget import token_key
 from rtk_pipeline.emulator import Emulator
 from tests.support.emulator import END
-from tests.support.processes import cli, cli_env
+from tests.support.names import SYNC_JOB
+from tests.support.processes import REPO, cli, cli_env
 
 pytestmark = pytest.mark.slow
 
@@ -38,26 +43,44 @@ def emu(emulator_factory) -> Emulator:
     )
 
 
+def command(n: int, first: date, last: date, work: Path) -> list[str]:
+    """The last process is a Dagster run of the sync job (in-process executor, its own SQLite instance)."""
+    if n < 3:
+        return cli("backfill", "--start", str(first), "--end", str(last), "--workers", "4")
+    config = work / "run_config.yaml"
+    config.write_text(json.dumps({"execution": {"config": {"in_process": {}}}}))
+    return [
+        sys.executable, "-m", "dagster", "job", "execute", "-m", "dagster_defs.definitions", "-j", SYNC_JOB,
+        "--tags", json.dumps(range_tags(first, last)), "-c", str(config),
+    ]  # fmt: skip
+
+
 def run_four(tmp_path: Path, emu: Emulator, extra_env: list[dict[str, str]]) -> None:
-    """Start four backfills at once, each with the env of its slot; every one must exit 0."""
+    """Start the four processes at once, each with the env of its slot; every one must exit 0."""
     procs = []
     for n, ((first, last), extra) in enumerate(zip(WINDOWS, extra_env, strict=True)):
         work = tmp_path / f"proc{n}"
-        work.mkdir()
+        (work / "dagster_home").mkdir(parents=True)
         env = cli_env(
             work,
             emu.env(),
             RTK_RATE_LIMIT_REQUESTS=str(BUDGET[0]),
             RTK_RATE_LIMIT_PERIOD_S=str(BUDGET[1]),
+            DAGSTER_HOME=str(work / "dagster_home"),
             **extra,
         )
-        out = (work / "backfill.out").open("wb")
-        args = cli("backfill", "--start", str(first), "--end", str(last), "--workers", "4")
-        procs.append((subprocess.Popen(args, env=env, cwd=work, stdout=out, stderr=out), work))
-        out.close()
+        with (work / "out.log").open("wb") as out:  # the child keeps its own copy of the descriptor
+            procs.append(
+                (
+                    subprocess.Popen(
+                        command(n, first, last, work), env=env, cwd=REPO, stdout=out, stderr=out
+                    ),
+                    work,
+                )
+            )
     for proc, work in procs:
         code = proc.wait(timeout=300)
-        text = (work / "backfill.out").read_text(errors="replace")
+        text = (work / "out.log").read_text(errors="replace")
         assert code == 0, text[-3000:]
         assert emu.token not in text
 
@@ -81,6 +104,7 @@ def test_four_processes_on_one_host_share_the_tokens_budget(tmp_path, emu):
     ]
     default = tmp_path / "xdg" / "rtk-pipeline" / "budget"
     default.parent.mkdir(parents=True)
+    shared.mkdir()
     default.symlink_to(shared, target_is_directory=True)  # one folder, reached both ways
     run_four(tmp_path, emu, envs)
     assert_within_budget(emu)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import struct
 import subprocess
 import sys
 import uuid
@@ -113,3 +115,36 @@ def test_the_shared_limiter_keeps_its_state_in_the_budget_dir(tmp_path, monkeypa
     assert names == [f"{token_key(token, 'http://127.0.0.1:9/client/v4')}.gcra"]
     assert token not in names[0] and token.encode() not in (tmp_path / names[0]).read_bytes()
     assert token not in repr(limiter) + repr(limiter.book)
+
+
+def reserve_in_forked_child(book: FileBook | PgBook) -> float:
+    """The wait a forked child of this process gets from `book` (the book it inherited, as a fork does)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one reservation, reported through the pipe, then gone without cleanup
+        code = 1
+        try:
+            os.write(write, struct.pack("<d", book.reserve(1.0, 0.0)))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with os.fdopen(read, "rb") as answer:
+        return struct.unpack("<d", answer.read())[0]
+
+
+@pytest.mark.parametrize("kind", ["file", "postgres"])
+def test_a_forked_child_shares_the_book_without_breaking_its_parents(kind, tmp_path, request):
+    if kind == "file":
+        book: FileBook | PgBook = FileBook(tmp_path / "t.gcra", setting="RTK_BUDGET_DIR")
+    else:
+        url = request.getfixturevalue("postgres").url
+        book = PgBook(url, token_key(f"tok-{uuid.uuid4()}", "http://x"), setting="RTK_BUDGET_PG_URL")
+    assert book.reserve(1.0, 0.0) <= 0.0
+    session = book._conn.get_backend_pid() if kind == "postgres" else None
+    assert reserve_in_forked_child(book) == pytest.approx(1.0, abs=0.2)
+    assert book.reserve(1.0, 0.0) == pytest.approx(2.0, abs=0.2)  # after the child's slot
+    if session is not None:  # the child's exit did not end the parent's session (no reconnect was needed)
+        assert book._conn.get_backend_pid() == session

@@ -31,11 +31,9 @@ def _described(variable: Variable[Any]) -> str:
 
 
 class RealtimeKitResource(ConfigurableResource):
-    """Hands out a `RealtimeKitClient` for one step of one app; the budget is per token, per process.
-
-    Only one step of the token's pool (`rtk_api` for CLOUDFLARE_API_TOKEN, `rtk_api_<env var>` for the
-    others) runs at a time (instance config `default_limit: 1`), so the per-process budget is the token's
-    whole budget: 1,200 requests / 300 s against Cloudflare.
+    """Hands out a `RealtimeKitClient` for one step of one app, paced by its token's budget (1,200
+    requests / 300 s against Cloudflare), which every process of the token shares (`rtk_pipeline.budget`:
+    the host's state file, or Postgres with DAGSTER_PG_URL), so no instance setting is needed for safety.
     """
 
     api_token: str = Field(repr=False, description=_described(env_settings.API_TOKEN))

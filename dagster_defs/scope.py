@@ -27,8 +27,8 @@ def slug(text: str) -> str:
 
 
 def token_pool(token_env: str) -> str:
-    """One concurrency pool per token (per env var holding one): its rate budget is counted per token,
-    and the instance's `default_limit: 1` then gives each token's limiter the whole budget."""
+    """One concurrency pool per token (per env var holding one): its rate budget is counted per token
+    and shared by every process anyway, so a pool limit only keeps two steps from splitting it."""
     return DEFAULT_POOL if token_env == DEFAULT_TOKEN_ENV else f"{DEFAULT_POOL}_{slug(token_env)}"
 
 

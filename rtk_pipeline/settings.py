@@ -192,6 +192,23 @@ DUCKDB_PATH = Variable(
 PARQUET_DIR = Variable("RTK_PARQUET_DIR", Path("data/parquet"), "duckdb: the Parquet root.", _path)
 TABLE_URI = Variable("RTK_TABLE_URI", "", "delta: root of the tables, s3://bucket/prefix or a path.", _text)
 
+# Where a token's rate budget is shared (rtk_pipeline.budget): a Postgres row if a URL is set, else a file.
+BUDGET_DIR = Variable(
+    "RTK_BUDGET_DIR",
+    "",
+    "Folder of the host's per-token budget files (default: the user's state folder).",
+    _text,
+)
+BUDGET_PG_URL = Variable(
+    "RTK_BUDGET_PG_URL", "", "PostgreSQL URL holding every host's per-token budget (a secret).", _text
+)
+DAGSTER_PG_URL = Variable(
+    "DAGSTER_PG_URL",
+    "",
+    "Dagster's PostgreSQL; the token budget is kept there too unless RTK_BUDGET_PG_URL.",
+    _text,
+)
+
 # The sync as Dagster runs it.
 PARTITIONS_START = Variable("RTK_PARTITIONS_START", date(2025, 1, 1), "First daily partition.", parse_date)
 MAX_PARTITIONS_PER_RUN = Variable(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -32,6 +33,13 @@ def _started(**kwargs) -> Emulator:
         **({"seed": kwargs["fault_seed"]} if "fault_seed" in kwargs else {}),
     )
     return Emulator(cfg, faults).start()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _budget_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Clients on the shared budget (and the Dagster processes the tests start) keep its state in the
+    session's folder, not in the user's ~/.local/state."""
+    os.environ.setdefault("RTK_BUDGET_DIR", str(tmp_path_factory.mktemp("budget")))
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 One client wraps keep-alive `httpx.Client`s (one per request in flight, see `connections`) and is safe
 to share between threads (the sync engine fetches participants of many meetings at once). Every request
-passes a per-client cap on requests in flight, then the process-wide rate limiter for its token, then the
-retry policy (see `sender.Sender`).
+passes a per-client cap on requests in flight, then the rate limiter its token shares with every process,
+then the retry policy (see `sender.Sender`).
 The API token lives only in the httpx client's headers: no repr, log line or exception carries it.
 """
 
@@ -43,8 +43,9 @@ class RealtimeKitClient:
 
     Defaults suit the real API: 30 s timeouts, at most 16 requests in flight, up to 6 attempts within
     `max_retry_time` seconds with full-jitter exponential backoff from `backoff` seconds, and the
-    process-wide limiter for this token (1,200 requests per 300 s). Pass `rate_limiter=RateLimiter(...)`
-    for another budget (e.g. a local emulator) and `transport=` to plug in an httpx transport.
+    limiter this token shares with every process (1,200 requests per 300 s). Pass
+    `rate_limiter=RateLimiter(...)` for another budget (e.g. a local emulator) and `transport=` to plug in
+    an httpx transport.
     """
 
     def __init__(
@@ -112,7 +113,7 @@ class RealtimeKitClient:
 
     @classmethod
     def from_settings(cls, settings: ApiSettings, **kw: Any) -> RealtimeKitClient:
-        """A client for these settings, paced by the process-wide limiter at `settings.rate_limit`; `kw`
+        """A client for these settings, paced by the token's shared limiter at `settings.rate_limit`; `kw`
         overrides any of them (e.g. `max_attempts=1`, `rate_limiter=...`)."""
         if "rate_limiter" not in kw:
             requests, period = settings.rate_limit

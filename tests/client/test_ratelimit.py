@@ -80,7 +80,7 @@ def test_burst_lets_that_many_go_at_once_then_paces():
 
 def test_wait_is_reported():
     clock = FakeClock()
-    limiter = RateLimiter(2, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(2, 1.0, margin=0.0, lateness=0.0, clock=clock, sleep=clock.sleep)
     assert limiter.acquire() == 0.0
     assert limiter.acquire() == pytest.approx(0.5)
 
@@ -122,6 +122,7 @@ def test_threads_share_one_budget():
         ({"burst": 0}, "burst"),
         ({"max_requests": 5, "burst": 6}, "burst"),
         ({"margin": -0.1}, "margin"),
+        ({"lateness": -0.1}, "lateness"),
     ],
 )
 def test_rejects_nonsense(kwargs, message):

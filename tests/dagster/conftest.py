@@ -48,6 +48,7 @@ def rtk_env(
         "RTK_PARQUET_DIR": str(tmp_path / "wh" / "parquet"),
         "RTK_RATE_LIMIT_REQUESTS": "100000",
         "RTK_RATE_LIMIT_PERIOD_S": "10",
+        "RTK_BUDGET_DIR": str(tmp_path / "budget"),
         "DAGSTER_HOME": str(dagster_home),
     }
     for key, value in env.items():

@@ -32,6 +32,7 @@ def cli_env(tmp_path: Path, emu_env: dict[str, str], **extra: str) -> dict[str, 
         RTK_PARQUET_DIR=str(tmp_path / "parquet"),
         RTK_RATE_LIMIT_REQUESTS="1000000",
         RTK_RATE_LIMIT_PERIOD_S="1",
+        RTK_BUDGET_DIR=str(tmp_path / "budget"),  # the token's shared budget, kept out of the user's home
         COLUMNS="160",
         PYTHONUNBUFFERED="1",
     )

@@ -19,9 +19,7 @@ import time
 from collections.abc import Callable
 
 from rtk_pipeline.budget import LocalBook, SlotBook, open_book, token_key
-
-DEFAULT_MAX_REQUESTS = 1200
-DEFAULT_PERIOD = 300.0
+from rtk_pipeline.settings import RATE_LIMIT_PERIOD_S, RATE_LIMIT_REQUESTS
 
 
 class RateLimiter:
@@ -42,8 +40,8 @@ class RateLimiter:
 
     def __init__(
         self,
-        max_requests: int = DEFAULT_MAX_REQUESTS,
-        period: float = DEFAULT_PERIOD,
+        max_requests: int = RATE_LIMIT_REQUESTS.default,
+        period: float = RATE_LIMIT_PERIOD_S.default,
         *,
         burst: int = 1,
         margin: float = 0.02,
@@ -114,8 +112,8 @@ def shared_limiter(
         limiter = _registry.get(key)
         if limiter is None:
             limiter = _registry[key] = RateLimiter(
-                DEFAULT_MAX_REQUESTS if max_requests is None else max_requests,
-                DEFAULT_PERIOD if period is None else period,
+                RATE_LIMIT_REQUESTS.default if max_requests is None else max_requests,
+                RATE_LIMIT_PERIOD_S.default if period is None else period,
                 book=open_book(api_token, base_url),
             )
         elif (max_requests is not None and max_requests != limiter.max_requests) or (

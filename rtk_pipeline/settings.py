@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from rtk_pipeline.errors import ConfigError
-from rtk_pipeline.ratelimit import DEFAULT_MAX_REQUESTS, DEFAULT_PERIOD
 
 T = TypeVar("T")
 Env = Mapping[str, str] | None
@@ -178,10 +177,10 @@ APP_ID = Variable("RTK_APP_ID", "", "RealtimeKit app id; stored in every row (`a
 BASE_URL = Variable("RTK_BASE_URL", "https://api.cloudflare.com/client/v4", "API root.", _text)
 # Cloudflare's budget per API token: 1,200 requests per 5 minutes; crossing it locks the token out.
 RATE_LIMIT_REQUESTS = Variable(
-    "RTK_RATE_LIMIT_REQUESTS", DEFAULT_MAX_REQUESTS, "Requests per rate-limit period, per token.", _whole(1)
+    "RTK_RATE_LIMIT_REQUESTS", 1200, "Requests per rate-limit period, per token.", _whole(1)
 )
 RATE_LIMIT_PERIOD_S = Variable(
-    "RTK_RATE_LIMIT_PERIOD_S", DEFAULT_PERIOD, "Rate-limit window in seconds.", _real(0.001)
+    "RTK_RATE_LIMIT_PERIOD_S", 300.0, "Rate-limit window in seconds.", _real(0.001)
 )
 
 # The store.

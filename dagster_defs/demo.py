@@ -26,7 +26,7 @@ from dagster_defs.local import emulator_config, emulator_env, first_day, prepare
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator
 from rtk_pipeline.ratelimit import RateLimiter
-from rtk_pipeline.store import Store, Warehouse
+from rtk_pipeline.store import DuckDBStore, Store
 
 console = Console()
 
@@ -189,7 +189,7 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
         with DagsterInstance.from_config(str(home)) as instance:
             results, evaluations = _backfill(instance, first, last)
         backfill_s = time.perf_counter() - backfill_started
-        warehouse = Warehouse(duckdb_path, parquet_dir, app_id=emu.app_id)
+        warehouse = DuckDBStore(duckdb_path, parquet_dir, app_id=emu.app_id)
         console.print(_landed_table(warehouse, results))
         checks, failed_checks = _checks_table(evaluations)
         console.print(checks)

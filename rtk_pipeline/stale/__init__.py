@@ -1,17 +1,16 @@
 """Stale-meeting deactivation: `policy` says what may be done, `candidates` reads what the warehouse says,
 `engine` does it over a `Store`."""
 
+from rtk_pipeline.errors import DeactivationBusyError
 from rtk_pipeline.stale.candidates import Candidate, find_candidates, freshness_problem, latest_decisions
 from rtk_pipeline.stale.engine import (
     FAILURES_STOP_AFTER,
     PATCH_BODY,
     REFRESH_BATCH,
     THROTTLED_STOP_AFTER,
-    DeactivationBusyError,
     Decision,
     WarehouseNotFreshError,
     deactivate_stale,
-    run_lock_path,
     summarize,
 )
 from rtk_pipeline.stale.policy import (
@@ -74,6 +73,5 @@ __all__ = [
     "find_candidates",
     "freshness_problem",
     "latest_decisions",
-    "run_lock_path",
     "summarize",
 ]

@@ -17,9 +17,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import (
@@ -41,7 +38,7 @@ from rtk_pipeline.stale.policy import (
     Outcome,
     StalePolicy,
 )
-from rtk_pipeline.store import Deactivation, Store
+from rtk_pipeline.store import Deactivation, DeactivationLog
 from rtk_pipeline.sync import check_same_app
 
 log = logging.getLogger(__name__)
@@ -61,10 +58,6 @@ _ERROR_MAX_CHARS = 500
 Decision = Deactivation
 
 
-class DeactivationBusyError(RetriableError):
-    """Another deactivation run holds this warehouse's lock; two runs at once could PATCH a meeting twice."""
-
-
 class WarehouseNotFreshError(RetriableError):
     """The warehouse is too old to judge staleness from (sync, then try again); the message says which."""
 
@@ -79,7 +72,12 @@ class _Run:
     """State of one deactivation run: counters, the audit buffer, and the stop condition."""
 
     def __init__(
-        self, client: RealtimeKitClient, warehouse: Store, policy: StalePolicy, run_id: str, as_of: datetime
+        self,
+        client: RealtimeKitClient,
+        warehouse: DeactivationLog,
+        policy: StalePolicy,
+        run_id: str,
+        as_of: datetime,
     ) -> None:
         self.client = client
         self.warehouse = warehouse
@@ -361,15 +359,9 @@ class _Run:
         return unresolved
 
 
-def run_lock_path(warehouse: Store) -> Path:
-    """One deactivation run per app and warehouse at a time (CLI and Dagster alike); the OS drops it if we
-    die."""
-    return warehouse.run_lock_path("deactivate")
-
-
 def deactivate_stale(
     client: RealtimeKitClient,
-    warehouse: Store,
+    warehouse: DeactivationLog,
     *,
     stale_after_days: int = DEFAULT_STALE_AFTER_DAYS,
     max_deactivations: int = DEFAULT_MAX_DEACTIVATIONS,
@@ -406,14 +398,7 @@ def deactivate_stale(
         raise ConfigError(f"as_of {as_of:%Y-%m-%d %H:%M} UTC is in the future")
     check_same_app(client, warehouse)
     run = _Run(client, warehouse, policy, run_id or uuid.uuid4().hex, as_of)
-    lock = FileLock(run_lock_path(warehouse), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise DeactivationBusyError(
-            f"another deactivation run holds {run_lock_path(warehouse)}; try again when it has finished"
-        ) from None
-    try:
+    with warehouse.lock("deactivate"):
         warehouse.ensure_schema()  # an older warehouse file may predate the audit table
         problem = freshness_problem(warehouse, max_sync_age_hours=policy.max_sync_age_hours)
         if problem:
@@ -443,8 +428,6 @@ def deactivate_stale(
         finally:
             run.flush()
             run.refresh_warehouse()
-    finally:
-        lock.release()
     log.info("deactivate_stale run %s: %s", run.run_id, summarize(run.decisions))
     return run.decisions
 

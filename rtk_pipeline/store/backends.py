@@ -1,4 +1,4 @@
-"""Which backend stands behind the `Store` interface: configuration only (`RTK_STORE`).
+"""Which backend stands behind the `Store` roles: configuration only (`RTK_STORE`).
 
 `duckdb` (default): one DuckDB file + its Parquet mirror (`RTK_DUCKDB_PATH`, `RTK_PARQUET_DIR`).
 `delta`: Delta Lake tables under `RTK_TABLE_URI`, reached with the standard AWS variables.
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from rtk_pipeline.config import env_text, warehouse_paths
 from rtk_pipeline.errors import ConfigError
-from rtk_pipeline.store.interface import Store
+from rtk_pipeline.store.roles import Store
 
 BACKENDS = ("duckdb", "delta")
 
@@ -38,6 +38,6 @@ def open_store(env: Mapping[str, str] | None = None, *, app_id: str | None = Non
         from rtk_pipeline.store.delta import DeltaStore
 
         return DeltaStore.from_env(env, app_id=app)
-    from rtk_pipeline.store.warehouse import Warehouse
+    from rtk_pipeline.store.duckdb_file import DuckDBStore
 
-    return Warehouse(*warehouse_paths(env), app_id=app)
+    return DuckDBStore(*warehouse_paths(env), app_id=app)

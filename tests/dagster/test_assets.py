@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 from dagster import AssetRecordsFilter
 
-from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import client_for
 from tests.support.names import MEETINGS, M, P
+from tests.support.stores import open_duckdb_store
 
 MEETING_COLUMNS = (
     "id, title, status, created_at, updated_at, record_on_start, recording_config, extra, created_day"
@@ -45,7 +45,7 @@ def test_range_run_equals_cli_path_and_ground_truth(
     assert result.success
 
     # The library path the CLI (`rtk-pipeline backfill`) takes, into a second warehouse.
-    cli_wh = Warehouse(tmp_path / "cli" / "rtk.duckdb", tmp_path / "cli" / "parquet", app_id=emu.app_id)
+    cli_wh = open_duckdb_store(tmp_path / "cli", app_id=emu.app_id)
     with client_for(emu) as client:
         sync_range(client, cli_wh, first, last)
     dagster_meetings, dagster_participants = _tables(Path(rtk_env["RTK_DUCKDB_PATH"]))

@@ -1,4 +1,4 @@
-"""Both backends (the DuckDB `Warehouse`, the Delta Lake `DeltaStore`) implement the `Store` protocol that
+"""Both backends (the DuckDB `DuckDBStore`, the Delta Lake `DeltaStore`) implement the `Store` protocol that
 sync, stale and quality call: every method, with the protocol's parameter names, so either fits callers."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ import inspect
 
 import pytest
 
-from rtk_pipeline.store import ParquetStage, Stage, Store, Warehouse
+from rtk_pipeline.store import DuckDBStore, ParquetStage, Stage, Store
 from rtk_pipeline.store.delta import DeltaStore
 from tests.support.emulator import APP
+from tests.support.stores import open_duckdb_store
 
 
 def _members(protocol: type) -> list[str]:
@@ -21,7 +22,7 @@ def _members(protocol: type) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("protocol", "implementation"), [(Store, Warehouse), (Store, DeltaStore), (Stage, ParquetStage)]
+    ("protocol", "implementation"), [(Store, DuckDBStore), (Store, DeltaStore), (Stage, ParquetStage)]
 )
 def test_each_backend_has_every_protocol_method_with_the_same_parameters(protocol, implementation):
     for name in _members(protocol):
@@ -31,4 +32,4 @@ def test_each_backend_has_every_protocol_method_with_the_same_parameters(protoco
 
 
 def test_a_warehouse_is_a_store(tmp_path):
-    assert isinstance(Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP), Store)
+    assert isinstance(open_duckdb_store(tmp_path, app_id=APP), Store)

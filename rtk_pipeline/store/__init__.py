@@ -3,7 +3,7 @@
 Callers type against a role (roles.py: `SyncStore`, `DeactivationLog`, `QualityReads`, `Previews`,
 `SqlReads`; `Store` is their union) and get one from `open_store` (backends.py). `DuckDBStore` (DuckDB + a
 Hive-partitioned Parquet mirror, duckdb_file/) is the default backend, `DeltaStore` (delta/) the other; both
-answer reads with the one `Reads` (reads/).
+answer reads with the one `Reads` (reads/). The records the reads return are in records.py.
 """
 
 from rtk_pipeline.errors import DeactivationBusyError, JobBusyError, WarehouseBusyError, WarehouseError
@@ -11,17 +11,7 @@ from rtk_pipeline.schemas import TABLES, TableSpec
 from rtk_pipeline.store.backends import open_store
 from rtk_pipeline.store.ddl import duckdb_type, sql_dir, sql_files
 from rtk_pipeline.store.duckdb_file import DuckDBStore, query_file
-from rtk_pipeline.store.records import (
-    DayMismatch,
-    Deactivation,
-    KeyReport,
-    MeetingSnapshot,
-    MirrorDiff,
-    SyncRun,
-    TableCount,
-    TextCell,
-    ViewSummary,
-)
+from rtk_pipeline.store.records import Deactivation, MeetingSnapshot, SyncRun
 from rtk_pipeline.store.roles import (
     DeactivationLog,
     Previews,
@@ -35,15 +25,12 @@ from rtk_pipeline.store.stage import ParquetStage
 
 __all__ = [
     "TABLES",
-    "DayMismatch",
     "Deactivation",
     "DeactivationBusyError",
     "DeactivationLog",
     "DuckDBStore",
     "JobBusyError",
-    "KeyReport",
     "MeetingSnapshot",
-    "MirrorDiff",
     "ParquetStage",
     "Previews",
     "QualityReads",
@@ -52,10 +39,7 @@ __all__ = [
     "Store",
     "SyncRun",
     "SyncStore",
-    "TableCount",
     "TableSpec",
-    "TextCell",
-    "ViewSummary",
     "WarehouseBusyError",
     "WarehouseError",
     "duckdb_type",

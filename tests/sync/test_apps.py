@@ -17,7 +17,7 @@ from rtk_pipeline.normalize import normalize_meetings
 from rtk_pipeline.store import DuckDBStore, SyncRun
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import client_for, emulator_days
-from tests.support.stores import open_duckdb_store
+from tests.support.stores import open_duckdb_store, rows
 from tests.support.truth import assert_matches_truth
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -41,13 +41,9 @@ def apps(emulator_factory, tmp_path):
 
 
 def _rows(wh: DuckDBStore, table: str, app: str, day_column: str, day) -> list[tuple]:
-    with wh.connect(read_only=True) as con:
-        return sorted(
-            con.execute(
-                f"SELECT * FROM {table} WHERE app_id = ? AND {day_column} = ?", [app, day]
-            ).fetchall(),
-            key=repr,
-        )
+    return sorted(
+        rows(wh, f"SELECT * FROM {table} WHERE app_id = ? AND {day_column} = ?", [app, day]), key=repr
+    )
 
 
 def test_each_app_holds_its_own_emulators_rows_under_colliding_ids(apps):

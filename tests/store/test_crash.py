@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import rtk_pipeline
-from rtk_pipeline.store import DuckDBStore, WarehouseBusyError
+from rtk_pipeline.store import DuckDBStore, SqlReads, WarehouseBusyError
 from tests.support.emulator import APP
 
 D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
@@ -73,7 +73,7 @@ def run_and_kill(tmp_path: Path, wh: DuckDBStore, phase: str, records: list[dict
         child.stderr.close()
 
 
-def stored_ids(wh: DuckDBStore, day: date) -> list[str]:
+def stored_ids(wh: SqlReads, day: date) -> list[str]:
     rows = wh.query_df(f"SELECT id FROM meetings WHERE created_day = DATE '{day}' ORDER BY id")
     return rows.id.tolist()
 

@@ -14,13 +14,13 @@ import pytest
 
 from rtk_pipeline.normalize import normalize_meetings, normalize_participants
 from rtk_pipeline.schemas import MEETINGS_SCHEMA
-from rtk_pipeline.store import DuckDBStore, SyncRun, WarehouseBusyError, WarehouseError
+from rtk_pipeline.store import DuckDBStore, SqlReads, SyncRun, WarehouseBusyError, WarehouseError
 from tests.support.emulator import APP
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
 
 
-def table_rows(wh: DuckDBStore, table: str, order: str = "id") -> list[dict]:
+def table_rows(wh: SqlReads, table: str, order: str = "id") -> list[dict]:
     return wh.query_df(f"SELECT * FROM {table} ORDER BY {order}").to_dict("records")
 
 
@@ -28,7 +28,7 @@ def parquet_ids(wh: DuckDBStore, table: str, day: date) -> list[str]:
     return sorted(pq.read_table(wh.parquet_path(table, day)).column("id").to_pylist())
 
 
-def ids(wh: DuckDBStore, day: date | None = None) -> list[str]:
+def ids(wh: SqlReads, day: date | None = None) -> list[str]:
     where = "" if day is None else f"WHERE created_day = DATE '{day}'"
     return [r[0] for r in wh.query_df(f"SELECT id FROM meetings {where} ORDER BY id").itertuples(index=False)]
 

@@ -35,10 +35,14 @@ def _rtk(spec: dict, workdir: Path, store: str = "duckdb") -> dict:
     try:
         from rtk_pipeline.settings import ApiSettings as Settings
     except ImportError:  # the `-before` code, from before settings had one module
-        from rtk_pipeline.config import Settings
+        from rtk_pipeline.config import Settings  # type: ignore[no-redef]
     from rtk_pipeline.ratelimit import RateLimiter
-    from rtk_pipeline.store import Warehouse
     from rtk_pipeline.sync import sync_range
+
+    try:  # the `-before` code may predate the rename of its DuckDB backend
+        from rtk_pipeline.store import DuckDBStore as Warehouse
+    except ImportError:
+        from rtk_pipeline.store import Warehouse  # type: ignore[attr-defined, no-redef]
 
     imported = time.perf_counter()
     settings = Settings.from_env()
@@ -103,9 +107,9 @@ def _dagster(spec: dict, workdir: Path) -> dict:
                 "dagster/asset_partition_range_end": spec["end"],
             },
         )
-    from rtk_pipeline.store import Warehouse
+    from rtk_pipeline.store import DuckDBStore
 
-    warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet", app_id=os.environ["RTK_APP_ID"])
+    warehouse = DuckDBStore(workdir / "rtk.duckdb", workdir / "parquet", app_id=os.environ["RTK_APP_ID"])
     with warehouse.connect(read_only=True) as con:
         rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     return {"imported_at": imported, "rows": rows, "success": result.success}

@@ -36,9 +36,9 @@ from dagster_defs.resources import app_resources
 from dagster_defs.scope import App, ComponentScope
 from dagster_defs.secrets import redact_frame
 from rtk_pipeline.errors import PermanentError
+from rtk_pipeline.schemas import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA, with_app_id
 from rtk_pipeline.settings import SyncSettings
 from rtk_pipeline.store import Store
-from rtk_pipeline.store.tables import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA, with_app_id
 from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
 
 PREVIEW_ROWS = 5

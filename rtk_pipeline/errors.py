@@ -97,3 +97,11 @@ class WarehouseError(RTKError):
 
 class WarehouseBusyError(WarehouseError, RetriableError):
     """Another process held the write lock or the DuckDB file for longer than we were willing to wait."""
+
+
+class JobBusyError(RetriableError):
+    """Another run of a once-at-a-time job holds its lock for this app and warehouse (the store's `lock`)."""
+
+
+class DeactivationBusyError(JobBusyError):
+    """Another deactivation run holds this warehouse's lock; two runs at once could PATCH a meeting twice."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from rtk_pipeline.settings import DUCKDB_PATH
-from rtk_pipeline.store import query_df
+from rtk_pipeline.store import query_file
 
 
 def read_table(
@@ -33,9 +33,4 @@ def read_table(
     Timestamps come back as UTC-aware datetimes.
     """
     path = Path(duckdb_path) if duckdb_path else DUCKDB_PATH.read()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no warehouse at {path}: run `rtk-pipeline backfill` (or `rtk-pipeline demo`) first, "
-            "or pass duckdb_path= / set RTK_DUCKDB_PATH"
-        )
-    return query_df(path, name_or_sql, params, busy_timeout=busy_timeout)
+    return query_file(path, name_or_sql, params, busy_timeout=busy_timeout)

@@ -1,6 +1,6 @@
 """API records -> Arrow record batches, one declared schema per table.
 
-Every batch carries the table's declared schema (`rtk_pipeline.store.tables`, re-exported here): the DDL
+Every batch carries the table's declared schema (`rtk_pipeline.schemas`, re-exported here): the DDL
 in `sql/` matches it (tests/store/test_schema.py proves it) and the store writes Parquet with it.
 
 This runs on the hot path of a backfill (a million meetings), so it works column-wise: one pass over a
@@ -25,14 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rtk_pipeline.nopandas import skip_pandas_probe
-from rtk_pipeline.secrets import is_secret_key, scrub
-from rtk_pipeline.store.tables import (  # the declared schemas live with the store
+from rtk_pipeline.schemas import (
     JSON_COLUMNS,
     MEETINGS_SCHEMA,
     PARTICIPANTS_SCHEMA,
     REJECTED_SCHEMA,
     TS,
 )
+from rtk_pipeline.secrets import is_secret_key, scrub
+from rtk_pipeline.utc import as_utc
 
 skip_pandas_probe()  # before the first pa.array: a backfill never needs pandas
 
@@ -55,7 +56,7 @@ def parse_timestamp(value: Any) -> datetime:
                 raise ValueError(f"not an ISO 8601 timestamp: {_short(value)}") from None
     else:
         raise ValueError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return as_utc(parsed)
 
 
 class Normalized(NamedTuple):
@@ -181,7 +182,7 @@ _ARROW_REFUSED = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEnco
 
 def _row_by_row(values: list, name: str, convert: Callable, bad: dict[int, str]) -> list:
     """The slow path for a column Arrow refused: convert each value, reject just the records that fail."""
-    out = []
+    out: list = []
     for i, value in enumerate(values):
         if value is None:
             out.append(None)

@@ -1,4 +1,4 @@
-"""Data-quality rules: plain functions over a `Store` that judge each UTC day of a table.
+"""Data-quality rules: plain functions over a store's `QualityReads` that judge each UTC day of a table.
 
 Dagster runs them as asset checks (dagster_defs/checks.py, one evaluation per partition) and
 `rtk-pipeline verify` runs them without Dagster. A rule returns, per day, whether it passed and plain
@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from rtk_pipeline.secrets import secret_findings
-from rtk_pipeline.store import Store
+from rtk_pipeline.store import QualityReads
 from rtk_pipeline.sync import day_range
 
 MAX_SAMPLES = 20
-TABLES = ("meetings", "participants")
+CHECKED_TABLES = ("meetings", "participants")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Probe:
     """What a rule may look at: the store, the table, the days, and (in Dagster) what each day's sync
     reported (its materialization metadata, raw values)."""
 
-    store: Store
+    store: QualityReads
     table: str
     days: list[date]
     synced: Mapping[date, Mapping[str, Any]] = field(default_factory=dict)
@@ -241,7 +241,12 @@ class Verdict:
 
 
 def verify(
-    store: Store, first: date, last: date, *, api_token: str = "", tables: Iterable[str] = TABLES
+    store: QualityReads,
+    first: date,
+    last: date,
+    *,
+    api_token: str = "",
+    tables: Iterable[str] = CHECKED_TABLES,
 ) -> list[Verdict]:
     """Every rule that needs no sync report, over every day of [first, last], for each table."""
     days = list(day_range(first, last))

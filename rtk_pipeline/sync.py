@@ -2,7 +2,7 @@
 
 The CLI and the Dagster assets both call `sync_meetings` / `sync_participants`, so both paths load
 identical data. Fetching knows nothing of storage: pages stream from the client through `normalize` into
-a `Warehouse` stage, and only a complete, proven listing is committed.
+a store's stage, and only a complete, proven listing is committed.
 
 Windows. The API does not say which timestamp `start_time`/`end_time` filter on, nor whether the bounds
 are inclusive. A run for the days [first, last] therefore lists [first 00:00 - margin, last+1 00:00 +
@@ -44,7 +44,8 @@ from rtk_pipeline.normalize import (
     parse_timestamp,
 )
 from rtk_pipeline.settings import DEFAULT_WORKERS
-from rtk_pipeline.store import Stage, Store
+from rtk_pipeline.store import DeactivationLog, Stage, SyncRun, SyncStore
+from rtk_pipeline.utc import now_utc
 
 log = logging.getLogger("rtk_pipeline.sync")
 
@@ -101,7 +102,7 @@ def window_bounds(start_day: date, end_day: date) -> tuple[datetime, datetime]:
 
 def sync_meetings(
     client: RealtimeKitClient,
-    warehouse: Store,
+    store: SyncStore,
     start_day: date,
     end_day: date,
     *,
@@ -113,18 +114,18 @@ def sync_meetings(
     result = SyncResult("meetings", start_day, end_day, run_id or uuid.uuid4().hex)
     days = result.days
     lo, hi = window_bounds(start_day, end_day)
-    listing = {"start_time": lo - WINDOW_MARGIN, "end_time": hi + WINDOW_MARGIN}
-    with _Accounting(client, warehouse, result) as accounting, warehouse.stage("meetings", days) as stage:
+    listed_from, listed_to = lo - WINDOW_MARGIN, hi + WINDOW_MARGIN
+    with _Accounting(client, store, result) as accounting, store.stage("meetings", days) as stage:
         margin_ids: set[str] = set()
         while True:
             result.passes += 1
             result.rejected = 0  # a record rejected in two passes is one reject
             totals: set[int] = set()
-            for page in client.iter_meeting_pages(**listing):
+            for page in client.iter_meeting_pages(start_time=listed_from, end_time=listed_to):
                 result.api_total_count = page.total_count or 0
                 totals.add(result.api_total_count)
                 kept = _keep_in_window(page.records, lo, hi, margin_ids, result)
-                out = normalize_meetings(kept, synced_at=_now())
+                out = normalize_meetings(kept, synced_at=now_utc())
                 stage.write(out)
                 result.rejected += out.rejected.num_rows
                 if progress:
@@ -155,7 +156,7 @@ def sync_meetings(
 
 def sync_participants(
     client: RealtimeKitClient,
-    warehouse: Store,
+    store: SyncStore,
     start_day: date,
     end_day: date,
     *,
@@ -166,21 +167,21 @@ def sync_participants(
 ) -> SyncResult:
     """Replace the participants of every stored meeting created on the UTC days [start_day, end_day].
 
-    Meetings come from the warehouse (sync them first). Their participant listings run on `workers`
+    Meetings come from the store (sync them first). Their participant listings run on `workers`
     threads sharing the client, its connection pool and its rate limiter. A meeting that vanished or
     became inaccessible between the two syncs is recorded in `missing_meetings`, not fatal.
     """
     result = SyncResult("participants", start_day, end_day, run_id or uuid.uuid4().hex)
     days = result.days
-    meetings = warehouse.meeting_ids_for_days(days)
-    with _Accounting(client, warehouse, result) as accounting, warehouse.stage("participants", days) as stage:
+    meetings = store.meeting_ids_for_days(days)
+    with _Accounting(client, store, result) as accounting, store.stage("participants", days) as stage:
         result.api_total_count = 0
         fetch = _participant_fetcher(client, max_passes)
         batch: list[tuple[str, date, list]] = []
         batched = 0
 
         def flush() -> None:
-            out = normalize_participant_listings(batch, synced_at=_now())
+            out = normalize_participant_listings(batch, synced_at=now_utc())
             stage.write(out)
             result.rejected += out.rejected.num_rows
             batch.clear()
@@ -205,7 +206,7 @@ def sync_participants(
             flush()
         result.listed_ids = result.api_total_count
         if result.missing_meetings:
-            _keep_participants_of_missing(warehouse, stage, meetings, result.missing_meetings)
+            _keep_participants_of_missing(store, stage, meetings, result.missing_meetings)
             log.warning(
                 "participants %s..%s: %d meeting(s) not found (404); their stored participants were kept: %s",
                 start_day,
@@ -218,14 +219,14 @@ def sync_participants(
 
 
 def _keep_participants_of_missing(
-    warehouse: Store, stage: Stage, meetings: list[tuple[str, date]], missing: list[str]
+    store: SyncStore, stage: Stage, meetings: list[tuple[str, date]], missing: list[str]
 ) -> None:
     """A meeting that 404s on its participants call (gone, or not visible on that replica yet) keeps the
     participants already stored for it, since the day is replaced whole, and is recorded in
     rejected_records so the gap is visible in SQL, not only in this run's result."""
-    stage.write(warehouse.stored_participants(missing))
+    stage.write(store.stored_participants(missing))
     day_of = dict(meetings)
-    now = _now()
+    now = now_utc()
     stage.rejects.write(
         pa.RecordBatch.from_pylist(
             [
@@ -248,7 +249,7 @@ def _keep_participants_of_missing(
 
 def sync_range(
     client: RealtimeKitClient,
-    warehouse: Store,
+    store: SyncStore,
     start_day: date,
     end_day: date,
     *,
@@ -259,18 +260,14 @@ def sync_range(
 ) -> list[SyncResult]:
     """Meetings, then their participants, for the UTC days [start_day, end_day]."""
     run_id = run_id or uuid.uuid4().hex
-    results = [sync_meetings(client, warehouse, start_day, end_day, run_id=run_id, progress=progress)]
+    results = [sync_meetings(client, store, start_day, end_day, run_id=run_id, progress=progress)]
     if participants:
         results.append(
             sync_participants(
-                client, warehouse, start_day, end_day, workers=workers, run_id=run_id, progress=progress
+                client, store, start_day, end_day, workers=workers, run_id=run_id, progress=progress
             )
         )
     return results
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _keep_in_window(
@@ -392,12 +389,12 @@ def _bounded_map(fn, items: Iterable, workers: int, chunk: int) -> Iterator[tupl
                 submit(batch)
 
 
-def check_same_app(client: RealtimeKitClient, warehouse: Store) -> None:
+def check_same_app(client: RealtimeKitClient, store: SyncStore | DeactivationLog) -> None:
     """Refuse a client of one app with a store opened for another: its rows would be filed under the wrong
     app (and that app's days replaced by them)."""
-    if client.app_id != warehouse.app_id:
+    if client.app_id != store.app_id:
         raise ConfigError(
-            f"the client reads app {client.app_id!r} but the store is opened for app {warehouse.app_id!r}: "
+            f"the client reads app {client.app_id!r} but the store is opened for app {store.app_id!r}: "
             "open the store with the client's app id"
         )
 
@@ -405,12 +402,12 @@ def check_same_app(client: RealtimeKitClient, warehouse: Store) -> None:
 class _Accounting:
     """Times the sync, attributes client requests to it, commits it, or records it as failed."""
 
-    def __init__(self, client: RealtimeKitClient, warehouse: Store, result: SyncResult) -> None:
-        check_same_app(client, warehouse)
-        self.client, self.warehouse, self.result = client, warehouse, result
+    def __init__(self, client: RealtimeKitClient, store: SyncStore, result: SyncResult) -> None:
+        check_same_app(client, store)
+        self.client, self.store, self.result = client, store, result
 
     def __enter__(self) -> _Accounting:
-        self.started = _now()
+        self.started = now_utc()
         self.t0 = time.perf_counter()
         self.before: StatsSnapshot = self.client.stats.snapshot()
         return self
@@ -427,7 +424,7 @@ class _Accounting:
         result.rows_by_day = stage.rows_by_day()
         result.rows = sum(result.rows_by_day.values())
         self._settle()
-        result.parquet_files = self.warehouse.commit([stage], self._run_row("success", None))
+        result.parquet_files = self.store.commit([stage], self._run_row("success", None))
         self._settle()
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -436,28 +433,28 @@ class _Accounting:
             return
         error = str(exc) if isinstance(exc, RTKError) else f"{type(exc).__name__}: {exc}"
         try:
-            self.warehouse.record_failed_run(self._run_row("failed", error))
+            self.store.record_failed_run(self._run_row("failed", error))
         except Exception:  # the original error matters more than the audit row
             log.exception("could not record the failed sync run")
 
-    def _run_row(self, outcome: str, error: str | None) -> dict:
+    def _run_row(self, outcome: str, error: str | None) -> SyncRun:
         result = self.result
         lo, hi = window_bounds(result.start_day, result.end_day)
-        return {
-            "run_id": result.run_id,
-            "table_name": result.table,
-            "window_start": lo,
-            "window_end": hi,
-            "days": len(result.days),
-            "rows": result.rows,
-            "rejected": result.rejected,
-            "requests": result.requests,
-            "retries": result.retries,
-            "throttled": result.throttled,
-            "api_total_count": result.api_total_count,
-            "started_at": self.started,
-            "finished_at": _now(),
-            "seconds": result.seconds,
-            "outcome": outcome,
-            "error": error,
-        }
+        return SyncRun(
+            run_id=result.run_id,
+            table_name=result.table,
+            window_start=lo,
+            window_end=hi,
+            days=len(result.days),
+            rows=result.rows,
+            rejected=result.rejected,
+            requests=result.requests,
+            retries=result.retries,
+            throttled=result.throttled,
+            api_total_count=result.api_total_count,
+            started_at=self.started,
+            finished_at=now_utc(),
+            seconds=result.seconds,
+            outcome=outcome,
+            error=error,
+        )

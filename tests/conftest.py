@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.emulator import APP, END, made_and_stopped
+from tests.support.stores import open_duckdb_store
 
 EMULATOR_DEFAULTS = {"meetings": 300, "days": 10, "seed": 7, "end": END}
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(EmulatorConfig)}
@@ -56,9 +57,9 @@ def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Warehouse:
+def warehouse(tmp_path: Path) -> DuckDBStore:
     """An empty warehouse (DuckDB file and Parquet folder) in the test's own folder."""
-    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+    return open_duckdb_store(tmp_path, app_id=APP)
 
 
 _ANALYST = """

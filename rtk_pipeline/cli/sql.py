@@ -1,8 +1,8 @@
 """`rtk-pipeline sql QUERY`: the analyst's door to either backend, with the views of `sql/views`.
 
-With `RTK_STORE=delta` it opens an in-memory DuckDB over the Delta tables (registered as Arrow datasets, so
-the pinned DuckDB needs no extension); otherwise the DuckDB file, read-only. Same SQL, same answers; the
-tables and views hold every app's rows, each with its `app_id`.
+With `RTK_STORE=delta` the store reads an in-memory DuckDB over the Delta tables (registered as Arrow
+datasets, so the pinned DuckDB needs no extension); otherwise the DuckDB file, read-only. Same SQL, same
+answers; the tables and views hold every app's rows, each with its `app_id`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from rtk_pipeline.store.backends import open_store
-from rtk_pipeline.store.connection import as_query
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_store()
-    with store.connect(read_only=True) as con:
-        frame = con.execute(as_query(args.query)).df()
+    frame = open_store().query_df(args.query)
     if args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif args.format == "json":

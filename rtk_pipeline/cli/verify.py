@@ -10,7 +10,7 @@ from rich.table import Table
 
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.quality import Verdict, verify
-from rtk_pipeline.settings import API_TOKEN, StoreSettings
+from rtk_pipeline.settings import API_TOKEN
 from rtk_pipeline.store.backends import open_store
 
 _PASS, _FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
@@ -19,16 +19,15 @@ _PASS, _FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
 def run(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise ConfigError(f"--end {args.end} is before --start {args.start}")
-    warehouse = open_store()
-    settings = StoreSettings.from_env()
-    if settings.backend == "duckdb" and not (duckdb_path := settings.duckdb_path).exists():
+    store = open_store()
+    if not store.exists():
         raise ConfigError(
-            f"no warehouse at {duckdb_path}: run `rtk-pipeline backfill` first or set RTK_DUCKDB_PATH"
+            f"no warehouse at {store.location}: run `rtk-pipeline backfill` first or set RTK_DUCKDB_PATH"
         )
     token = API_TOKEN.read()  # so a stored copy of the token is found too
-    verdicts = verify(warehouse, args.start, args.end, api_token=token)
+    verdicts = verify(store, args.start, args.end, api_token=token)
     console = Console()
-    console.print(verdict_table(verdicts, title=f"verify {args.start} .. {args.end} ({warehouse!r})"))
+    console.print(verdict_table(verdicts, title=f"verify {args.start} .. {args.end} ({store!r})"))
     failed = [v for v in verdicts if not v.passed]
     for v in failed:
         console.print(f"[red]{v.table}.{v.rule} {v.day}[/]: {v.details}", highlight=False)

@@ -2,14 +2,13 @@
 `env`), `candidates` reads what the warehouse says, `engine` does it over a `Store` (with `audit`, `live`,
 `settle` and `health`), and `eligibility` says what a scheduler should request when."""
 
+from rtk_pipeline.errors import DeactivationBusyError
 from rtk_pipeline.stale.audit import Decision
 from rtk_pipeline.stale.candidates import Candidate, find_candidates, freshness_problem, latest_decisions
 from rtk_pipeline.stale.eligibility import SensorSettings, Tick, plan_tick
 from rtk_pipeline.stale.engine import (
-    DeactivationBusyError,
     WarehouseNotFreshError,
     deactivate_stale,
-    run_lock_path,
     summarize,
 )
 from rtk_pipeline.stale.health import FAILURES_STOP_AFTER, THROTTLED_STOP_AFTER
@@ -77,6 +76,5 @@ __all__ = [
     "freshness_problem",
     "latest_decisions",
     "plan_tick",
-    "run_lock_path",
     "summarize",
 ]

@@ -10,7 +10,7 @@ from rtk_pipeline.errors import RTKError
 from rtk_pipeline.secrets import scrub_text
 from rtk_pipeline.stale.candidates import Candidate, now_utc
 from rtk_pipeline.stale.policy import Outcome, StalePolicy
-from rtk_pipeline.store import Deactivation, Store
+from rtk_pipeline.store import Deactivation, DeactivationLog
 
 _ERROR_MAX_CHARS = 500
 
@@ -27,7 +27,7 @@ def error_text(exc: BaseException) -> str:
 class Audit:
     """The decisions of one run (what `deactivate_stale` returns) and the rows not yet written."""
 
-    def __init__(self, warehouse: Store, policy: StalePolicy, run_id: str, as_of: datetime) -> None:
+    def __init__(self, warehouse: DeactivationLog, policy: StalePolicy, run_id: str, as_of: datetime) -> None:
         self.warehouse = warehouse
         self.policy = policy
         self.run_id = run_id

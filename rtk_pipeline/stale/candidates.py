@@ -10,7 +10,7 @@ from typing import Any, overload
 
 from rtk_pipeline.normalize import parse_timestamp
 from rtk_pipeline.stale.policy import DEFAULT_MAX_SYNC_AGE_HOURS
-from rtk_pipeline.store import MeetingSnapshot, Store
+from rtk_pipeline.store import DeactivationLog, MeetingSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def as_utc(value: Any) -> datetime | None:
 
 
 def find_candidates(
-    warehouse: Store, *, stale_after_days: int, as_of: datetime | None = None
+    warehouse: DeactivationLog, *, stale_after_days: int, as_of: datetime | None = None
 ) -> list[Candidate]:
     """Stale meetings according to the warehouse, most stale first (the order the cap takes them in).
 
@@ -60,7 +60,7 @@ def find_candidates(
 
 
 def freshness_problem(
-    warehouse: Store,
+    warehouse: DeactivationLog,
     *,
     max_sync_age_hours: float | None = DEFAULT_MAX_SYNC_AGE_HOURS,
     now: datetime | None = None,
@@ -87,7 +87,7 @@ def freshness_problem(
     return None
 
 
-def latest_decisions(warehouse: Store, requested: Mapping[str, datetime]) -> dict[str, str]:
+def latest_decisions(warehouse: DeactivationLog, requested: Mapping[str, datetime]) -> dict[str, str]:
     """For each meeting id, its latest decision recorded at or after the given time (absent if none).
 
     The sensor uses this to tell meetings worth requesting again (failed, never judged) from those that

@@ -20,9 +20,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import APIError, ConfigError, RetriableError
@@ -38,14 +35,10 @@ from rtk_pipeline.stale.policy import (
     StalePolicy,
 )
 from rtk_pipeline.stale.settle import settle_pending
-from rtk_pipeline.store import Store
+from rtk_pipeline.store import DeactivationLog
 from rtk_pipeline.sync import check_same_app
 
 log = logging.getLogger(__name__)
-
-
-class DeactivationBusyError(RetriableError):
-    """Another deactivation run holds this warehouse's lock; two runs at once could PATCH a meeting twice."""
 
 
 class WarehouseNotFreshError(RetriableError):
@@ -56,7 +49,12 @@ class _Run:
     """One deactivation run: its parts, and the rule that takes one candidate to one decision."""
 
     def __init__(
-        self, client: RealtimeKitClient, warehouse: Store, policy: StalePolicy, run_id: str, as_of: datetime
+        self,
+        client: RealtimeKitClient,
+        warehouse: DeactivationLog,
+        policy: StalePolicy,
+        run_id: str,
+        as_of: datetime,
     ) -> None:
         self.client = client
         self.warehouse = warehouse
@@ -133,15 +131,9 @@ class _Run:
             self.live.write()
 
 
-def run_lock_path(warehouse: Store) -> Path:
-    """One deactivation run per app and warehouse at a time (CLI and Dagster alike); the OS drops it if we
-    die."""
-    return warehouse.run_lock_path("deactivate")
-
-
 def deactivate_stale(
     client: RealtimeKitClient,
-    warehouse: Store,
+    warehouse: DeactivationLog,
     *,
     stale_after_days: int = DEFAULT_STALE_AFTER_DAYS,
     max_deactivations: int = DEFAULT_MAX_DEACTIVATIONS,
@@ -178,22 +170,13 @@ def deactivate_stale(
         raise ConfigError(f"as_of {as_of:%Y-%m-%d %H:%M} UTC is in the future")
     check_same_app(client, warehouse)
     run = _Run(client, warehouse, policy, run_id or uuid.uuid4().hex, as_of)
-    lock = FileLock(run_lock_path(warehouse), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise DeactivationBusyError(
-            f"another deactivation run holds {run_lock_path(warehouse)}; try again when it has finished"
-        ) from None
-    try:
+    with warehouse.lock("deactivate"):
         warehouse.ensure_schema()  # an older warehouse file may predate the audit table
         problem = freshness_problem(warehouse, max_sync_age_hours=policy.max_sync_age_hours)
         if problem:
             raise WarehouseNotFreshError(problem)
         unsettled = set() if policy.dry_run else settle_pending(client, run.audit, run.health, run.live)
         run.judge(run.candidates(candidate_ids), unsettled)
-    finally:
-        lock.release()
     log.info("deactivate_stale run %s: %s", run.audit.run_id, summarize(run.audit.decisions))
     return run.audit.decisions
 

@@ -15,7 +15,7 @@ from rtk_pipeline.stale.audit import Audit, Decision, error_text
 from rtk_pipeline.stale.candidates import Candidate, now_utc
 from rtk_pipeline.stale.health import ApiHealth
 from rtk_pipeline.stale.policy import Outcome
-from rtk_pipeline.store import Store
+from rtk_pipeline.store import DeactivationLog
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ Skip = tuple[Outcome, str | APIError]
 class LiveRecords:
     """Live meeting records seen in this run (GET and PATCH answers), waiting to be written to `meetings`."""
 
-    def __init__(self, warehouse: Store) -> None:
+    def __init__(self, warehouse: DeactivationLog) -> None:
         self._warehouse = warehouse
         self._records: dict[str, dict] = {}
 

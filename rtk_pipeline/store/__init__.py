@@ -1,30 +1,50 @@
-"""The warehouse: the only code that opens DuckDB or writes Parquet.
+"""The warehouse: the only code that opens DuckDB or writes Parquet or Delta tables.
 
-`Store` (interface.py) is what sync, stale and quality call; `Warehouse` (DuckDB + a Hive-partitioned
-Parquet mirror) is the default backend.
+Callers type against a role (roles.py: `SyncStore`, `DeactivationLog`, `QualityReads`, `Previews`,
+`SqlReads`; `Store` is their union) and get one from `open_store` (backends.py). `DuckDBStore` (DuckDB + a
+Hive-partitioned Parquet mirror, duckdb_file/) is the default backend, `DeltaStore` (delta/) the other; both
+answer reads with the one `Reads` (reads/). The records the reads return are in records.py.
 """
 
-from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
-from rtk_pipeline.store.connection import connect_duckdb, query_df, sql_dir, sql_files
-from rtk_pipeline.store.interface import Deactivation, MeetingSnapshot, Stage, Store
+from rtk_pipeline.errors import DeactivationBusyError, JobBusyError, WarehouseBusyError, WarehouseError
+from rtk_pipeline.schemas import TABLES, TableSpec
+from rtk_pipeline.store.backends import open_store
+from rtk_pipeline.store.ddl import duckdb_type, sql_dir, sql_files
+from rtk_pipeline.store.duckdb_file import DuckDBStore, query_file
+from rtk_pipeline.store.records import Deactivation, MeetingSnapshot, SyncRun
+from rtk_pipeline.store.roles import (
+    DeactivationLog,
+    Previews,
+    QualityReads,
+    SqlReads,
+    Stage,
+    Store,
+    SyncStore,
+)
 from rtk_pipeline.store.stage import ParquetStage
-from rtk_pipeline.store.tables import TABLES, TableSpec, duckdb_type
-from rtk_pipeline.store.warehouse import Warehouse
 
 __all__ = [
     "TABLES",
     "Deactivation",
+    "DeactivationBusyError",
+    "DeactivationLog",
+    "DuckDBStore",
+    "JobBusyError",
     "MeetingSnapshot",
     "ParquetStage",
+    "Previews",
+    "QualityReads",
+    "SqlReads",
     "Stage",
     "Store",
+    "SyncRun",
+    "SyncStore",
     "TableSpec",
-    "Warehouse",
     "WarehouseBusyError",
     "WarehouseError",
-    "connect_duckdb",
     "duckdb_type",
-    "query_df",
+    "open_store",
+    "query_file",
     "sql_dir",
     "sql_files",
 ]

@@ -1,4 +1,4 @@
-"""Which backend stands behind the `Store` interface: configuration only (`RTK_STORE`).
+"""Which backend stands behind the `Store` roles: configuration only (`RTK_STORE`).
 
 `duckdb` (default): one DuckDB file + its Parquet mirror (`RTK_DUCKDB_PATH`, `RTK_PARQUET_DIR`).
 `delta`: Delta Lake tables under `RTK_TABLE_URI`, reached with the standard AWS variables.
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.settings import APP_ID, StoreSettings
-from rtk_pipeline.store.interface import Store
+from rtk_pipeline.store.roles import Store
 
 
 def store_app_id(env: Mapping[str, str] | None = None, app_id: str | None = None) -> str:
@@ -36,6 +36,6 @@ def open_store_from(settings: StoreSettings, app_id: str, *, env: Mapping[str, s
         from rtk_pipeline.store.delta.objectstore import TableRoot
 
         return DeltaStore(TableRoot.from_env(settings.table_uri, env), app_id=app_id)
-    from rtk_pipeline.store.warehouse import Warehouse
+    from rtk_pipeline.store.duckdb_file import DuckDBStore
 
-    return Warehouse(settings.duckdb_path, settings.parquet_dir, app_id=app_id)
+    return DuckDBStore(settings.duckdb_path, settings.parquet_dir, app_id=app_id)

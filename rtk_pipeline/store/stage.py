@@ -12,10 +12,9 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,20 +22,21 @@ import pyarrow.parquet as pq
 
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseError
-from rtk_pipeline.store.connection import as_days, files_sql, memory_connection, q
-from rtk_pipeline.store.tables import APP_ID, APP_ID_FIELD, TABLES, TableSpec
-
-if TYPE_CHECKING:
-    from rtk_pipeline.store.warehouse import Warehouse
+from rtk_pipeline.schemas import APP_ID, APP_ID_FIELD, TABLES, TableSpec
+from rtk_pipeline.store.connect import memory_connection
+from rtk_pipeline.store.sqltext import as_days, files_sql, q
 
 # A stage buffers at most this much before writing a part file (and day files are written in batches of
 # FLUSH_ROWS): what a sync holds in memory does not grow with the rows it syncs.
 FLUSH_ROWS = 16_384
 _FLUSH_BYTES = 8 * 1024 * 1024
+# Among staged duplicates with equal updated_at and synced_at, the row written last wins (part files sort in
+# write order, and stage folders in creation order).
+STAGED_TIEBREAK = ", filename DESC, file_row_number DESC"
 
 
 class ParquetStage:
-    """Rows of one table for some UTC days, streamed to Parquet part files until `Warehouse.commit`.
+    """Rows of one table for some UTC days, streamed to Parquet part files until the store's `commit`.
 
     Rows whose partition day is not one of `days` are dropped (and counted in `skipped`): a stage replaces
     exactly its days, so an over-fetched listing can be written as is. Writing a `Normalized` also stages its
@@ -44,9 +44,8 @@ class ParquetStage:
     thread (the sync engine's consumer); a stage is not shared between threads.
     """
 
-    def __init__(self, warehouse: Warehouse, spec: TableSpec, days: frozenset[date], path: Path) -> None:
-        self.warehouse = warehouse
-        self.app_id: str = warehouse.app_id
+    def __init__(self, app_id: str, spec: TableSpec, days: frozenset[date], path: Path) -> None:
+        self.app_id = app_id
         self.spec = spec
         self.table = spec.name
         self.days = days
@@ -74,12 +73,12 @@ class ParquetStage:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
             self.discard()
-        elif not self.committed and self._cleanup.alive:  # a refused commit has discarded it already
-            self._flush()
+        elif self.open:  # a refused commit has discarded it already
+            self.flush()
 
     def write(self, data: pa.RecordBatch | pa.Table | normalize.Normalized) -> int:
         """Stage a batch (or a Normalized: its batch here, its rejects in a companion stage); rows kept."""
-        if self.committed or not self._cleanup.alive:
+        if not self.open:
             raise WarehouseError(f"{self!r} is already committed or discarded")
         if isinstance(data, normalize.Normalized):
             if data.rejected.num_rows:
@@ -97,7 +96,7 @@ class ParquetStage:
         if self.spec.name == "rejected_records":
             return self
         if self._rejects is None:
-            self._rejects = self.warehouse.stage("rejected_records", self.days)
+            self._rejects = new_stage(self.app_id, "rejected_records", self.days, self.path.parent)
         return self._rejects
 
     def _write_batch(self, batch: pa.RecordBatch) -> int:
@@ -115,10 +114,16 @@ class ParquetStage:
             self._buffered_bytes += batch.get_total_buffer_size()
             self.rows_written += batch.num_rows
             if self._buffered_rows >= FLUSH_ROWS or self._buffered_bytes >= _FLUSH_BYTES:
-                self._flush()
+                self.flush()
         return batch.num_rows
 
-    def _flush(self) -> None:
+    @property
+    def open(self) -> bool:
+        """Neither committed nor discarded: it may still be written and committed."""
+        return not self.committed and self._cleanup.alive
+
+    def flush(self) -> None:
+        """Write the buffered rows to a part file (a stage with no rows still gets one, empty)."""
         if not self._buffer and self._parts:
             return
         table = pa.Table.from_batches(self._buffer, schema=self.spec.schema)
@@ -129,7 +134,7 @@ class ParquetStage:
 
     def parts(self) -> list[Path]:
         """Part files holding everything written so far (the buffer is flushed first)."""
-        self._flush()
+        self.flush()
         return list(self._parts)
 
     def _query(self, sql: str) -> list[tuple]:
@@ -161,7 +166,8 @@ class ParquetStage:
             self._rejects.discard()
         self._cleanup()
 
-    def _stages(self) -> list[ParquetStage]:
+    def family(self) -> list[ParquetStage]:
+        """This stage and its companion rejects stage, if one was started: what a commit takes together."""
         return [self] if self._rejects is None else [self, self._rejects]
 
 
@@ -187,7 +193,7 @@ def conform(batch: pa.RecordBatch, spec: TableSpec, app_id: str) -> pa.RecordBat
     return batch.append_column(APP_ID_FIELD, pa.repeat(pa.scalar(app_id, pa.string()), batch.num_rows))
 
 
-def new_stage(warehouse: Any, table: str, days: Iterable[date], staging_dir: Path) -> ParquetStage:
+def new_stage(app_id: str, table: str, days: Iterable[date], staging_dir: Path) -> ParquetStage:
     """A new stage of `table` in a folder of its own under `staging_dir`, after removing the folders that
     dead processes of this host left there (a SIGKILLed sync leaves its stage)."""
     if table not in TABLES:
@@ -195,7 +201,39 @@ def new_stage(warehouse: Any, table: str, days: Iterable[date], staging_dir: Pat
     _sweep(staging_dir)
     # <time>-<pid>-<random>-<table>@<host>: sorts in creation order; the sweep can tell dead owners.
     name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{table}@{socket.gethostname()}"
-    return ParquetStage(warehouse, TABLES[table], as_days(days), staging_dir / name)
+    return ParquetStage(app_id, TABLES[table], as_days(days), staging_dir / name)
+
+
+def ready(stages: Sequence[ParquetStage], app_id: str) -> list[ParquetStage]:
+    """The stages and their companion reject stages, each checked open and of the committing store's app,
+    and flushed to its parts (all of them dropped if one is not: a commit never half-uses a stage)."""
+    everything = list(dict.fromkeys(part for stage in stages for part in stage.family()))
+    try:
+        for stage in everything:
+            if not stage.open:
+                raise WarehouseError(f"{stage!r} is already committed or discarded")
+            if stage.app_id != app_id:
+                raise ValueError(f"{stage!r} holds rows of app {stage.app_id!r}; commit it to that app's")
+            stage.flush()
+    except BaseException:
+        for stage in everything:
+            stage.discard()
+        raise
+    return everything
+
+
+def staged_source(stages: Sequence[ParquetStage]) -> str:
+    """The SQL source of the stages' part files (with the file name and row number the tiebreak uses)."""
+    files = [part for stage in stages for part in stage.parts()]
+    return f"read_parquet({files_sql(files)}, filename = true, file_row_number = true)"
+
+
+def describe(stages: Sequence[ParquetStage]) -> str:
+    """ "meetings, participants for 2026-10-01..2026-10-03": what a commit was about, for its error."""
+    tables = sorted({stage.table for stage in stages})
+    days = sorted(frozenset[date]().union(*(stage.days for stage in stages)))
+    span = f"{days[0]}..{days[-1]}" if days else "no days"
+    return f"{', '.join(tables)} for {span}"
 
 
 def _sweep(staging_dir: Path) -> None:

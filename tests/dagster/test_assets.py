@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 from dagster import AssetRecordsFilter
 
-from rtk_pipeline.store import Warehouse
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import client_for
 from tests.support.names import MEETINGS, M, P
+from tests.support.stores import open_duckdb_store, rows
 
 MEETING_COLUMNS = (
     "id, title, status, created_at, updated_at, record_on_start, recording_config, extra, created_day"
@@ -22,18 +21,10 @@ PARTICIPANT_COLUMNS = (
 )
 
 
-def _rows(path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def _tables(path: Path) -> tuple[list[tuple], list[tuple]]:
     return (
-        _rows(path, f"SELECT {MEETING_COLUMNS} FROM meetings ORDER BY id"),
-        _rows(path, f"SELECT {PARTICIPANT_COLUMNS} FROM participants ORDER BY meeting_id, id"),
+        rows(path, f"SELECT {MEETING_COLUMNS} FROM meetings ORDER BY id"),
+        rows(path, f"SELECT {PARTICIPANT_COLUMNS} FROM participants ORDER BY meeting_id, id"),
     )
 
 
@@ -45,7 +36,7 @@ def test_range_run_equals_cli_path_and_ground_truth(
     assert result.success
 
     # The library path the CLI (`rtk-pipeline backfill`) takes, into a second warehouse.
-    cli_wh = Warehouse(tmp_path / "cli" / "rtk.duckdb", tmp_path / "cli" / "parquet", app_id=emu.app_id)
+    cli_wh = open_duckdb_store(tmp_path / "cli", app_id=emu.app_id)
     with client_for(emu) as client:
         sync_range(client, cli_wh, first, last)
     dagster_meetings, dagster_participants = _tables(Path(rtk_env["RTK_DUCKDB_PATH"]))
@@ -64,7 +55,7 @@ def test_range_run_equals_cli_path_and_ground_truth(
     # Parquet mirrors DuckDB day by day.
     parquet_dir = Path(rtk_env["RTK_PARQUET_DIR"])
     files = f"{parquet_dir}/meetings/*/data.parquet"
-    in_files = _rows(Path(rtk_env["RTK_DUCKDB_PATH"]), f"SELECT count(*) FROM read_parquet('{files}')")
+    in_files = rows(Path(rtk_env["RTK_DUCKDB_PATH"]), f"SELECT count(*) FROM read_parquet('{files}')")
     assert in_files == [(len(truth),)]
 
     # Every check, once per partition (plus the freshness checks once per run), passed.
@@ -94,7 +85,7 @@ def test_range_run_equals_cli_path_and_ground_truth(
 
     # Metadata per partition: that day's rows, file and preview; the run's figures; never the token.
     day = first + timedelta(days=3)
-    stored = _rows(
+    stored = rows(
         Path(rtk_env["RTK_DUCKDB_PATH"]), f"SELECT count(*) FROM meetings WHERE created_day = DATE '{day}'"
     )[0][0]
     record = instance.fetch_materializations(

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_defs.checks import expected_partition
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.names import CHECKS_JOB, FRESHNESS_JOB, P_STEP, VIEWS, M, P
 
 START = date(2025, 1, 1)  # the project's first partition (RTK_PARTITIONS_START unset)
@@ -49,7 +49,7 @@ def test_checks_fail_exactly_where_data_is_broken(
     assert _failures(check_results(good)) == set()
 
     # Broken where the checks read: the pipeline's state (the analysts' file holds only views).
-    db = Warehouse(
+    db = DuckDBStore(
         Path(rtk_env["RTK_DUCKDB_PATH"]), Path(rtk_env["RTK_PARQUET_DIR"]), app_id=emu.app_id
     ).state_path
     day = {n: first + timedelta(days=n) for n in range(10)}

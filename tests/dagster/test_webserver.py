@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from dagster_defs.local import PROJECT_ROOT
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.names import (
     API_RESOURCE,
     CHECKS_JOB,
@@ -130,7 +130,7 @@ def test_ui_shows_everything(rtk_env, disk_instance, run_job, webserver):
     # Two partitions synced into this DAGSTER_HOME, then one of them broken and re-checked.
     first, last = date(2026, 10, 30), date(2026, 10, 31)
     assert run_job(disk_instance, first, last).success
-    state = Warehouse(
+    state = DuckDBStore(
         Path(rtk_env["RTK_DUCKDB_PATH"]), Path(rtk_env["RTK_PARQUET_DIR"]), app_id=rtk_env["RTK_APP_ID"]
     ).state_path
     con = duckdb.connect(str(state))  # broken where the checks read

@@ -27,9 +27,10 @@ import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.errors import RTKError
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import APP, END, client_for, emulator_days, made_and_stopped
+from tests.support.stores import open_duckdb_store
 from tests.support.truth import (
     assert_matches_truth,
     query,
@@ -67,26 +68,26 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         first, last = emulator_days(emulator)
         with client_for(emulator) as client:
-            sync_range(client, Warehouse(root / "rtk.duckdb", root / "parquet", app_id=APP), first, last)
+            sync_range(client, open_duckdb_store(root, app_id=APP), first, last)
     finally:
         emulator.stop()
     return root
 
 
 @pytest.fixture
-def synced(baseline: Path, tmp_path: Path) -> Warehouse:
+def synced(baseline: Path, tmp_path: Path) -> DuckDBStore:
     """A private copy of the baseline warehouse; pair it with the `emu` fixture (same data)."""
     for db_file in baseline.glob("rtk.duckdb*"):  # the analysts' file, and a WAL if DuckDB left one
         shutil.copy(db_file, tmp_path / db_file.name)
     shutil.copytree(baseline / ".rtk.duckdb.state", tmp_path / ".rtk.duckdb.state")  # the pipeline's state
     shutil.copytree(baseline / "parquet", tmp_path / "parquet")
-    return Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+    return open_duckdb_store(tmp_path, app_id=APP)
 
 
 # ---------------------------------------------------------------------------------------------- truth
 
 
-def snapshot(warehouse: Warehouse) -> dict[str, list[tuple]]:
+def snapshot(warehouse: DuckDBStore) -> dict[str, list[tuple]]:
     """Every stored row of the data tables (synced_at included: a failed sync must not touch a row)."""
     tables = ("meetings", "participants", "rejected_records")
     if not warehouse.duckdb_path.exists():
@@ -96,7 +97,7 @@ def snapshot(warehouse: Warehouse) -> dict[str, list[tuple]]:
     }
 
 
-def sync_runs(warehouse: Warehouse) -> list[dict]:
+def sync_runs(warehouse: DuckDBStore) -> list[dict]:
     return query(warehouse, "SELECT * FROM sync_runs ORDER BY finished_at")
 
 
@@ -109,7 +110,7 @@ class Attempt:
     runs: list[dict] = field(default_factory=list)
 
 
-def attempt(warehouse: Warehouse, sync: Callable[[], Any]) -> Attempt:
+def attempt(warehouse: DuckDBStore, sync: Callable[[], Any]) -> Attempt:
     """Run a sync; a typed RTKError is captured (anything else is a crash and propagates)."""
     before = len(sync_runs(warehouse)) if warehouse.duckdb_path.exists() else 0
     out = Attempt()
@@ -142,7 +143,7 @@ def mutate(emu: Emulator, first: date, last: date, tag: str) -> None:
 
 
 def check_attempt(
-    outcome: Attempt, warehouse: Warehouse, emu: Emulator, first: date, last: date, before: dict
+    outcome: Attempt, warehouse: DuckDBStore, emu: Emulator, first: date, last: date, before: dict
 ) -> None:
     """The suite's core invariant. A completed sync equals the ground truth; a failed one left the data of
     the table it failed on (and every later table) exactly as it was, and recorded a failed sync_runs row;
@@ -152,7 +153,7 @@ def check_attempt(
 
 
 def _check_attempt(
-    outcome: Attempt, warehouse: Warehouse, emu: Emulator, first: date, last: date, before: dict
+    outcome: Attempt, warehouse: DuckDBStore, emu: Emulator, first: date, last: date, before: dict
 ) -> None:
     if outcome.error is None:
         assert [r["outcome"] for r in outcome.runs] == ["success"] * len(outcome.runs)

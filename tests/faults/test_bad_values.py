@@ -16,9 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import APP, END, client_for, emulator_days
+from tests.support.stores import open_duckdb_store
 from tests.support.truth import (
     expected_meeting,
     expected_participant,
@@ -148,7 +149,7 @@ def landed(tmp_path_factory):
     emu = small_emulator(meetings=20, participants_mean=2.0)
     proxy = Proxy(emu)
     root = tmp_path_factory.mktemp("bad-values")
-    warehouse = Warehouse(root / "rtk.duckdb", root / "parquet", app_id=APP)
+    warehouse = open_duckdb_store(root, app_id=APP)
     try:
         ids = {}
         for case in CASES:
@@ -215,7 +216,7 @@ def landed(tmp_path_factory):
         emu.stop()
 
 
-def rejects(warehouse: Warehouse, table: str) -> list[dict]:
+def rejects(warehouse: DuckDBStore, table: str) -> list[dict]:
     return query(warehouse, "SELECT * FROM rejected_records WHERE table_name = ?", [table])
 
 
@@ -351,7 +352,7 @@ def test_lone_surrogate_is_rejected_without_failing_the_day(tmp_path, proxy_fact
                 "list_meetings", lambda r: r.update(title="bad \ud800 half") if r["id"] == odd else None
             )
         )
-        warehouse = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+        warehouse = open_duckdb_store(tmp_path, app_id=APP)
         with client_for(proxy.base_url, emu) as client:
             try:
                 (result,) = sync_range(client, warehouse, DAY, DAY, participants=False)

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
-from rtk_pipeline.store import Warehouse
 from tests.support.emulator import APP, END
 from tests.support.processes import REPO, cli, cli_env
+from tests.support.stores import open_duckdb_store
 from tests.support.truth import assert_matches_truth, query
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def test_four_backfills_at_once_end_correct_without_a_lock_error(tmp_path, windo
     config = EmulatorConfig(meetings=160, days=4, seed=17, end=END, max_per_page=10, participants_mean=3.0)
     with Emulator(config, Faults(latency_s=0.002)) as emu:
         env = cli_env(tmp_path, emu.env())
-        warehouse = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+        warehouse = open_duckdb_store(tmp_path, app_id=APP)
         reads, read_errors, stop = [0], [], threading.Event()
 
         def analyst() -> None:

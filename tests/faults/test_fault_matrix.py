@@ -24,23 +24,24 @@ from rtk_pipeline.errors import (
     ServerError,
     TransportError,
 )
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from rtk_pipeline.sync import sync_meetings, sync_participants, sync_range
 from tests.support.emulator import APP, RecordingLimiter, client_for, emulator_days
+from tests.support.stores import open_duckdb_store
 from tests.support.truth import stored_meetings, stored_participants, truth_meetings, truth_participants
 
 from .conftest import Attempt, Exchange, attempt, check_attempt, mutate, small_emulator, snapshot
 
 
 @pytest.fixture
-def warehouse(synced: Warehouse) -> Warehouse:
+def warehouse(synced: DuckDBStore) -> DuckDBStore:
     """Every test here starts from a warehouse already synced from the `emu` fixture's data."""
     return synced
 
 
 def run_fault(
     emu: Emulator,
-    warehouse: Warehouse,
+    warehouse: DuckDBStore,
     inject: Callable[[], None],
     *,
     target: Emulator | str | None = None,
@@ -354,7 +355,7 @@ def test_meeting_inserted_while_a_zero_based_listing_is_discovered(proxy_factory
                 emu.add_meeting(created_at=newest, title="created while listing")
 
         proxy.hooks.append(insert_after_first_request)
-        warehouse = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+        warehouse = open_duckdb_store(tmp_path, app_id=APP)
         with client_for(proxy.base_url, emu) as client:
             sync_meetings(client, warehouse, first, last)
         stored = set(stored_meetings(warehouse))

@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import APP, END, client_for, emulator_days
+from tests.support.stores import open_duckdb_store
 from tests.support.truth import (
     assert_matches_truth,
     expected_meeting,
@@ -71,7 +72,7 @@ def drifting(faults: dict) -> bool:
     return any(faults[k] for k in ("drift_insert", "drift_update", "drift_delete"))
 
 
-def check_moving_truth(warehouse: Warehouse, first, last, before: dict, after: dict, people: tuple) -> None:
+def check_moving_truth(warehouse: DuckDBStore, first, last, before: dict, after: dict, people: tuple) -> None:
     """Rows of both truths (they existed for the whole sync) are stored exactly once; every stored row is
     one the API held at the start or the end, with that version's values."""
     stored = {k: v for k, v in stored_meetings(warehouse).items() if first <= v["created_day"] <= last}
@@ -102,9 +103,9 @@ def check_moving_truth(warehouse: Warehouse, first, last, before: dict, after: d
 
 
 @pytest.fixture(scope="module")
-def shared_warehouse(tmp_path_factory) -> Warehouse:
+def shared_warehouse(tmp_path_factory) -> DuckDBStore:
     root = tmp_path_factory.mktemp("property")
-    return Warehouse(root / "rtk.duckdb", root / "parquet", app_id=APP)
+    return open_duckdb_store(root, app_id=APP)
 
 
 @pytest.mark.slow
@@ -139,7 +140,7 @@ def test_a_clean_run_of_the_property_setup_equals_the_ground_truth(tmp_path):
     """The property's harness on a fixed example without faults: the strict ground-truth comparison."""
     config = EmulatorConfig(meetings=20, days=2, participants_mean=3.0, max_per_page=3, page_base=0, end=END)
     with Emulator(config, Faults()) as emu:
-        warehouse = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+        warehouse = open_duckdb_store(tmp_path, app_id=APP)
         first, last = emulator_days(emu)
         assert last - first == timedelta(days=1)
         with client_for(emu) as client:

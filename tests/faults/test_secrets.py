@@ -21,10 +21,10 @@ import pytest
 
 from dagster_defs.local import INSTANCE_TEMPLATE
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
-from rtk_pipeline.store import Warehouse
 from tests.support.emulator import APP
 from tests.support.names import STALE_JOB, STALE_OP, M, P
 from tests.support.processes import REPO, cli_env, run_cli
+from tests.support.stores import open_duckdb_store
 from tests.support.truth import query
 
 from .conftest import SECRET_MARKERS, Exchange, Proxy
@@ -192,7 +192,7 @@ def test_no_secret_in_any_file_left_behind(everything):
 
 def test_no_secret_in_any_table(everything):
     root = everything["root"]
-    warehouse = Warehouse(root / "rtk.duckdb", root / "parquet", app_id=APP)
+    warehouse = open_duckdb_store(root, app_id=APP)
     tables = [r["table_name"] for r in query(warehouse, "SELECT table_name FROM duckdb_tables()")]
     assert {"meetings", "participants", "rejected_records", "sync_runs", "meeting_deactivations"} <= set(
         tables

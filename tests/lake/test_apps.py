@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from rtk_pipeline.emulator import Emulator
+from rtk_pipeline.store import Deactivation
 from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.store.delta.objectstore import TableRoot
-from rtk_pipeline.store.interface import Deactivation
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import END, client_for
 from tests.support.truth import truth_meetings, truth_participants, ts

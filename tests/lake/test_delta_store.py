@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from rtk_pipeline.store import Store, Warehouse
+from rtk_pipeline.store import Store
 from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import client_for
+from tests.support.stores import open_duckdb_store
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 FIRST, LAST = date(2026, 10, 22), date(2026, 10, 31)
@@ -37,7 +38,7 @@ def test_a_sync_lands_what_the_duckdb_backend_lands(tmp_path, emulator, request,
         )
     else:
         delta = DeltaStore(str(tmp_path / "lake"), app_id=emulator.app_id, staging_dir=tmp_path / "stage")
-    duck = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=emulator.app_id)
+    duck = open_duckdb_store(tmp_path, app_id=emulator.app_id)
     with client_for(emulator) as client:
         for store in (duck, delta):
             sync_range(client, store, FIRST, LAST)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
-from rtk_pipeline.store import Warehouse
+from tests.support.stores import open_duckdb_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -89,7 +89,7 @@ def test_backfill_from_the_wheel_loads_what_the_emulator_holds(venv, empty_dir):
         )
         expected = {m["id"] for m in emu.meetings()}
     data = empty_dir / "data"
-    stored = Warehouse(data / "rtk.duckdb", data / "parquet", app_id=config.app_id).query_df("meetings")
+    stored = open_duckdb_store(data, app_id=config.app_id).query_df("meetings")
     assert set(stored["id"]) == expected
     assert list((empty_dir / "data" / "parquet" / "meetings").glob("created_day=*/data.parquet"))
 

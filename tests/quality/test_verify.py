@@ -14,9 +14,10 @@ from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.quality import verify
 from rtk_pipeline.ratelimit import RateLimiter
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import APP
+from tests.support.stores import open_duckdb_store
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 FIRST, LAST = date(2026, 10, 29), date(2026, 10, 31)
@@ -24,9 +25,9 @@ TOKEN = "VERIFY-TEST-TOKEN-1234"
 
 
 @pytest.fixture
-def warehouse(tmp_path) -> Warehouse:
+def warehouse(tmp_path) -> DuckDBStore:
     """Three days synced from the emulator (meetings and participants), as `rtk-pipeline backfill` would."""
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+    wh = open_duckdb_store(tmp_path, app_id=APP)
     config = EmulatorConfig(meetings=60, days=3, seed=11, end=END, token=TOKEN)
     with (
         Emulator(config) as emu,
@@ -42,7 +43,7 @@ def warehouse(tmp_path) -> Warehouse:
     return wh
 
 
-def run_verify(wh: Warehouse, *args: str) -> subprocess.CompletedProcess:
+def run_verify(wh: DuckDBStore, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "RTK_"))}
     env.update(
         RTK_DUCKDB_PATH=str(wh.duckdb_path),
@@ -107,7 +108,7 @@ def test_verify_fails_with_exit_1_naming_each_broken_rule_and_day(warehouse):
 
 
 def test_verify_refuses_a_missing_warehouse_and_a_reversed_range(tmp_path):
-    missing = Warehouse(tmp_path / "nothing.duckdb", tmp_path / "parquet", app_id=APP)
+    missing = DuckDBStore(tmp_path / "nothing.duckdb", tmp_path / "parquet", app_id=APP)
     done = run_verify(missing, "--start", str(FIRST), "--end", str(LAST))
     assert done.returncode == 1 and "no warehouse at" in done.stderr
     (tmp_path / "nothing.duckdb").touch()

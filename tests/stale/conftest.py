@@ -16,9 +16,10 @@ from rtk_pipeline import stale
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.normalize import parse_timestamp
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import APP, client_for
+from tests.support.stores import open_duckdb_store
 
 # Data ends at today's midnight, so "30 days before now" cuts through the seeded months.
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -33,7 +34,7 @@ fast_client = functools.partial(client_for, max_attempts=3, max_retry_wait=0.2, 
 class World:
     emu: Emulator
     client: RealtimeKitClient
-    wh: Warehouse
+    wh: DuckDBStore
     as_of: datetime
 
     def sync(self) -> None:
@@ -84,7 +85,7 @@ def add_handmade_meetings(emu: Emulator) -> None:
 
 def sync_world(emu: Emulator, duckdb_path: Path, parquet_dir: Path) -> None:
     with fast_client(emu) as client:
-        World(emu, client, Warehouse(duckdb_path, parquet_dir, app_id=APP), END).sync()
+        World(emu, client, DuckDBStore(duckdb_path, parquet_dir, app_id=APP), END).sync()
 
 
 @pytest.fixture(scope="session")
@@ -106,9 +107,7 @@ def world(
     add_handmade_meetings(emu)
     shutil.copytree(synced_template, tmp_path / "wh")
     client = fast_client(emu)
-    w = World(
-        emu, client, Warehouse(tmp_path / "wh" / "rtk.duckdb", tmp_path / "wh" / "parquet", app_id=APP), END
-    )
+    w = World(emu, client, open_duckdb_store(tmp_path / "wh", app_id=APP), END)
     stored = set(w.wh.query_df("SELECT id FROM meetings").id)
     assert stored == {m["id"] for m in emu.meetings()}, "the template must hold this emulator's meetings"
     yield w

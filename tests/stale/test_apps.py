@@ -5,11 +5,10 @@ audits under A, and leaves B's candidates, audit and freshness alone."""
 from __future__ import annotations
 
 import pytest
-from filelock import FileLock
 
 from rtk_pipeline import stale
-from rtk_pipeline.store import Warehouse
 from tests.stale.conftest import END, WORLD, World, fast_client
+from tests.support.stores import open_duckdb_store
 
 
 @pytest.fixture
@@ -17,7 +16,7 @@ def two(emulator_factory, tmp_path):
     worlds = {}
     for app in ("app-A", "app-B"):
         emu = emulator_factory(**WORLD, app_id=app)
-        wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=app)
+        wh = open_duckdb_store(tmp_path, app_id=app)
         worlds[app] = World(emu, fast_client(emu), wh, END)
     yield worlds
     for world in worlds.values():
@@ -40,7 +39,7 @@ def test_stale_candidates_and_deactivations_are_per_app(two):
     assert set(_candidates(a)) == expected == set(_candidates(b))
 
     # A's run holds A's lock; B's run is not kept waiting by it.
-    with FileLock(stale.run_lock_path(a.wh), timeout=0):
+    with a.wh.lock("deactivate"):
         with pytest.raises(stale.DeactivationBusyError):
             a.run(max_deactivations=1000)
         b.run(max_deactivations=1000, dry_run=True)

@@ -15,11 +15,11 @@ import dagster as dg
 import pytest
 
 from dagster_defs import stale as dstale
-from rtk_pipeline.store import Warehouse
 from tests.stale.conftest import END, World, add_handmade_meetings, fast_client, sync_world
 from tests.support.emulator import APP
 from tests.support.names import STALE_JOB, STALE_SENSOR
 from tests.support.processes import REPO, stop_group
+from tests.support.stores import open_duckdb_store
 
 DAEMON = Path(sys.executable).with_name("dagster-daemon")
 JOB = STALE_JOB
@@ -30,7 +30,7 @@ BUSY = dstale.BUSY_STATUSES
 def test_daemon_sensor_deactivates_stale_meetings_on_its_own(emulator_factory, tmp_path):
     emu = emulator_factory(meetings=30, days=90, seed=9, end=END, participants_mean=2.0)
     add_handmade_meetings(emu)
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+    wh = open_duckdb_store(tmp_path, app_id=APP)
     sync_world(emu, wh.duckdb_path, wh.parquet_dir)
     client = fast_client(emu)  # only for the World's ground-truth helpers; the daemon has its own
     world = World(emu, client, wh, datetime.now(UTC))  # the sensor judges against the real clock

@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from filelock import FileLock
 
 from rtk_pipeline import stale
 from rtk_pipeline.normalize import parse_timestamp
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.emulator import APP
 
 
@@ -298,7 +297,7 @@ def test_pending_rows_of_a_killed_run_are_resolved_without_patching_twice(world)
 
 
 def test_warehouse_must_be_freshly_synced(world, tmp_path):
-    empty = Warehouse(tmp_path / "empty.duckdb", tmp_path / "empty", app_id=APP)
+    empty = DuckDBStore(tmp_path / "empty.duckdb", tmp_path / "empty", app_id=APP)
     with pytest.raises(stale.WarehouseNotFreshError, match="no successful meetings sync"):
         stale.deactivate_stale(world.client, empty)
 
@@ -311,7 +310,10 @@ def test_warehouse_must_be_freshly_synced(world, tmp_path):
 
 
 def test_a_second_concurrent_run_is_refused(world):
-    with FileLock(stale.run_lock_path(world.wh)), pytest.raises(stale.DeactivationBusyError):
+    with (
+        world.wh.lock("deactivate"),
+        pytest.raises(stale.DeactivationBusyError, match="another deactivation run holds"),
+    ):
         world.run()
     assert world.emu.requests == []
 

@@ -12,7 +12,7 @@ from rtk_pipeline import stale
 from rtk_pipeline.errors import ConfigError
 from rtk_pipeline.stale import eligibility
 from rtk_pipeline.stale.env import declared, describe
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.emulator import APP
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -86,7 +86,7 @@ def test_every_policy_field_declares_its_variable_once():
 
 
 def _plan(world, policy: stale.StalePolicy, requested=None, opened: list | None = None) -> eligibility.Tick:
-    def open_store() -> Warehouse:
+    def open_store() -> DuckDBStore:
         if opened is not None:
             opened.append(True)
         return world.wh
@@ -124,6 +124,6 @@ def test_plan_tick_skips_with_a_reason_and_keeps_the_cursor(world, tmp_path):
     assert "no ACTIVE meeting without activity for 30 days" in denied.skip_reason
 
     empty = type(world)(
-        world.emu, world.client, Warehouse(tmp_path / "e.duckdb", tmp_path / "e", app_id=APP), world.as_of
+        world.emu, world.client, DuckDBStore(tmp_path / "e.duckdb", tmp_path / "e", app_id=APP), world.as_of
     )
     assert "no successful meetings sync" in _plan(empty, stale.StalePolicy()).skip_reason

@@ -20,12 +20,12 @@ import sys
 from datetime import datetime
 from rtk_pipeline import stale
 from tests.support.processes import REPO
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.emulator import client_for
 
 base_url, token, account, app, duckdb_path, parquet_dir, as_of = sys.argv[1:]
 client = client_for(base_url, api_token=token, account_id=account, app_id=app)
-stale.deactivate_stale(client, Warehouse(duckdb_path, parquet_dir, app_id=app), max_deactivations=1000,
+stale.deactivate_stale(client, DuckDBStore(duckdb_path, parquet_dir, app_id=app), max_deactivations=1000,
                        as_of=datetime.fromisoformat(as_of), run_id="killed")
 """
 

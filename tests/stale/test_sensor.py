@@ -12,7 +12,7 @@ from dagster_defs.component import RealtimeKitComponent
 from dagster_defs.resources import RealtimeKitResource, StoreResource
 from rtk_pipeline import stale
 from rtk_pipeline.errors import ConfigError
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.emulator import APP
 from tests.support.names import API_RESOURCE, STALE_JOB, STALE_OP, STALE_SENSOR, WAREHOUSE_RESOURCE
 
@@ -95,7 +95,7 @@ def _candidates(world) -> list[str]:
 
 
 def test_sensor_skips_while_the_warehouse_is_not_fresh(instance, world, tmp_path):
-    empty = Warehouse(tmp_path / "empty.duckdb", tmp_path / "empty", app_id=APP)
+    empty = DuckDBStore(tmp_path / "empty.duckdb", tmp_path / "empty", app_id=APP)
     world_without_sync = type(world)(world.emu, world.client, empty, world.as_of)
     result = _evaluate(instance, world_without_sync)
     assert not result.run_requests

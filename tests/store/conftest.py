@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from rtk_pipeline.normalize import normalize_meetings, normalize_participants
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore, SyncRun
+from tests.support.stores import rows
 
 SYNCED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -54,25 +55,20 @@ def participant(created: datetime, **fields) -> dict:
 
 
 def sync_meetings(
-    wh: Warehouse, days: list[date], records: list[dict], *, run_id: str = "run", synced=SYNCED
+    wh: DuckDBStore, days: list[date], records: list[dict], *, run_id: str = "run", synced=SYNCED
 ):
     """What the sync engine does for one window: stage pages, then one commit."""
     with wh.stage("meetings", days) as stage:
         for start in range(0, len(records), 50):
             stage.write(normalize_meetings(records[start : start + 50], synced_at=synced))
-        return wh.commit([stage], {"run_id": run_id, "table_name": "meetings"})
+        return wh.commit([stage], SyncRun(run_id=run_id, table_name="meetings"))
 
 
-def sync_participants(wh: Warehouse, days: list[date], by_meeting: dict[tuple[str, date], list[dict]]):
+def sync_participants(wh: DuckDBStore, days: list[date], by_meeting: dict[tuple[str, date], list[dict]]):
     with wh.stage("participants", days) as stage:
         for (meeting_id, day), records in by_meeting.items():
             stage.write(normalize_participants(meeting_id, day, records, synced_at=SYNCED))
-        return wh.commit([stage], {"run_id": "run-p", "table_name": "participants"})
-
-
-def rows(wh: Warehouse, sql: str, params=None) -> list[tuple]:
-    with wh.connect(read_only=True) as con:
-        return con.execute(sql, params).fetchall()
+        return wh.commit([stage], SyncRun(run_id="run-p", table_name="participants"))
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.emulator import APP
+from tests.support.stores import open_duckdb_store
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
 TABLES = ("meetings", "participants", "rejected_records", "sync_runs", "meeting_deactivations")
@@ -45,7 +46,7 @@ def _contents(path: Path, names=NAMES) -> dict[str, tuple[list, list]]:
         con.close()
 
 
-def _fill(wh: Warehouse, api) -> None:
+def _fill(wh: DuckDBStore, api) -> None:
     """Every table gets rows: meetings, participants, a reject, sync runs, a deactivation decision."""
     ms = [api.meeting(D1, ai_config={"a": 1}, x_region="eu"), api.meeting(D1), api.meeting(D2)]
     api.sync_meetings(
@@ -77,7 +78,7 @@ def test_every_name_has_the_pipeline_columns_types_and_rows(warehouse, api):
 
 
 def test_a_new_warehouse_answers_every_name_with_no_rows(tmp_path):
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+    wh = open_duckdb_store(tmp_path, app_id=APP)
     wh.ensure_schema()
     assert {name: rows for name, (_, rows) in _contents(wh.duckdb_path).items()} == {
         name: [] for name in NAMES
@@ -101,7 +102,7 @@ def _count_from(cwd: Path, path: Path, query: str = "SELECT count(*) FROM sync_r
 
 def test_any_working_directory_and_a_moved_folder(tmp_path, api):
     home = tmp_path / "home" / "data"
-    wh = Warehouse(home / "rtk.duckdb", home / "parquet", app_id=APP)
+    wh = open_duckdb_store(home, app_id=APP)
     api.sync_meetings(wh, [D1], [api.meeting(D1), api.meeting(D1)])
     assert _count_from(Path("/"), wh.duckdb_path) == "2 1"  # the views hold absolute paths
 
@@ -114,7 +115,7 @@ def test_any_working_directory_and_a_moved_folder(tmp_path, api):
     pointed = f"SET VARIABLE rtk_parquet_dir = '{moved / 'parquet'}'; SELECT count(*) FROM sync_runs"
     assert _count_from(tmp_path, moved / "rtk.duckdb", pointed) == "2 1"
 
-    again = Warehouse(moved / "rtk.duckdb", moved / "parquet", app_id=APP)
+    again = open_duckdb_store(moved, app_id=APP)
     api.sync_meetings(again, [D2], [api.meeting(D2)])  # any write at the new place rewrites the views
     assert _count_from(Path("/"), moved / "rtk.duckdb") == "3 2"
 
@@ -123,21 +124,21 @@ def test_any_working_directory_and_a_moved_folder(tmp_path, api):
 def test_new_definitions_wait_for_a_held_file_with_a_warning_and_never_fail_a_sync(
     tmp_path, api, monkeypatch, caplog, analyst_session, mode
 ):
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+    wh = open_duckdb_store(tmp_path, app_id=APP)
     api.sync_meetings(wh, [D1], [api.meeting(D1)])
     # A release that ships a new analyst view: the file needs new definitions.
     newer = [*wh._analyst_views(), "CREATE OR REPLACE VIEW busiest_days AS SELECT * FROM meetings_per_day;"]
-    monkeypatch.setattr(Warehouse, "_analyst_views", lambda self: newer)
+    monkeypatch.setattr(DuckDBStore, "_analyst_views", lambda self: newer)
     session = analyst_session(wh.duckdb_path, mode)
     with caplog.at_level(logging.WARNING):
-        api.sync_meetings(Warehouse(wh.duckdb_path, wh.parquet_dir, app_id=APP), [D2], [api.meeting(D2)])
+        api.sync_meetings(DuckDBStore(wh.duckdb_path, wh.parquet_dir, app_id=APP), [D2], [api.meeting(D2)])
     assert "is open in another process" in caplog.text and "view definitions changed" in caplog.text
     assert session.query("SELECT count(*) FROM meetings") == [[2]]  # the new day is there all the same
     session.close()
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         api.sync_meetings(
-            Warehouse(wh.duckdb_path, wh.parquet_dir, app_id=APP), [D3], [api.meeting(D3)]
+            DuckDBStore(wh.duckdb_path, wh.parquet_dir, app_id=APP), [D3], [api.meeting(D3)]
         )  # retried
     assert not caplog.records
     assert _count_from(tmp_path, wh.duckdb_path, "SELECT count(*) FROM busiest_days") == "3 3"
@@ -152,7 +153,7 @@ def test_a_column_a_newer_release_adds_reaches_every_day_file_and_the_views(ware
     for day in (D1, D2):  # ...and day files without it
         path = warehouse.parquet_path("meetings", day)
         pq.write_table(pq.read_table(path).drop_columns(["transcribe_on_end"]), path)
-    Warehouse(warehouse.duckdb_path, warehouse.parquet_dir, app_id=APP).ensure_schema()
+    DuckDBStore(warehouse.duckdb_path, warehouse.parquet_dir, app_id=APP).ensure_schema()
     for day in (D1, D2):
         assert "transcribe_on_end" in pq.read_schema(warehouse.parquet_path("meetings", day)).names
     con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)

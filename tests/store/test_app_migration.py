@@ -19,9 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import client_for
+from tests.support.stores import open_duckdb_store
 from tests.support.truth import assert_matches_truth
 
 FIXTURE = Path(__file__).with_name("fixtures") / "release-3daa79f.tar.gz"
@@ -45,8 +46,8 @@ def data(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def _open(data: Path, app_id: str) -> Warehouse:
-    return Warehouse(data / "rtk.duckdb", data / "parquet", app_id=app_id)
+def _open(data: Path, app_id: str) -> DuckDBStore:
+    return open_duckdb_store(data, app_id=app_id)
 
 
 def _rows(path: Path, table: str, where: str = "") -> list[tuple]:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import rtk_pipeline
-from rtk_pipeline.store import Warehouse, WarehouseBusyError
+from rtk_pipeline.store import DuckDBStore, SqlReads, WarehouseBusyError
 from tests.support.emulator import APP
 
 D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
@@ -31,7 +31,7 @@ import importlib, json, sys, time
 from datetime import date, datetime, timezone
 from pathlib import Path
 from rtk_pipeline.normalize import normalize_meetings
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore, SyncRun
 
 db, parquet, phase, marker, records = sys.argv[1:]
 module_name, function = phase.split(":")
@@ -46,15 +46,15 @@ def stall(*args):
 
 setattr(module, function, stall)
 from tests.support.emulator import APP
-wh = Warehouse(Path(db), Path(parquet), app_id=APP)
+wh = DuckDBStore(Path(db), Path(parquet), app_id=APP)
 days = [date(2026, 10, 1), date(2026, 10, 2)]
 with wh.stage("meetings", days) as stage:
     stage.write(normalize_meetings(json.loads(records), synced_at=datetime.now(timezone.utc)))
-    wh.commit([stage], {"run_id": "killed", "table_name": "meetings"})
+    wh.commit([stage], SyncRun(run_id="killed", table_name="meetings"))
 """
 
 
-def run_and_kill(tmp_path: Path, wh: Warehouse, phase: str, records: list[dict]) -> None:
+def run_and_kill(tmp_path: Path, wh: DuckDBStore, phase: str, records: list[dict]) -> None:
     marker = tmp_path / f"{phase}.reached"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [str(wh.duckdb_path), str(wh.parquet_dir), phase, str(marker), json.dumps(records)]
@@ -73,12 +73,12 @@ def run_and_kill(tmp_path: Path, wh: Warehouse, phase: str, records: list[dict])
         child.stderr.close()
 
 
-def stored_ids(wh: Warehouse, day: date) -> list[str]:
+def stored_ids(wh: SqlReads, day: date) -> list[str]:
     rows = wh.query_df(f"SELECT id FROM meetings WHERE created_day = DATE '{day}' ORDER BY id")
     return rows.id.tolist()
 
 
-def file_ids(wh: Warehouse, day: date) -> list[str]:
+def file_ids(wh: DuckDBStore, day: date) -> list[str]:
     return sorted(pq.read_table(wh.parquet_path("meetings", day)).column("id").to_pylist())
 
 
@@ -87,7 +87,7 @@ def test_sigkill_inside_the_transaction_keeps_the_old_day_and_a_rerun_completes(
     api.sync_meetings(warehouse, [D1, D2], old)
     new = [api.meeting(D1) for _ in range(4)]
 
-    run_and_kill(tmp_path, warehouse, "rtk_pipeline.store.commit:insert_sync_run", new)
+    run_and_kill(tmp_path, warehouse, "rtk_pipeline.store.duckdb_file.commit:insert_sync_run", new)
 
     con = duckdb.connect(str(warehouse.state_path))  # opens read-write: not corrupt, not locked
     con.close()
@@ -108,7 +108,7 @@ def test_sigkill_between_commit_and_parquet_is_finished_by_the_next_writer(tmp_p
     new = [api.meeting(D1), api.meeting(D2)]
 
     run_and_kill(
-        tmp_path, warehouse, "rtk_pipeline.store.parquet:_export_day", new
+        tmp_path, warehouse, "rtk_pipeline.store.duckdb_file.parquet:_export_day", new
     )  # dies after writing the first day's file
 
     assert stored_ids(warehouse, D1) + stored_ids(warehouse, D2) == [new[0]["id"], new[1]["id"]]
@@ -143,7 +143,7 @@ def _release(holder: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("mode", ["ro", "rw"])
 def test_an_analyst_holding_the_warehouse_file_never_delays_a_commit(tmp_path, api, mode):
-    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=0.5, app_id=APP)
+    wh = DuckDBStore(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=0.5, app_id=APP)
     wh.ensure_schema()
     holder = _hold(wh.duckdb_path, 30.0, mode)
     try:
@@ -157,7 +157,7 @@ def test_an_analyst_holding_the_warehouse_file_never_delays_a_commit(tmp_path, a
 def test_a_process_holding_the_private_state_delays_a_commit_within_a_bound(
     tmp_path, api, hold_s, busy_timeout, succeeds
 ):
-    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=busy_timeout, app_id=APP)
+    wh = DuckDBStore(tmp_path / "w.duckdb", tmp_path / "pq", busy_timeout=busy_timeout, app_id=APP)
     wh.ensure_schema()
     holder = _hold(wh.state_path, hold_s, "ro")
     try:
@@ -179,17 +179,17 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 from rtk_pipeline.normalize import normalize_meetings
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore, SyncRun
 
 db, parquet, day, n = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3]), int(sys.argv[4])
 from tests.support.emulator import APP
-wh = Warehouse(Path(db), Path(parquet), app_id=APP)
+wh = DuckDBStore(Path(db), Path(parquet), app_id=APP)
 created = f"{day}T12:00:00.000Z"
 for attempt in range(2):  # each process re-syncs its day twice, racing the other one
     records = [{"id": f"{day}-{i}", "created_at": created} for i in range(n)]
     with wh.stage("meetings", [day]) as stage:
         stage.write(normalize_meetings(records, synced_at=datetime.now(timezone.utc)))
-        wh.commit([stage], {"run_id": f"{day}-{attempt}", "table_name": "meetings"})
+        wh.commit([stage], SyncRun(run_id=f"{day}-{attempt}", table_name="meetings"))
 """
 
 

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 from tests.support.emulator import APP
 
 FIXTURE = Path(__file__).with_name("fixtures") / "rtk-8942299.duckdb.gz"
@@ -86,7 +86,7 @@ def test_a_release_file_migrates_with_every_row_the_history_and_the_audit(
         "sync_runs": 3,
         "meeting_deactivations": 40,
     }
-    wh = Warehouse(release_file, release_file.parent / "parquet", app_id=APP)
+    wh = DuckDBStore(release_file, release_file.parent / "parquet", app_id=APP)
     session = analyst_session(release_file, "ro")  # a notebook left open on it does not stop the migration
     with caplog.at_level(logging.WARNING):
         wh.ensure_schema()
@@ -113,10 +113,10 @@ def test_a_release_file_migrates_with_every_row_the_history_and_the_audit(
 
 
 def test_a_killed_migration_leaves_no_state_and_the_next_run_starts_over(release_file, monkeypatch):
-    from rtk_pipeline.store import migrate
+    from rtk_pipeline.store.duckdb_file import migrate
 
     truth = _snapshot(release_file)
-    wh = Warehouse(release_file, release_file.parent / "parquet", app_id=APP)
+    wh = DuckDBStore(release_file, release_file.parent / "parquet", app_id=APP)
 
     def dies(con, path, busy_timeout):  # the second attach, after the schema: halfway through
         raise KeyboardInterrupt
@@ -127,5 +127,5 @@ def test_a_killed_migration_leaves_no_state_and_the_next_run_starts_over(release
         wh.ensure_schema()
     assert not wh.state_path.exists() and not list(wh.state_path.parent.iterdir())
     monkeypatch.undo()
-    Warehouse(release_file, release_file.parent / "parquet", app_id=APP).ensure_schema()
+    DuckDBStore(release_file, release_file.parent / "parquet", app_id=APP).ensure_schema()
     assert _snapshot(wh.state_path) == truth == _snapshot(release_file)

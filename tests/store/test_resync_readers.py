@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from rtk_pipeline.normalize import normalize_meetings
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore, SyncRun
 from tests.support.emulator import APP
+from tests.support.stores import open_duckdb_store
 
 DAYS = [date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)]
 VERSIONS = 12
@@ -47,7 +48,7 @@ print(json.dumps({"queries": seen, "errors": errors[:8], "versions": sorted(vers
 """
 
 
-def _resync(wh: Warehouse, version: int) -> None:
+def _resync(wh: DuckDBStore, version: int) -> None:
     stages = []
     for day in DAYS:
         created = f"{day}T12:00:00.000Z"
@@ -58,12 +59,12 @@ def _resync(wh: Warehouse, version: int) -> None:
         stage = wh.stage("meetings", [day])
         stage.write(normalize_meetings(records, synced_at=datetime.now(UTC)))
         stages.append(stage)
-    wh.commit(stages, {"run_id": f"v{version}"})
+    wh.commit(stages, SyncRun(run_id=f"v{version}"))
 
 
 @pytest.mark.parametrize("mode", ["ro", "rw"])
 def test_a_reader_looping_through_resyncs_never_errors_nor_sees_half_a_day(tmp_path, mode):
-    wh = Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=APP)
+    wh = open_duckdb_store(tmp_path, app_id=APP)
     _resync(wh, 0)
     stop = tmp_path / "stop"
     reader = subprocess.Popen(

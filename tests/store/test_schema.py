@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from rtk_pipeline.normalize import normalize_meetings, normalize_participants
+from rtk_pipeline.schemas import TABLE_SCHEMAS
 from rtk_pipeline.store import TABLES, duckdb_type, sql_dir
-from rtk_pipeline.store.tables import TABLE_SCHEMAS
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 
 from rtk_pipeline.frames import read_table
 from rtk_pipeline.normalize import normalize_meetings
+from rtk_pipeline.store import SyncRun
 
 D1 = date(2026, 10, 1)
 SECRETS = [
@@ -50,7 +51,7 @@ def test_secrets_never_reach_a_table_or_a_file(warehouse, api, tmp_path):
     patched = normalize_meetings([{**meeting, "status": "INACTIVE"}], synced_at=api.SYNCED)
     warehouse.upsert_meetings(patched.batch)
     warehouse.record_failed_run(
-        {"run_id": "x", "table_name": "meetings", "error": f"401 with Authorization: Bearer {SECRETS[7]}"}
+        SyncRun(run_id="x", table_name="meetings", error=f"401 with Authorization: Bearer {SECRETS[7]}")
     )
     assert api.rows(warehouse, "SELECT count(*) FROM rejected_records") == [(2,)]
     assert "sftp.example.com" in api.rows(warehouse, "SELECT recording_config FROM meetings")[0][0]

@@ -1,4 +1,4 @@
-"""Warehouse: day replacement, dedup, Parquet mirror, rejects, audit rows, locks and cleanup."""
+"""DuckDBStore: day replacement, dedup, Parquet mirror, rejects, audit rows, locks and cleanup."""
 
 from __future__ import annotations
 
@@ -13,22 +13,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from rtk_pipeline.normalize import normalize_meetings, normalize_participants
-from rtk_pipeline.store import Warehouse, WarehouseBusyError, WarehouseError
-from rtk_pipeline.store.tables import MEETINGS_SCHEMA
+from rtk_pipeline.schemas import MEETINGS_SCHEMA
+from rtk_pipeline.store import DuckDBStore, SqlReads, SyncRun, WarehouseBusyError, WarehouseError
 from tests.support.emulator import APP
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
 
 
-def table_rows(wh: Warehouse, table: str, order: str = "id") -> list[dict]:
+def table_rows(wh: SqlReads, table: str, order: str = "id") -> list[dict]:
     return wh.query_df(f"SELECT * FROM {table} ORDER BY {order}").to_dict("records")
 
 
-def parquet_ids(wh: Warehouse, table: str, day: date) -> list[str]:
+def parquet_ids(wh: DuckDBStore, table: str, day: date) -> list[str]:
     return sorted(pq.read_table(wh.parquet_path(table, day)).column("id").to_pylist())
 
 
-def ids(wh: Warehouse, day: date | None = None) -> list[str]:
+def ids(wh: SqlReads, day: date | None = None) -> list[str]:
     where = "" if day is None else f"WHERE created_day = DATE '{day}'"
     return [r[0] for r in wh.query_df(f"SELECT id FROM meetings {where} ORDER BY id").itertuples(index=False)]
 
@@ -70,7 +70,7 @@ def test_the_same_id_twice_keeps_the_latest_update_then_the_latest_sync(warehous
             normalize_meetings([{**twin, "title": "second fetch"}], synced_at=api.SYNCED + timedelta(1))
         )
         assert stage.distinct_count("id") == 2 and stage.rows_by_day() == {D1: 2}
-        warehouse.commit([stage], {"run_id": "r"})
+        warehouse.commit([stage], SyncRun(run_id="r"))
     titles = dict(api.rows(warehouse, "SELECT id, title FROM meetings"))
     assert titles == {old["id"]: "new", twin["id"]: "second fetch"}
     assert len(pq.read_table(warehouse.parquet_path("meetings", D1))) == 2
@@ -92,7 +92,7 @@ def test_rows_outside_the_stage_days_are_skipped_not_stored(warehouse, api):
             normalize_meetings([api.meeting(D1), api.meeting(D2), api.meeting(D3)], synced_at=api.SYNCED)
         )
         assert (kept, stage.skipped) == (1, 2)
-        warehouse.commit([stage], {"run_id": "r"})
+        warehouse.commit([stage], SyncRun(run_id="r"))
     assert api.rows(warehouse, "SELECT created_day FROM meetings") == [(D2,)]
 
 
@@ -104,16 +104,16 @@ def test_a_failed_commit_keeps_the_previous_data_and_files(warehouse, api):
         warehouse.parquet_path("meetings", D1).read_bytes(),
     )
 
-    with pytest.raises(ValueError, match="unknown sync_runs field"):  # fails inside the transaction
+    with pytest.raises(ValueError, match="cannot be recorded by a store of"):  # fails inside the transaction
         api_stage = warehouse.stage("meetings", [D1])
         api_stage.write(normalize_meetings([api.meeting(D1)], synced_at=api.SYNCED))
-        warehouse.commit([api_stage], {"run_id": "r", "rowz": 1})
+        warehouse.commit([api_stage], SyncRun(run_id="r", app_id="another-app"))
     with pytest.raises(Exception, match="part-000000"):  # staged data lost before the commit read it
         stage = warehouse.stage("meetings", [D1])
         stage.write(normalize_meetings([api.meeting(D1)], synced_at=api.SYNCED))
         for part in stage.parts():
             part.unlink()
-        warehouse.commit([stage], {"run_id": "r2"})
+        warehouse.commit([stage], SyncRun(run_id="r2"))
 
     assert table_rows(warehouse, "meetings") == before
     assert warehouse.parquet_path("meetings", D1).read_bytes() == file_before
@@ -176,7 +176,7 @@ def test_rejected_records_are_replaced_per_day_not_piled_up(warehouse, api):
             out = normalize_meetings([api.meeting(D1), bad_day, undated], synced_at=api.SYNCED)
             stage.write(out.batch)
             rejects.write(out.rejected)
-            warehouse.commit([stage, rejects], {"run_id": "r"})
+            warehouse.commit([stage, rejects], SyncRun(run_id="r"))
     got = api.rows(warehouse, "SELECT record_id, day, reason FROM rejected_records ORDER BY record_id")
     assert got == [
         ("late", D1, "persist_chat: expected a boolean, got 'perhaps'"),
@@ -191,17 +191,15 @@ def test_sync_runs_rows_for_success_and_failure(warehouse, api):
     started = datetime(2026, 11, 1, 9, tzinfo=UTC)
     with warehouse.stage("meetings", [D1, D2]) as stage:
         stage.write(normalize_meetings([api.meeting(D1), api.meeting(D2), {"id": "x"}], synced_at=api.SYNCED))
-        warehouse.commit(
-            [stage], {"run_id": "ok", "table_name": "meetings", "requests": 4, "started_at": started}
-        )
+        warehouse.commit([stage], SyncRun(run_id="ok", table_name="meetings", requests=4, started_at=started))
     warehouse.record_failed_run(
-        {
-            "run_id": "bad",
-            "table_name": "meetings",
-            "window_start": D3,
-            "window_end": D3 + timedelta(1),
-            "error": "GET /meetings -> HTTP 401 (Authorization: Bearer sekrit-token)",
-        }
+        SyncRun(
+            run_id="bad",
+            table_name="meetings",
+            window_start=D3,
+            window_end=D3 + timedelta(1),
+            error="GET /meetings -> HTTP 401 (Authorization: Bearer sekrit-token)",
+        )
     )
     ok, bad = warehouse.query_df("SELECT * FROM sync_runs ORDER BY run_id DESC").to_dict("records")
     assert (ok["outcome"], ok["rows"], ok["days"], ok["rejected"], ok["requests"]) == ("success", 2, 2, 1, 4)
@@ -236,7 +234,7 @@ def test_upsert_meetings_replaces_by_id_and_rewrites_only_that_day(warehouse, ap
 def test_stages_clean_up_after_commit_error_and_dead_processes(warehouse, api):
     with warehouse.stage("meetings", [D1]) as stage:
         stage.write(normalize_meetings([api.meeting(D1)], synced_at=api.SYNCED))
-        warehouse.commit([stage], {"run_id": "r"})
+        warehouse.commit([stage], SyncRun(run_id="r"))
     with pytest.raises(RuntimeError), warehouse.stage("meetings", [D1]) as stage:
         stage.write(normalize_meetings([api.meeting(D1)], synced_at=api.SYNCED))
         raise RuntimeError("fetch failed")
@@ -249,7 +247,7 @@ def test_stages_clean_up_after_commit_error_and_dead_processes(warehouse, api):
 
 
 def test_the_write_lock_is_waited_for_with_a_bound_and_a_clear_error(tmp_path, api):
-    wh = Warehouse(tmp_path / "w.duckdb", tmp_path / "pq", lock_timeout=0.3, app_id=APP)
+    wh = DuckDBStore(tmp_path / "w.duckdb", tmp_path / "pq", lock_timeout=0.3, app_id=APP)
     other = filelock.FileLock(str(wh.lock_path))  # another writer (same effect as another process)
     with other:
         with pytest.raises(WarehouseBusyError, match=r"w\.duckdb\.lock"):
@@ -269,9 +267,9 @@ def test_schema_setup_is_idempotent_and_adds_columns_a_newer_version_declares(tm
     )
     con.execute("INSERT INTO meetings VALUES ('old', '2026-10-01 00:00:00+00', DATE '2026-10-01', now())")
     con.close()
-    wh = Warehouse(path, tmp_path / "pq", app_id=APP)
+    wh = DuckDBStore(path, tmp_path / "pq", app_id=APP)
     wh.ensure_schema()
-    Warehouse(path, tmp_path / "pq", app_id=APP).ensure_schema()
+    DuckDBStore(path, tmp_path / "pq", app_id=APP).ensure_schema()
     api.sync_meetings(wh, [D2], [api.meeting(D2, transcribe_on_end=True)])
     assert api.rows(wh, "SELECT id, transcribe_on_end FROM meetings ORDER BY id DESC")[0] == ("old", None)
     assert len(api.rows(wh, "SELECT * FROM meetings_per_day")) == 2
@@ -300,7 +298,7 @@ def test_json_columns_are_queryable_as_json(warehouse, api):
 
 
 def test_read_write_connections_and_transactions_hold_the_write_lock(warehouse, api, tmp_path):
-    impatient = Warehouse(warehouse.duckdb_path, warehouse.parquet_dir, lock_timeout=0.2, app_id=APP)
+    impatient = DuckDBStore(warehouse.duckdb_path, warehouse.parquet_dir, lock_timeout=0.2, app_id=APP)
     with warehouse.connect() as con:
         con.execute("CREATE TABLE IF NOT EXISTS notes (n INTEGER)")
         with pytest.raises(WarehouseBusyError):

@@ -15,7 +15,7 @@ from typing import Any
 
 from rtk_pipeline.emulator import Emulator
 from rtk_pipeline.emulator.records import SECRET_KEYS, scrub
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore
 
 # The list fields the meetings table types; every other field of a record belongs in `extra`.
 MEETING_PLAIN = (
@@ -84,7 +84,7 @@ _reading: dict[Path, Any] = {}
 
 
 @contextlib.contextmanager
-def reading(warehouse: Warehouse) -> Iterator[None]:
+def reading(warehouse: DuckDBStore) -> Iterator[None]:
     """Serve every `query` of the block from one read-only connection (opening one costs ~40 ms, and a
     check makes dozens). Never around a sync: the writer could not open the file meanwhile."""
     if warehouse.duckdb_path in _reading:
@@ -99,7 +99,7 @@ def reading(warehouse: Warehouse) -> Iterator[None]:
         con.close()
 
 
-def query(warehouse: Warehouse, sql: str, params: list | None = None) -> list[dict]:
+def query(warehouse: DuckDBStore, sql: str, params: list | None = None) -> list[dict]:
     con = _reading.get(warehouse.duckdb_path)
     if con is None:
         with reading(warehouse):
@@ -118,7 +118,7 @@ def _decoded(row: dict, json_columns: tuple[str, ...]) -> dict:
     return out
 
 
-def stored_meetings(warehouse: Warehouse) -> dict[str, dict]:
+def stored_meetings(warehouse: DuckDBStore) -> dict[str, dict]:
     """The meetings of the warehouse's app (ids of other apps may collide with them)."""
     rows = query(warehouse, "SELECT * FROM meetings WHERE app_id = ?", [warehouse.app_id])
     ids = [r["id"] for r in rows]
@@ -126,7 +126,7 @@ def stored_meetings(warehouse: Warehouse) -> dict[str, dict]:
     return {r["id"]: _decoded(r, (*MEETING_JSON, "extra")) for r in rows}
 
 
-def stored_participants(warehouse: Warehouse) -> dict[tuple[str, str], dict]:
+def stored_participants(warehouse: DuckDBStore) -> dict[tuple[str, str], dict]:
     rows = query(warehouse, "SELECT * FROM participants WHERE app_id = ?", [warehouse.app_id])
     keys = [(r["meeting_id"], r["id"]) for r in rows]
     assert len(keys) == len(set(keys)), "a participant is stored twice"
@@ -144,7 +144,7 @@ def assert_rows_equal(stored: dict, expected: dict, what: str) -> None:
         assert got == want, f"{what} {key}: stored {got} != expected {want}"
 
 
-def assert_matches_truth(warehouse: Warehouse, emu: Emulator, first: date, last: date) -> None:
+def assert_matches_truth(warehouse: DuckDBStore, emu: Emulator, first: date, last: date) -> None:
     """Meetings and participants of first..last equal the emulator's ground truth, by id and by value."""
     meetings = truth_meetings(emu, first, last)
     days = {mid: ts(m["created_at"]).date() for mid, m in meetings.items()}

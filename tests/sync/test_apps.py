@@ -12,11 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rtk_pipeline.errors import ConfigError
+from rtk_pipeline.errors import ConfigError, DeactivationBusyError
 from rtk_pipeline.normalize import normalize_meetings
-from rtk_pipeline.store import Warehouse
+from rtk_pipeline.store import DuckDBStore, SyncRun
 from rtk_pipeline.sync import sync_range
 from tests.support.emulator import client_for, emulator_days
+from tests.support.stores import open_duckdb_store, rows
 from tests.support.truth import assert_matches_truth
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -32,21 +33,17 @@ def apps(emulator_factory, tmp_path):
     for m in emu_b.meetings():
         emu_b.update_meeting(m["id"], title=f"B: {m.get('title')}", updated_at=m["updated_at"])
     emu_b.add_participant(emu_b.meetings()[0]["id"], name="only in B")
-    stores = {app: Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=app) for app in emus}
+    stores = {app: open_duckdb_store(tmp_path, app_id=app) for app in emus}
     for app, emu in emus.items():
         with client_for(emu) as client:
             sync_range(client, stores[app], *emulator_days(emu))
     return emus, stores
 
 
-def _rows(wh: Warehouse, table: str, app: str, day_column: str, day) -> list[tuple]:
-    with wh.connect(read_only=True) as con:
-        return sorted(
-            con.execute(
-                f"SELECT * FROM {table} WHERE app_id = ? AND {day_column} = ?", [app, day]
-            ).fetchall(),
-            key=repr,
-        )
+def _rows(wh: DuckDBStore, table: str, app: str, day_column: str, day) -> list[tuple]:
+    return sorted(
+        rows(wh, f"SELECT * FROM {table} WHERE app_id = ? AND {day_column} = ?", [app, day]), key=repr
+    )
 
 
 def test_each_app_holds_its_own_emulators_rows_under_colliding_ids(apps):
@@ -126,7 +123,7 @@ def test_a_batch_or_client_of_another_app_is_refused(apps):
         with pytest.raises(ValueError, match="app-B"):
             wh_a.commit([stage])
     with pytest.raises(ValueError, match="app-B"):
-        wh_a.record_failed_run({"run_id": "r", "table_name": "meetings", "app_id": "app-B"})
+        wh_a.record_failed_run(SyncRun(run_id="r", table_name="meetings", app_id="app-B"))
     with client_for(emus["app-B"]) as client, pytest.raises(ConfigError, match="app-B"):
         sync_range(client, wh_a, day, day)
     assert wh_a.table_counts(["meetings"]) == before
@@ -134,9 +131,15 @@ def test_a_batch_or_client_of_another_app_is_refused(apps):
 
 
 def test_two_apps_deactivations_take_separate_run_locks(tmp_path):
-    stores = [Warehouse(tmp_path / "rtk.duckdb", tmp_path / "parquet", app_id=app) for app in ("a", "b/c")]
-    paths = {wh.run_lock_path("deactivate") for wh in stores}
-    assert len(paths) == 2 and all(p.parent == tmp_path for p in paths)
-    assert stores[0].run_lock_path("deactivate") == Warehouse(
-        tmp_path / "rtk.duckdb", tmp_path / "other", app_id="a"
-    ).run_lock_path("deactivate")
+    app_a, app_bc = (open_duckdb_store(tmp_path, app_id=app) for app in ("a", "b/c"))
+    a_elsewhere = DuckDBStore(tmp_path / "rtk.duckdb", tmp_path / "other", app_id="a")
+    with app_a.lock("deactivate"):
+        with app_bc.lock("deactivate"):  # another app's run is not kept waiting
+            pass
+        with pytest.raises(DeactivationBusyError, match="another deactivation run holds"):
+            with a_elsewhere.lock("deactivate"):  # the same app and warehouse: one run at a time
+                pass
+    with a_elsewhere.lock("deactivate"):
+        pass
+    locks = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".lock") and "deactivate" in p.name)
+    assert len(locks) == 2 and "rtk.duckdb.deactivate.a.lock" in locks  # beside the file, one per app

@@ -4,7 +4,7 @@ Writes need no lock and no shared disk. A sync stages Parquet parts in this host
 commits one Delta transaction per table: a predicate overwrite of its days for meetings/participants and for
 their rejects (deduplicated by key exactly as the DuckDB backend does), then a blind append to `sync_runs`.
 A writer that loses a same-day race re-reads its own stage and retries (`Lake`). Readers open an in-memory
-DuckDB over the tables' current versions, so every named query of the DuckDB backend runs unchanged.
+DuckDB over the tables' current versions, so the one `Reads` of both backends runs unchanged.
 
 Several apps share the tables: a store is opened for one app, stamps its `app_id` on every row, and each
 overwrite, MERGE and reject replacement names `app_id = '<its app>'`, so it never removes another app's rows
@@ -17,33 +17,45 @@ Not atomic across tables (Delta has no multi-table transaction): a crash between
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import ConfigError, WarehouseError
-from rtk_pipeline.store.checks import CheckQueries
-from rtk_pipeline.store.commit import STAGED_TIEBREAK, of_app, ready, staged_source, sync_run_table
-from rtk_pipeline.store.connection import SharedReads, memory_connection, q
-from rtk_pipeline.store.delta import reader
-from rtk_pipeline.store.delta.lake import Lake, Layout, in_list, literal
-from rtk_pipeline.store.delta.objectstore import TableRoot
-from rtk_pipeline.store.interface import Deactivation, MirrorDiff
-from rtk_pipeline.store.queries import SyncAndStaleQueries
-from rtk_pipeline.store.stage import FLUSH_ROWS, ParquetStage, conform, new_stage
-from rtk_pipeline.store.tables import (
+from rtk_pipeline.schemas import (
     APP_ID,
     DEACTIVATIONS_SCHEMA,
     DEACTIVATIONS_TABLE,
     SYNC_RUNS_SCHEMA,
     TABLES,
     TableSpec,
+)
+from rtk_pipeline.store import locks
+from rtk_pipeline.store.connect import memory_connection
+from rtk_pipeline.store.delta import reader
+from rtk_pipeline.store.delta.lake import Lake, Layout, in_list, literal
+from rtk_pipeline.store.delta.objectstore import TableRoot
+from rtk_pipeline.store.reads import ReadConnections, Reads
+from rtk_pipeline.store.records import Deactivation, MirrorDiff, SyncRun
+from rtk_pipeline.store.runs import failed_run_table, of_app, sync_run_table
+from rtk_pipeline.store.sqltext import q
+from rtk_pipeline.store.stage import (
+    FLUSH_ROWS,
+    STAGED_TIEBREAK,
+    ParquetStage,
+    conform,
+    new_stage,
+    ready,
+    staged_source,
 )
 
 LAYOUTS: dict[str, Layout] = {
@@ -55,13 +67,15 @@ LAYOUTS: dict[str, Layout] = {
 _SETTLED_COLUMNS = ("decision", "http_status", "detail", "error", "decided_at")
 
 
-class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
-    """The warehouse as Delta tables under one root (a local path or s3://bucket/prefix), for one app."""
+class DeltaStore(Reads):
+    """The warehouse as Delta tables under one root (a local path or s3://bucket/prefix), for one app.
+
+    Every read is the shared `Reads`, over an in-memory DuckDB with the tables registered (reader.py)."""
 
     def __init__(self, root: TableRoot | str, *, app_id: str, staging_dir: Path | str | None = None) -> None:
         if not isinstance(app_id, str) or not app_id.strip():
             raise ConfigError("a DeltaStore is opened for one app: app_id must be a non-empty string")
-        self.app_id = app_id
+        super().__init__(app_id, ReadConnections(self._open_reader))
         self.root = root if isinstance(root, TableRoot) else TableRoot.from_env(root)
         # Rows of a release without app_id are filed under the first app that opens its tables.
         self.lake = Lake(self.root, LAYOUTS, fill={APP_ID: app_id})
@@ -84,10 +98,18 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         themselves to this store's app."""
         if not read_only:
             raise WarehouseError("the Delta backend is written through the Store methods, not SQL")
-        return self._reader()
+        return self.connections.connection()
 
-    def _open_reader(self) -> Any:
+    def _open_reader(self) -> duckdb.DuckDBPyConnection:
         return reader.connect(self.lake)
+
+    @property
+    def location(self) -> str:
+        return self.root.uri
+
+    def exists(self) -> bool:
+        """The tables are created on first use (a read of none is a read of empty tables)."""
+        return True
 
     def mirror_diffs(self, table: str, first: date, last: date) -> dict[date, MirrorDiff]:
         """The Delta table is its own file set: there is no second copy to drift from it."""
@@ -95,12 +117,12 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         location = self.root.table_uri(table)
         return {d: MirrorDiff(table_rows=n, mirror_rows=n, location=location) for d, n in rows.items()}
 
-    def run_lock_path(self, job: str) -> Path:
+    def lock(self, job: str) -> AbstractContextManager[None]:
         """A lock file serializes `job` of this app on this host only (another app's run never waits for
         it); across hosts Dagster's run queue does (README)."""
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         scope = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.root.uri}#{self.app_id}").hex
-        return self.staging_dir / f"{scope}.{job}.lock"
+        return locks.hold(self.staging_dir / f"{scope}.{job}.lock", job)
 
     # -- writing ------------------------------------------------------------------------------------------
 
@@ -108,14 +130,16 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
         self.lake.ensure_tables()
 
     def stage(self, table: str, days: Iterable[date]) -> ParquetStage:
-        return new_stage(self, table, days, self.staging_dir)
+        return new_stage(self.app_id, table, days, self.staging_dir)
 
-    def commit(self, stages: Sequence[ParquetStage], sync_run: Mapping[str, Any] | None = None) -> list[Path]:
+    def commit(self, stages: Sequence[ParquetStage], sync_run: SyncRun | None = None) -> list[Path]:
         """One predicate overwrite per staged table (its days), its rejects', then the `sync_runs` row."""
         everything = ready(stages, self.app_id)  # a stage of another app is refused
         try:  # a failed write raises a LakeError that names the table and the root
-            run = of_app(sync_run or {}, self.app_id)
-            run_id = str(run.setdefault("run_id", uuid.uuid4().hex))
+            run = of_app(sync_run, self.app_id)
+            if run.run_id is None:
+                run = dataclasses.replace(run, run_id=uuid.uuid4().hex)
+            run_id = str(run.run_id)
             data = [s for s in everything if s.table != "rejected_records"]
             rows = 0
             for table in dict.fromkeys(s.table for s in data):
@@ -132,8 +156,8 @@ class DeltaStore(SharedReads, SyncAndStaleQueries, CheckQueries):
             for stage in everything:
                 stage.discard()
 
-    def record_failed_run(self, sync_run: Mapping[str, Any]) -> None:
-        row = sync_run_table({**of_app(sync_run, self.app_id), "outcome": "failed"}, [], "failed", rows=0)
+    def record_failed_run(self, sync_run: SyncRun) -> None:
+        row = failed_run_table(of_app(sync_run, self.app_id))
         self.lake.append("sync_runs", row, run_id=row.column("run_id")[0].as_py())
 
     def upsert_meetings(self, batch: Any) -> list[Path]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -38,8 +38,8 @@ _BACKOFF_S = 0.2
 _BACKOFF_MAX_S = 5.0
 
 # Arrow data, or a function that produces it afresh for each attempt (a reader can be consumed only once).
-Data = pa.Table | pa.RecordBatchReader
-DataSource = Data | Callable[[], Data]
+Data: TypeAlias = pa.Table | pa.RecordBatchReader
+DataSource: TypeAlias = Data | Callable[[], Data]
 
 
 class LakeError(WarehouseError):
@@ -302,13 +302,13 @@ class _ErrorScope:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        """Re-raises a storage error as a LakeError; every other exception propagates unchanged."""
         if exc is None or isinstance(exc, (RTKError, CommitFailedError, TableNotFoundError)):
-            return False
+            return
         if isinstance(exc, (DeltaError, OSError, pa.ArrowException)):
             detail = self.root.scrub(f"{type(exc).__name__}: {exc}").strip().splitlines()[0]
             raise LakeError(f"{self.doing} at {self.root.uri} failed: {detail}") from None
-        return False
 
 
 def _missing(table: DeltaTable, layout: Layout) -> list[pa.Field]:

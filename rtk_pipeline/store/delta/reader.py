@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import duckdb
 
-from rtk_pipeline.store.connection import memory_connection, view_sql
+from rtk_pipeline.store.connect import memory_connection
+from rtk_pipeline.store.ddl import view_sql
 from rtk_pipeline.store.delta.lake import Lake
 
 

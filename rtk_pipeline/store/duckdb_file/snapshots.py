@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rtk_pipeline.store.connection import lit, q
+from rtk_pipeline.store.sqltext import lit, q
 
 FOLDER = ".snapshots"
 EMPTY_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -56,7 +56,8 @@ def _add_version(source: Path, folder: Path) -> None:
     """Hard-link a complete, fsynced file as the folder's next version (writers hold the write lock)."""
     folder.mkdir(parents=True, exist_ok=True)
     existing = _versions(folder)
-    number = int(_VERSION.match(existing[-1].name).group(1)) + 1 if existing else 1
+    latest = _VERSION.match(existing[-1].name) if existing else None
+    number = int(latest.group(1)) + 1 if latest else 1
     os.link(source, folder / f"v-{number:012d}.parquet")
     _fsync(folder)
 

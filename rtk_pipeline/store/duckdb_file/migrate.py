@@ -25,9 +25,11 @@ import duckdb
 import pyarrow as pa
 
 from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
-from rtk_pipeline.store.analysts import RELEASE_TABLES
-from rtk_pipeline.store.connection import lit, q
-from rtk_pipeline.store.tables import APP_ID, duckdb_type
+from rtk_pipeline.schemas import APP_ID
+from rtk_pipeline.store.connect import one
+from rtk_pipeline.store.ddl import duckdb_type
+from rtk_pipeline.store.duckdb_file.analysts import RELEASE_TABLES
+from rtk_pipeline.store.sqltext import lit, q
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +130,8 @@ def migrate_release_file(
         for table in tables:
             stamp = f", {lit(app_id)} AS {q(APP_ID)}" if _has_column(con, table, APP_ID) else ""
             con.execute(f"INSERT INTO main.{q(table)} BY NAME SELECT *{stamp} FROM release.{q(table)}")
-            (old,) = con.execute(f"SELECT count(*) FROM release.{q(table)}").fetchone()
-            (new,) = con.execute(f"SELECT count(*) FROM main.{q(table)}").fetchone()
+            (old,) = one(con, f"SELECT count(*) FROM release.{q(table)}")
+            (new,) = one(con, f"SELECT count(*) FROM main.{q(table)}")
             if old != new:
                 raise WarehouseError(
                     f"migrating {table} of {analysts_path} copied {new} of {old} rows; nothing changed"

@@ -1,17 +1,17 @@
-"""Named reads behind the quality rules, the Dagster previews and the demo's summary (DuckDB + Parquet), each
-confined to the store's app: a check of app A never reports (or counts) app B's rows."""
+"""Named reads behind the quality rules, the Dagster previews and the demo's summary, each confined to the
+store's app: a check of app A never reports (or counts) app B's rows. The same SQL serves both backends."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from rtk_pipeline.store.connection import lit, q
-from rtk_pipeline.store.interface import DayMismatch, KeyReport, MirrorDiff, TableCount, TextCell, ViewSummary
-from rtk_pipeline.store.queries import iter_rows
-from rtk_pipeline.store.tables import APP_ID, TABLES
+from rtk_pipeline.schemas import APP_ID, TABLES
+from rtk_pipeline.store.connect import iter_rows, one
+from rtk_pipeline.store.reads.base import BaseReads
+from rtk_pipeline.store.records import DayMismatch, KeyReport, TableCount, TextCell, ViewSummary
+from rtk_pipeline.store.sqltext import q
 
 if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
     import pandas as pd
@@ -23,23 +23,9 @@ def _sample(values: Sequence[Any] | None) -> tuple[str, ...]:
     return tuple(sorted(values or [])[:SAMPLE])
 
 
-class CheckQueries:
-    """Mixed into `Warehouse` (needs `connect`, `parquet_path`); one short read-only connection per call."""
-
-    app_id: str
-
-    def connect(self, read_only: bool = False) -> Any:
-        raise NotImplementedError
-
-    def parquet_path(self, table: str, day: date) -> Path:
-        raise NotImplementedError
-
-    def _per_day(self, sql: str, first: date, last: date, *params: Any) -> dict[date, tuple]:
-        """Run a `SELECT day, ... WHERE day BETWEEN $1 AND $2 AND app_id = $3 ... GROUP BY day` (the
-        store's app is $3, then `params`); day -> the other columns."""
-        with self.connect(read_only=True) as con:
-            rows = con.execute(sql, [first, last, self.app_id, *params]).fetchall()
-        return {row[0]: tuple(row[1:]) for row in rows}
+class CheckReads(BaseReads):
+    """What the quality rules, the Dagster previews and the demo's summary read (one connection per call,
+    or the pinned one inside `reading()`)."""
 
     # -- quality rules -------------------------------------------------------------------------------------
 
@@ -127,7 +113,7 @@ class CheckQueries:
 
     def text_cells(self, table: str, first: date, last: date) -> Iterator[TextCell]:
         spec = TABLES[table]
-        with self.connect(read_only=True) as con:
+        with self.connections.connection() as con:
             columns = [
                 name
                 for name, dtype in con.execute(
@@ -159,49 +145,6 @@ class CheckQueries:
                         if text:
                             yield TextCell(name, column, day, row_id, text)
 
-    def mirror_diffs(self, table: str, first: date, last: date) -> dict[date, MirrorDiff]:
-        """Each day's Parquet file against the day's DuckDB rows, by key with multiplicity (the app's rows of
-        both: a day's file holds every app's)."""
-        spec = TABLES[table]
-        key = ", ".join(spec.key)
-        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-        files = {d: path for d in days if (path := self.parquet_path(table, d)).exists()}
-        table_rows = (
-            f"SELECT {spec.day} AS day, {key} FROM {table} "
-            f"WHERE {spec.day} BETWEEN $first AND $last AND app_id = $app"
-        )
-        if files:
-            listed = ", ".join(lit(str(p)) for p in files.values())
-            file_rows = (
-                f"SELECT CAST(regexp_extract(filename, '=([0-9-]+)/[^/]*$', 1) AS DATE) AS day, {key} "
-                f"FROM read_parquet([{listed}], filename = true, hive_partitioning = false) "
-                "WHERE app_id = $app"
-            )
-        else:
-            file_rows = "SELECT * FROM t WHERE false"
-        with self.connect(read_only=True) as con:
-            rows = con.execute(
-                f"""
-                WITH t AS ({table_rows}), p AS ({file_rows})
-                SELECT 'table', day, count(*) FROM t GROUP BY day
-                UNION ALL SELECT 'parquet', day, count(*) FROM p GROUP BY day
-                UNION ALL SELECT 'only_table', day, count(*) FROM (FROM t EXCEPT ALL FROM p) GROUP BY day
-                UNION ALL SELECT 'only_parquet', day, count(*) FROM (FROM p EXCEPT ALL FROM t) GROUP BY day
-                """,
-                {"first": first, "last": last, "app": self.app_id},
-            ).fetchall()
-        counts = {(kind, d): n for kind, d, n in rows}
-        return {
-            d: MirrorDiff(
-                table_rows=counts.get(("table", d), 0),
-                mirror_rows=counts.get(("parquet", d), 0),
-                only_table=counts.get(("only_table", d), 0),
-                only_mirror=counts.get(("only_parquet", d), 0),
-                location=str(files[d]) if d in files else None,
-            )
-            for d in days
-        }
-
     # -- previews and summaries -------------------------------------------------------------------------
 
     def day_previews(
@@ -211,7 +154,7 @@ class CheckQueries:
         import pandas as pd  # previews are frames; only the Dagster metadata asks for them
 
         day = q(TABLES[table].day)
-        with self.connect(read_only=True) as con:
+        with self.connections.connection() as con:
             frame = con.execute(
                 f"SELECT {day} AS day, {', '.join(q(c) for c in columns)} FROM {q(table)} "
                 f"WHERE {day} BETWEEN ? AND ? AND app_id = ? "
@@ -234,16 +177,15 @@ class CheckQueries:
         return {d: n for d, (n,) in found.items()}
 
     def table_counts(self, tables: Sequence[str]) -> dict[str, TableCount]:
-        with self.connect(read_only=True) as con:
+        with self.connections.connection() as con:
             return {
                 name: TableCount(
-                    rows=con.execute(
-                        f"SELECT count(*) FROM {q(name)} WHERE app_id = ?", [self.app_id]
-                    ).fetchone()[0],
-                    rejected=con.execute(
+                    rows=one(con, f"SELECT count(*) FROM {q(name)} WHERE app_id = ?", [self.app_id])[0],
+                    rejected=one(
+                        con,
                         "SELECT count(*) FROM rejected_records WHERE table_name = ? AND app_id = ?",
                         [name, self.app_id],
-                    ).fetchone()[0],
+                    )[0],
                 )
                 for name in tables
             }
@@ -251,7 +193,7 @@ class CheckQueries:
     def view_summaries(self, limit: int) -> list[ViewSummary]:
         """Every analyst view of the main schema, counted and previewed for the app (one that fails to
         compile raises)."""
-        with self.connect(read_only=True) as con:
+        with self.connections.connection() as con:
             views = con.execute(
                 "SELECT v.view_name, coalesce(bool_or(c.column_name = 'app_id'), false) "
                 "FROM duckdb_views() v "
@@ -265,7 +207,7 @@ class CheckQueries:
                 summaries.append(
                     ViewSummary(
                         name,
-                        con.execute(f"SELECT count(*) {rows}", app).fetchone()[0],
+                        one(con, f"SELECT count(*) {rows}", app)[0],
                         con.execute(f"SELECT * {rows} LIMIT {int(limit)}", app).df(),
                     )
                 )

@@ -1,65 +1,54 @@
 """DuckDB tables + a Hive-partitioned Parquet mirror, written so that no process has to own everything.
 
-`Warehouse` is the default `Store` backend (see interface.py); the other modules of this package hold its
-parts: `stage` (Parquet part files a sync writes while fetching), `commit` (the replace-days SQL),
-`parquet` (the mirror), `queries`/`checks` (named reads), `tables` (the declared schemas).
+`DuckDBStore` is the default `Store` backend (see roles.py). Its reads are the shared `Reads` over a
+read-only connection to its state file; the modules of this package hold its DuckDB-only parts: `commit`
+(the replace-days SQL), `parquet` (the mirror), `snapshots`, `analysts` (the analysts' file), `migrate`,
+`audit` and `mirror` (the deactivation audit write and the mirror check).
 
 `commit()` is the only writer, serialized across processes by a file lock (`<duckdb>.lock`): one DuckDB
 transaction replaces the staged days (DuckDB reads the staged Parquet itself, so a million rows never become
 Python objects) and records the `sync_runs` row. A killed or failed commit leaves the previous rows; a re-run
 is idempotent. Then the affected days' Parquet files are rewritten (parquet.py).
 
-A Warehouse is opened for one app (`app_id`): several apps share the file and the mirror (a day's Parquet
+A DuckDBStore is opened for one app (`app_id`): several apps share the file and the mirror (a day's Parquet
 file holds every app's rows of the day), but what it commits, reads and audits is its app's rows only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import filelock
 import pyarrow as pa
 
-if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
-    import pandas as pd
-
 from rtk_pipeline import normalize
 from rtk_pipeline.errors import WarehouseBusyError
-from rtk_pipeline.store import analysts, migrate, parquet, snapshots
-from rtk_pipeline.store import commit as sql_commit
-from rtk_pipeline.store.checks import CheckQueries
-from rtk_pipeline.store.connection import (
-    LockedConnection,
-    SharedReads,
-    as_warehouse_error,
-    connect_duckdb,
-    file_part,
-    q,
-    query_df,
-    table_sql,
-    view_sql,
-)
-from rtk_pipeline.store.queries import SyncAndStaleQueries
-from rtk_pipeline.store.stage import ParquetStage, conform, new_stage
-from rtk_pipeline.store.tables import (
-    DEACTIVATIONS_SCHEMA,
-    DEACTIVATIONS_TABLE,
-    TABLE_SCHEMAS,
-    TABLES,
-    create_table_sql,
-)
+from rtk_pipeline.schemas import DEACTIVATIONS_SCHEMA, DEACTIVATIONS_TABLE, TABLE_SCHEMAS, TABLES
+from rtk_pipeline.store import locks
+from rtk_pipeline.store.connect import as_warehouse_error, connect_duckdb
+from rtk_pipeline.store.ddl import create_table_sql, table_sql, view_sql
+from rtk_pipeline.store.duckdb_file import analysts, audit, migrate, mirror, parquet, snapshots
+from rtk_pipeline.store.duckdb_file import commit as sql_commit
+from rtk_pipeline.store.duckdb_file.locked import LockedConnection
+from rtk_pipeline.store.reads import ReadConnections, Reads
+from rtk_pipeline.store.records import Deactivation, MirrorDiff, SyncRun
+from rtk_pipeline.store.runs import failed_run_table, of_app, sync_run_table
+from rtk_pipeline.store.sqltext import file_part, q
+from rtk_pipeline.store.stage import ParquetStage, conform, describe, new_stage, ready
 
 # Tables declared only in Python (their DDL is generated), created before the sql/ files run.
 _GENERATED_DDL = [create_table_sql(DEACTIVATIONS_TABLE, DEACTIVATIONS_SCHEMA, primary_key="attempt_id")]
 
 
-class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
-    """The DuckDB file and its Parquet mirror. Cheap to create; opens DuckDB only for short moments."""
+class DuckDBStore(Reads):
+    """The DuckDB file and its Parquet mirror. Cheap to create; opens DuckDB only for short moments.
+
+    Every read is the shared `Reads`, over read-only connections to the pipeline's state file."""
 
     def __init__(
         self,
@@ -71,8 +60,8 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         busy_timeout: float = 30.0,
     ) -> None:
         if not isinstance(app_id, str) or not app_id.strip():
-            raise ValueError("a Warehouse is opened for one app: app_id must be a non-empty string")
-        self.app_id = app_id
+            raise ValueError("a DuckDBStore is opened for one app: app_id must be a non-empty string")
+        super().__init__(app_id, ReadConnections(self._open_reader))
         self.duckdb_path = Path(duckdb_path)
         self.parquet_dir = Path(parquet_dir)
         self.lock_timeout = lock_timeout
@@ -86,7 +75,7 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         self._app_columns_seen = False
 
     def __repr__(self) -> str:
-        return f"Warehouse({str(self.duckdb_path)!r}, {str(self.parquet_dir)!r}, app_id={self.app_id!r})"
+        return f"DuckDBStore({str(self.duckdb_path)!r}, {str(self.parquet_dir)!r}, app_id={self.app_id!r})"
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -97,7 +86,7 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         commits; the schema is created first when the file does not exist yet.
         """
         if read_only:
-            return self._reader()
+            return self.connections.connection()
         self._acquire()
         try:
             con = self._open_rw()
@@ -106,7 +95,7 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
             raise
         return LockedConnection(con, self._lock.release, self._publish)
 
-    def _open_reader(self) -> Any:
+    def _open_reader(self) -> duckdb.DuckDBPyConnection:
         if not self.state_path.exists():
             self.ensure_schema()
         con = connect_duckdb(self.state_path, read_only=True, busy_timeout=self.busy_timeout)
@@ -117,19 +106,27 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         self.ensure_schema()
         return connect_duckdb(self.state_path, read_only=True, busy_timeout=self.busy_timeout)
 
-    def query_df(self, name_or_sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
-        """A table, view, table-macro call or SELECT as a pandas DataFrame (read-only)."""
-        if not self.state_path.exists():
-            self.ensure_schema()
-        return query_df(self.state_path, name_or_sql, params, busy_timeout=self.busy_timeout)
+    @property
+    def location(self) -> str:
+        return str(self.duckdb_path)
+
+    def exists(self) -> bool:
+        """Whether the analysts' file is there (a sync or the demo has run)."""
+        return self.duckdb_path.exists()
 
     def parquet_path(self, table: str, day: date) -> Path:
         return parquet.parquet_path(self.parquet_dir, table, day)
 
-    def run_lock_path(self, job: str) -> Path:
+    def mirror_diffs(self, table: str, first: date, last: date) -> dict[date, MirrorDiff]:
+        """Each day's Parquet file against the day's rows of the app (mirror.py)."""
+        return mirror.mirror_diffs(
+            self.connections.connection(), self.app_id, self.parquet_dir, table, first, last
+        )
+
+    def lock(self, job: str) -> AbstractContextManager[None]:
         """<duckdb file>.<job>.<app>.lock: one such job per app and warehouse at a time (two apps'
         deactivations may run at once: each touches its own app's meetings)."""
-        return Path(f"{self.duckdb_path}.{job}.{file_part(self.app_id)}.lock")
+        return locks.hold(Path(f"{self.duckdb_path}.{job}.{file_part(self.app_id)}.lock"), job)
 
     # -- writing ----------------------------------------------------------------------------------------
 
@@ -141,9 +138,9 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
 
     def stage(self, table: str, days: Iterable[date]) -> ParquetStage:
         """A new Stage for `table` ("meetings", "participants" or "rejected_records") and those UTC days."""
-        return new_stage(self, table, days, self.staging_dir)
+        return new_stage(self.app_id, table, days, self.staging_dir)
 
-    def commit(self, stages: Sequence[ParquetStage], sync_run: dict | None = None) -> list[Path]:
+    def commit(self, stages: Sequence[ParquetStage], sync_run: SyncRun | None = None) -> list[Path]:
         """Replace the staged days with the staged rows in ONE transaction, record the sync_runs row, then
         rewrite those days' Parquet files. Returns the Parquet files of the affected days.
 
@@ -151,18 +148,18 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
         latest synced_at, then the last written wins. A key already stored under another day moves. On any
         error nothing changes; the stages are dropped either way.
         """
-        everything = sql_commit.ready(stages, self.app_id)
+        everything = ready(stages, self.app_id)
         try:
             with (
                 self._writer(mirror=("rejected_records", "sync_runs")) as con,
-                as_warehouse_error(f"committing {sql_commit.describe(everything)} to"),
+                as_warehouse_error(f"committing {describe(everything)} to"),
             ):
                 con.begin()
                 try:
                     affected, inserted = sql_commit.replace_staged(con, everything, self.app_id)
                     if sync_run is not None:
-                        row = sql_commit.sync_run_table(
-                            sql_commit.of_app(sync_run, self.app_id), everything, "success", rows=inserted
+                        row = sync_run_table(
+                            of_app(sync_run, self.app_id), everything, "success", rows=inserted
                         )
                         sql_commit.insert_sync_run(con, row)
                     parquet.queue_exports(con, affected)
@@ -178,16 +175,14 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
             for stage in everything:
                 stage.discard()
 
-    def record_failed_run(self, sync_run: dict) -> None:
+    def record_failed_run(self, sync_run: SyncRun) -> None:
         """Write a 'failed' sync_runs row (error text redacted); no data is touched."""
         with self._writer(mirror=("sync_runs",)) as con:
-            row = sql_commit.sync_run_table(
-                {**sql_commit.of_app(sync_run, self.app_id), "outcome": "failed"}, [], "failed", rows=0
-            )
+            row = failed_run_table(of_app(sync_run, self.app_id))
             sql_commit.insert_sync_run(con, row)
             parquet.export_pending(con, self.parquet_dir)
 
-    def upsert_meetings(self, batch: pa.RecordBatch | normalize.Normalized) -> list[Path]:
+    def upsert_meetings(self, batch: Any) -> list[Path]:
         """Replace the app's meetings by id (e.g. the response of a PATCH) and rewrite their days' Parquet
         files."""
         if isinstance(batch, normalize.Normalized):
@@ -226,6 +221,13 @@ class Warehouse(SharedReads, SyncAndStaleQueries, CheckQueries):
                 con.rollback()
                 raise
             parquet.export_pending(con, self.parquet_dir)
+
+    def record_deactivations(self, new: Sequence[Deactivation], settled: Sequence[Deactivation]) -> None:
+        """One audit transaction: settle the app's earlier rows in place (same attempt_id), insert the new
+        ones under the app."""
+        if new or settled:
+            with self.transaction() as con:
+                audit.record(con, self.app_id, new, settled)
 
     def export_pending(self) -> list[Path]:
         """Write the Parquet days a killed writer left queued (every writer also does this on its way out)."""

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rtk_pipeline.errors import WarehouseError
-from rtk_pipeline.store import snapshots
-from rtk_pipeline.store.connection import q
+from rtk_pipeline.schemas import TABLES, TableSpec
+from rtk_pipeline.store.duckdb_file import snapshots
+from rtk_pipeline.store.sqltext import q
 from rtk_pipeline.store.stage import FLUSH_ROWS
-from rtk_pipeline.store.tables import TABLES, TableSpec
 
 
 def parquet_path(parquet_dir: Path, table: str, day: date) -> Path:
@@ -48,7 +48,7 @@ def export_pending(con: duckdb.DuckDBPyConnection, parquet_dir: Path) -> list[Pa
             raise WarehouseError(
                 f"DuckDB is up to date, but writing the Parquet file of {table} {day} under "
                 f"{parquet_dir} failed ({exc}); the day stays queued and the next write "
-                "(or Warehouse.export_pending()) finishes it"
+                "(or DuckDBStore.export_pending()) finishes it"
             ) from exc
         if path is not None:
             written.append(path)

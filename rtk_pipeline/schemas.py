@@ -1,8 +1,11 @@
-"""The declared tables: Arrow schemas, how each stageable table is keyed and partitioned, and DuckDB types.
+"""The declared tables: Arrow schemas and how each stageable table is keyed and partitioned.
 
-The schemas are the single declaration of every stored table: normalize builds batches with them, the DDL
+A base module both `normalize` and `store` import (neither imports the other's declarations), so there is
+no cycle between them. The schemas are the single declaration of every stored table: normalize builds
+batches with them, the DDL
 in `sql/` must match them column by column (tests/store/test_schema.py), the Parquet mirror is written with
-them. The deactivation audit is declared only here: its DDL is generated from `DEACTIVATIONS_SCHEMA`.
+them. The deactivation audit is declared only here: its DDL is generated from `DEACTIVATIONS_SCHEMA`
+(`store.ddl`).
 
 Every stored table ends with `app_id` (several RealtimeKit apps share one warehouse). Normalize builds the
 schemas *without* it: which app a row belongs to is the store's to say (a store is opened for one app and
@@ -189,31 +192,3 @@ TABLES: dict[str, TableSpec] = {
         parquet=False,
     ),
 }
-
-_DUCKDB_TYPES = {
-    pa.string(): "VARCHAR",
-    pa.bool_(): "BOOLEAN",
-    pa.int32(): "INTEGER",
-    pa.int64(): "BIGINT",
-    pa.float64(): "DOUBLE",
-    pa.date32(): "DATE",
-    TS: "TIMESTAMP WITH TIME ZONE",
-}
-
-
-def duckdb_type(field: pa.Field) -> str:
-    """The DuckDB column type the DDL must declare for an Arrow field (JSON text columns are JSON)."""
-    if field.name in JSON_COLUMNS and field.type == pa.string():
-        return "JSON"
-    return _DUCKDB_TYPES[field.type]
-
-
-def create_table_sql(name: str, schema: pa.Schema, primary_key: str) -> str:
-    """CREATE TABLE IF NOT EXISTS from an Arrow schema (for the tables declared only in Python)."""
-    columns = [
-        f'"{f.name}" {duckdb_type(f)}'
-        + (" PRIMARY KEY" if f.name == primary_key else "")
-        + ("" if f.nullable or f.name == primary_key else " NOT NULL")
-        for f in schema
-    ]
-    return f'CREATE TABLE IF NOT EXISTS "{name}" (\n    ' + ",\n    ".join(columns) + "\n)"

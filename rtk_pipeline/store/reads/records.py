@@ -1,56 +1,32 @@
-"""Named reads (and the audit write) that the sync and stale-meeting deactivation need from DuckDB, each
-confined to the store's app (`app_id = ?`): meeting ids of two apps may collide."""
+"""Named reads that the sync and stale-meeting deactivation need, each confined to the store's app
+(`app_id = ?`): meeting ids of two apps may collide. The same SQL serves both backends."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
-from rtk_pipeline.store.connection import as_days, as_warehouse_error, days_sql, q, utc
-from rtk_pipeline.store.interface import Deactivation, MeetingSnapshot
-from rtk_pipeline.store.tables import APP_ID, DEACTIVATIONS_SCHEMA, PARTICIPANTS_SCHEMA
+from rtk_pipeline.schemas import DEACTIVATIONS_SCHEMA, PARTICIPANTS_SCHEMA
+from rtk_pipeline.store.reads.base import BaseReads
+from rtk_pipeline.store.records import Deactivation, MeetingSnapshot
+from rtk_pipeline.store.sqltext import as_days, days_sql, q
+from rtk_pipeline.utc import as_utc
 
 _SNAPSHOT = "meeting_id, title, status, updated_at, last_activity_at"
 _AUDIT_COLUMNS = DEACTIVATIONS_SCHEMA.names
-# Deactivation's fields in audit-column order; `recorded_at` is written as the row's first `decided_at`,
-# `app_id` is the store's.
-_AUDIT_FIELDS = [name if name != "recorded_at" else "decided_at" for name in _AUDIT_COLUMNS if name != APP_ID]
 
 
 def _snapshot(row: Sequence[Any]) -> MeetingSnapshot:
     meeting_id, title, status, updated_at, last_activity_at = row
-    return MeetingSnapshot(meeting_id, title, status, utc(updated_at), utc(last_activity_at))
+    return MeetingSnapshot(meeting_id, title, status, as_utc(updated_at), as_utc(last_activity_at))
 
 
-class SyncAndStaleQueries:
-    """Mixed into `Warehouse`: each method opens a short read-only connection (or one write transaction)."""
-
-    app_id: str
-
-    def connect(self, read_only: bool = False) -> Any:
-        raise NotImplementedError
-
-    def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        raise NotImplementedError
-
-    def _rows(
-        self, sql: str, params: Sequence | Mapping | None = None, *, missing_ok: bool = False
-    ) -> list[tuple]:
-        """A read-only query's rows; a DuckDB error is a WarehouseError (with `missing_ok`, a table that
-        does not exist yet reads as empty)."""
-        with self.connect(read_only=True) as con, as_warehouse_error("reading"):
-            try:
-                return con.execute(sql, params).fetchall()
-            except duckdb.CatalogException:
-                if missing_ok:
-                    return []
-                raise
+class RecordReads(BaseReads):
+    """What sync and the stale deactivation read: meetings by day or id, activity snapshots, the audit."""
 
     # -- sync ---------------------------------------------------------------------------------------------
 
@@ -77,7 +53,7 @@ class SyncAndStaleQueries:
     def stored_participants(self, meeting_ids: Sequence[str]) -> pa.Table:
         """The stored participants of these meetings, as they are (e.g. to keep them through a re-sync)."""
         columns = ", ".join(q(n) for n in PARTICIPANTS_SCHEMA.names)
-        with self.connect(read_only=True) as con:
+        with self.connections.connection() as con:
             table = con.sql(
                 f"SELECT {columns} FROM participants WHERE app_id = ? AND list_contains(?, meeting_id)",
                 params=[self.app_id, list(meeting_ids)],
@@ -115,7 +91,7 @@ class SyncAndStaleQueries:
             "GROUP BY table_name",
             [self.app_id],
         )
-        return {table: utc(finished) for table, finished in rows}
+        return {table: as_utc(finished) for table, finished in rows}
 
     def latest_decisions(self, requested: Mapping[str, datetime]) -> dict[str, str]:
         """For each meeting id, its latest decision recorded at or after the given time (absent if none)."""
@@ -127,7 +103,7 @@ class SyncAndStaleQueries:
             "SELECT d.meeting_id, arg_max(d.decision, d.decided_at) FROM meeting_deactivations d "
             "JOIN req ON d.meeting_id = req.meeting_id AND d.recorded_at >= req.since "
             "WHERE d.app_id = ? GROUP BY d.meeting_id",
-            [ids, [utc(requested[i]) for i in ids], self.app_id],
+            [ids, [as_utc(requested[i]) for i in ids], self.app_id],
             missing_ok=True,  # a warehouse that no deactivation run has touched yet
         )
         return dict(rows)
@@ -141,52 +117,10 @@ class SyncAndStaleQueries:
         )
         return [_deactivation(dict(zip(_AUDIT_COLUMNS, row, strict=True))) for row in rows]
 
-    def record_deactivations(self, new: Sequence[Deactivation], settled: Sequence[Deactivation]) -> None:
-        """One audit transaction: settle the app's earlier rows in place (same attempt_id), insert the new
-        ones under the app."""
-        if not new and not settled:
-            return
-        with self.transaction() as con:
-            if settled:
-                con.executemany(
-                    "UPDATE meeting_deactivations SET decision = ?, http_status = ?, detail = ?, error = ?, "
-                    "decided_at = ? WHERE attempt_id = ? AND app_id = ?",
-                    [
-                        [
-                            r.decision,
-                            r.http_status,
-                            r.detail,
-                            r.error,
-                            r.decided_at,
-                            r.attempt_id,
-                            self.app_id,
-                        ]
-                        for r in settled
-                    ],
-                )
-            if new:
-                con.executemany(
-                    f"INSERT INTO meeting_deactivations ({', '.join(_AUDIT_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' for _ in _AUDIT_COLUMNS)})",
-                    [[*(_plain(getattr(row, name)) for name in _AUDIT_FIELDS), self.app_id] for row in new],
-                )
-
-
-def _plain(value: Any) -> Any:
-    """A str subclass (the stale Outcome enum) as a plain str, which the DuckDB driver binds."""
-    return str(value) if isinstance(value, str) else value
-
 
 def _deactivation(row: dict[str, Any]) -> Deactivation:
     fields = {f.name for f in dataclasses.fields(Deactivation)}
-    values = {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items() if k in fields}
+    values: dict[str, Any] = {
+        k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items() if k in fields
+    }
     return Deactivation(**values)
-
-
-def iter_rows(
-    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence, size: int = 10_000
-) -> Iterator[tuple]:
-    """Rows of a query fetched in batches, so a long scan never becomes one list."""
-    cursor = con.execute(sql, params)
-    while batch := cursor.fetchmany(size):
-        yield from batch

@@ -1,0 +1,74 @@
+"""Opening DuckDB: bounded waits while another process holds the file, in-memory connections, and one typed
+error for a failed statement."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
+
+
+@contextmanager
+def as_warehouse_error(doing: str) -> Iterator[None]:
+    """A DuckDB error becomes a WarehouseError naming what was being done, so callers get one typed error
+    and the CLI a one-line cause (a failed transaction has already been rolled back)."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise WarehouseError(f"{doing} the warehouse failed: {type(exc).__name__}: {exc}") from exc
+
+
+def connect_duckdb(path: Path, *, read_only: bool, busy_timeout: float = 30.0) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting (bounded) while another process has it open; session time zone UTC.
+
+    DuckDB lets one process write a file and refuses everyone else meanwhile, so a reader may briefly
+    block a commit and a commit may briefly block a reader: both sides retry instead of failing.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            message = str(exc)
+            if "lock" not in message and "different configuration" not in message:
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(
+                    f"DuckDB file {path} stayed locked by another connection for {busy_timeout:g}s "
+                    f"({'read-only' if read_only else 'read-write'} open refused: {message.splitlines()[0]})"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            continue
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+
+def memory_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB (session time zone UTC), e.g. to read staged Parquet part files."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def iter_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | None, size: int = 10_000
+) -> Iterator[tuple]:
+    """Rows of a query fetched in batches, so a long scan never becomes one list."""
+    cursor = con.execute(sql, params)
+    while batch := cursor.fetchmany(size):
+        yield from batch
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | Mapping | None = None) -> tuple:
+    """The single row of an aggregate query (count(*), an INSERT's row count)."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise WarehouseError(f"expected one row from {sql.split()[0]} ..., got none")
+    return row

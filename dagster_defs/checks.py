@@ -45,7 +45,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from dagster_defs.partitions import partition_day
 from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
-from rtk_pipeline.quality import RULES, Probe, Rule
+from rtk_pipeline.quality import RULES, Rule, RuleInput
 from rtk_pipeline.settings import FRESHNESS_GRACE_HOURS
 
 
@@ -123,13 +123,13 @@ def _evaluate(
             synced[day], targets[day] = metadata, target
     selected = {k.name for k in context.selected_asset_check_keys}
     realtimekit, store = app_resources(context, table.app)
-    probe = Probe(store, table.name, days, synced, realtimekit.api_token)
+    given = RuleInput(store, table.name, days, synced, realtimekit.api_token)
     failed_blocking = set()
     for check in checks:
         if check.name not in selected:
             continue
-        with probe.store.reading():  # one read-only connection per check, not one per query
-            outcomes = check.fn(probe)
+        with given.store.reading():  # one read-only connection per check, not one per query
+            outcomes = check.fn(given)
         for key, day in zip(keys, days, strict=True):
             passed, metadata = outcomes[day].passed, _metadata(outcomes[day].details)
             if not passed and check.blocking:

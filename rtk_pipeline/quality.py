@@ -34,7 +34,7 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Probe:
+class RuleInput:
     """What a rule may look at: the store, the table, the days, and (in Dagster) what each day's sync
     reported (its materialization metadata, raw values)."""
 
@@ -53,32 +53,32 @@ class Probe:
         return self.days[-1]
 
 
-RuleFn = Callable[[Probe], dict[date, Result]]
+RuleFn = Callable[[RuleInput], dict[date, Result]]
 
 
 # ----------------------------------------------------------------------------------------- the rules
 
 
-def rows_match_api(probe: Probe) -> dict[date, Result]:
+def rows_match_api(given: RuleInput) -> dict[date, Result]:
     """Stored rows per day equal the rows the sync committed, and that sync's listing was proven complete:
     the distinct ids it saw (stored, rejected, or in the neighbouring days' margin) cover the total the
     API reported for the window; for participants, no meeting's listing went missing."""
-    meetings = probe.table == "meetings"
-    stored = probe.store.rows_by_day(probe.table, probe.first, probe.last)
+    meetings = given.table == "meetings"
+    stored = given.store.rows_by_day(given.table, given.first, given.last)
     missing_by_day: dict[date, list[str]] = {}
     unattributed = False  # more meetings went missing than the metadata lists: fail every day of the run
     if not meetings:
-        reports = probe.synced.values()
+        reports = given.synced.values()
         unattributed = any(
             int(meta.get("missing_meetings_count", 0)) > len(meta.get("missing_meetings") or [])
             for meta in reports
         )
         missing = sorted({m for meta in reports for m in meta.get("missing_meetings") or []})
-        for meeting_id, day in probe.store.meeting_days(missing):
+        for meeting_id, day in given.store.meeting_days(missing):
             missing_by_day.setdefault(day, []).append(meeting_id)
     out = {}
-    for day in probe.days:
-        meta = probe.synced.get(day)
+    for day in given.days:
+        meta = given.synced.get(day)
         if meta is None:
             out[day] = Result(False, {"reason": "partition was never materialized"})
             continue
@@ -102,11 +102,11 @@ def rows_match_api(probe: Probe) -> dict[date, Result]:
     return out
 
 
-def ids_unique(probe: Probe) -> dict[date, Result]:
+def ids_unique(given: RuleInput) -> dict[date, Result]:
     """No NULL key, no key twice within the day, and no key of the day stored under another day too."""
-    reports = probe.store.key_reports(probe.table, probe.first, probe.last)
+    reports = given.store.key_reports(given.table, given.first, given.last)
     out = {}
-    for day in probe.days:
+    for day in given.days:
         r = reports.get(day)
         nulls, dupes, moved = (r.null_keys, r.duplicate_rows, r.also_elsewhere) if r else (0, 0, 0)
         out[day] = Result(
@@ -121,11 +121,11 @@ def ids_unique(probe: Probe) -> dict[date, Result]:
     return out
 
 
-def created_at_in_partition(probe: Probe) -> dict[date, Result]:
+def created_at_in_partition(given: RuleInput) -> dict[date, Result]:
     """Every meeting's created_at falls inside its partition's UTC day [00:00, 24:00)."""
-    found = probe.store.created_outside_day(probe.first, probe.last)
+    found = given.store.created_outside_day(given.first, given.last)
     out = {}
-    for day in probe.days:
+    for day in given.days:
         bad = found.get(day)
         out[day] = Result(
             bad is None or bad.rows == 0,
@@ -134,12 +134,12 @@ def created_at_in_partition(probe: Probe) -> dict[date, Result]:
     return out
 
 
-def meeting_exists(probe: Probe) -> dict[date, Result]:
+def meeting_exists(given: RuleInput) -> dict[date, Result]:
     """Every participant's meeting is in `meetings`, created on the day the participant is filed under.
     (A meeting stored twice is `ids_unique`'s finding, not its participants'.)"""
-    found = probe.store.participants_misfiled(probe.first, probe.last)
+    found = given.store.participants_misfiled(given.first, given.last)
     out = {}
-    for day in probe.days:
+    for day in given.days:
         bad = found.get(day)
         orphans, wrong_day = (bad.rows, bad.other_rows) if bad else (0, 0)
         out[day] = Result(
@@ -153,13 +153,13 @@ def meeting_exists(probe: Probe) -> dict[date, Result]:
     return out
 
 
-def secrets_absent(probe: Probe) -> dict[date, Result]:
+def secrets_absent(given: RuleInput) -> dict[date, Result]:
     """No secret in any text column of the day's rows nor in their rejected records: no API token, no
     JSON key the scrubber removes (token, access_key, secret, password, private_key, ...), no JWT /
     private key / AWS key id / bearer value. Findings name the column and row id, never the value."""
     findings: dict[date, list[dict]] = {}
-    for cell in probe.store.text_cells(probe.table, probe.first, probe.last):
-        kinds = secret_findings(cell.text, probe.api_token)
+    for cell in given.store.text_cells(given.table, given.first, given.last):
+        kinds = secret_findings(cell.text, given.api_token)
         if kinds:
             findings.setdefault(cell.day, []).append(
                 {"table": cell.table, "column": cell.column, "id": cell.row_id, "kinds": sorted(set(kinds))}
@@ -169,16 +169,16 @@ def secrets_absent(probe: Probe) -> dict[date, Result]:
             not findings.get(day),
             {"findings": len(findings.get(day, [])), "where": findings.get(day, [])[:MAX_SAMPLES]},
         )
-        for day in probe.days
+        for day in given.days
     }
 
 
-def parquet_matches_table(probe: Probe) -> dict[date, Result]:
+def parquet_matches_table(given: RuleInput) -> dict[date, Result]:
     """The day's Parquet file holds exactly the day's DuckDB rows (same keys, as often); a day without
     rows has no file. Analysts reading the Parquet folder see what DuckDB users see."""
-    diffs = probe.store.mirror_diffs(probe.table, probe.first, probe.last)
+    diffs = given.store.mirror_diffs(given.table, given.first, given.last)
     out = {}
-    for day in probe.days:
+    for day in given.days:
         d = diffs[day]
         out[day] = Result(
             d.only_table == 0 and d.only_mirror == 0,
@@ -252,10 +252,10 @@ def verify(
     days = list(day_range(first, last))
     verdicts = []
     for table in tables:
-        probe = Probe(store, table, days, api_token=api_token)
+        given = RuleInput(store, table, days, api_token=api_token)
         for rule in RULES[table]:
             if rule.needs_sync_report:
                 continue
-            results = rule.fn(probe)
+            results = rule.fn(given)
             verdicts += [Verdict(table, rule.name, d, results[d].passed, results[d].details) for d in days]
     return verdicts

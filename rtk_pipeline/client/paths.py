@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
+
+from rtk_pipeline.utc import as_utc
 
 
 def segment(value: str, what: str) -> str:
@@ -21,7 +23,7 @@ def iso(value: datetime | str | None, what: str) -> str | None:
         return value
     if not isinstance(value, datetime):
         raise TypeError(f"{what} must be a datetime or an ISO 8601 string, got {type(value).__name__}")
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    value = as_utc(value)
     spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
     return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 

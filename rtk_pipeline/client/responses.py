@@ -10,7 +10,6 @@ import email.utils
 import json
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import httpx
@@ -26,6 +25,7 @@ from rtk_pipeline.errors import (
     ServerError,
 )
 from rtk_pipeline.settings import ACCOUNT_ID, API_TOKEN, APP_ID
+from rtk_pipeline.utc import as_utc, now_utc
 
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
@@ -105,9 +105,7 @@ def retry_after(value: str | None) -> float | None:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
+        seconds = (as_utc(when) - now_utc()).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 

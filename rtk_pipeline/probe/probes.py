@@ -11,13 +11,14 @@ exist (no UUID v4 is all zeros): 404 means the token may write, 403 that it may 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import APIError, AuthError, BadRequestError, NotFoundError, RTKError
 from rtk_pipeline.probe.findings import ORDERS, Findings
+from rtk_pipeline.utc import as_utc
 
 log = logging.getLogger("rtk_pipeline.probe")
 
@@ -32,7 +33,7 @@ def _when(record: dict, key: str) -> datetime | None:
         value = datetime.fromisoformat(str(record[key]))
     except (KeyError, ValueError):
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value)
 
 
 def _ids(envelope: dict) -> list[str]:

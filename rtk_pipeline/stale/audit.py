@@ -8,9 +8,10 @@ from datetime import datetime
 
 from rtk_pipeline.errors import RTKError
 from rtk_pipeline.secrets import scrub_text
-from rtk_pipeline.stale.candidates import Candidate, now_utc
+from rtk_pipeline.stale.candidates import Candidate
 from rtk_pipeline.stale.policy import Outcome, StalePolicy
 from rtk_pipeline.store import Deactivation, DeactivationLog
+from rtk_pipeline.utc import now_utc
 
 _ERROR_MAX_CHARS = 500
 
@@ -27,8 +28,8 @@ def error_text(exc: BaseException) -> str:
 class Audit:
     """The decisions of one run (what `deactivate_stale` returns) and the rows not yet written."""
 
-    def __init__(self, warehouse: DeactivationLog, policy: StalePolicy, run_id: str, as_of: datetime) -> None:
-        self.warehouse = warehouse
+    def __init__(self, store: DeactivationLog, policy: StalePolicy, run_id: str, as_of: datetime) -> None:
+        self.store = store
         self.policy = policy
         self.run_id = run_id
         self.as_of = as_of
@@ -94,6 +95,6 @@ class Audit:
         between leaves its row pending, and the next run settles it from the meeting's live status.
         """
         rows = [*self._new, *([pending] if pending else [])]
-        self.warehouse.record_deactivations(rows, self._finals)
+        self.store.record_deactivations(rows, self._finals)
         self._new.clear()
         self._finals.clear()

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from datetime import datetime, timedelta
 
-from rtk_pipeline.normalize import parse_timestamp
 from rtk_pipeline.stale.policy import DEFAULT_MAX_SYNC_AGE_HOURS
 from rtk_pipeline.store import DeactivationLog, MeetingSnapshot
+from rtk_pipeline.utc import as_utc, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -18,24 +17,8 @@ log = logging.getLogger(__name__)
 Candidate = MeetingSnapshot
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-@overload
-def as_utc(value: datetime) -> datetime: ...
-@overload
-def as_utc(value: Any) -> datetime | None: ...
-def as_utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return parse_timestamp(value)
-
-
 def find_candidates(
-    warehouse: DeactivationLog, *, stale_after_days: int, as_of: datetime | None = None
+    store: DeactivationLog, *, stale_after_days: int, as_of: datetime | None = None
 ) -> list[Candidate]:
     """Stale meetings according to the warehouse, most stale first (the order the cap takes them in).
 
@@ -45,7 +28,7 @@ def find_candidates(
     as_of = as_utc(as_of) or now_utc()
     cutoff = as_of - timedelta(days=stale_after_days)
     candidates = []
-    for snap in warehouse.stale_candidates(int(stale_after_days), as_of):
+    for snap in store.stale_candidates(int(stale_after_days), as_of):
         last = snap.last_activity_at
         if snap.status != "ACTIVE" or last is None or last >= cutoff:
             log.warning(
@@ -60,7 +43,7 @@ def find_candidates(
 
 
 def freshness_problem(
-    warehouse: DeactivationLog,
+    store: DeactivationLog,
     *,
     max_sync_age_hours: float | None = DEFAULT_MAX_SYNC_AGE_HOURS,
     now: datetime | None = None,
@@ -74,7 +57,7 @@ def freshness_problem(
         return None
     now = as_utc(now) or now_utc()
     oldest_ok = now - timedelta(hours=max_sync_age_hours)
-    finished_at = warehouse.last_successful_syncs()
+    finished_at = store.last_successful_syncs()
     for table in ("meetings", "participants"):
         finished = finished_at.get(table)
         if finished is None:
@@ -87,10 +70,10 @@ def freshness_problem(
     return None
 
 
-def latest_decisions(warehouse: DeactivationLog, requested: Mapping[str, datetime]) -> dict[str, str]:
+def latest_decisions(store: DeactivationLog, requested: Mapping[str, datetime]) -> dict[str, str]:
     """For each meeting id, its latest decision recorded at or after the given time (absent if none).
 
     The sensor uses this to tell meetings worth requesting again (failed, never judged) from those that
     were judged and should wait out a cool-down.
     """
-    return warehouse.latest_decisions({k: as_utc(v) for k, v in requested.items()})
+    return store.latest_decisions({k: as_utc(v) for k, v in requested.items()})

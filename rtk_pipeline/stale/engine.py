@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import APIError, ConfigError, RetriableError
 from rtk_pipeline.stale.audit import Audit, Decision, error_text
-from rtk_pipeline.stale.candidates import Candidate, as_utc, find_candidates, freshness_problem, now_utc
+from rtk_pipeline.stale.candidates import Candidate, find_candidates, freshness_problem
 from rtk_pipeline.stale.health import ApiHealth
 from rtk_pipeline.stale.live import REFRESH_BATCH, Deactivator, LiveRecords
 from rtk_pipeline.stale.policy import (
@@ -37,6 +37,7 @@ from rtk_pipeline.stale.policy import (
 from rtk_pipeline.stale.settle import settle_pending
 from rtk_pipeline.store import DeactivationLog
 from rtk_pipeline.sync import check_same_app
+from rtk_pipeline.utc import as_utc, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +52,17 @@ class _Run:
     def __init__(
         self,
         client: RealtimeKitClient,
-        warehouse: DeactivationLog,
+        store: DeactivationLog,
         policy: StalePolicy,
         run_id: str,
         as_of: datetime,
     ) -> None:
         self.client = client
-        self.warehouse = warehouse
+        self.store = store
         self.policy = policy
-        self.audit = Audit(warehouse, policy, run_id, as_of)
+        self.audit = Audit(store, policy, run_id, as_of)
         self.health = ApiHealth(client)
-        self.live = LiveRecords(warehouse)
+        self.live = LiveRecords(store)
         cutoff = as_of - timedelta(days=policy.stale_after_days)
         self.deactivator = Deactivator(client, self.audit, self.health, self.live, cutoff)
 
@@ -69,13 +70,13 @@ class _Run:
         """The warehouse's stale meetings, or only the requested ones (requested ids that are not stale
         any more are audited as skipped)."""
         candidates = find_candidates(
-            self.warehouse, stale_after_days=self.policy.stale_after_days, as_of=self.audit.as_of
+            self.store, stale_after_days=self.policy.stale_after_days, as_of=self.audit.as_of
         )
         if candidate_ids is None:
             return candidates
         wanted = list(dict.fromkeys(candidate_ids))
         by_id = {c.meeting_id: c for c in candidates}
-        snapshots = self.warehouse.meeting_snapshots([i for i in wanted if i not in by_id])
+        snapshots = self.store.meeting_snapshots([i for i in wanted if i not in by_id])
         for meeting_id in wanted:
             if meeting_id not in by_id:
                 snap = snapshots.get(meeting_id) or Candidate(meeting_id, None, None, None, None)
@@ -133,7 +134,7 @@ class _Run:
 
 def deactivate_stale(
     client: RealtimeKitClient,
-    warehouse: DeactivationLog,
+    store: DeactivationLog,
     *,
     stale_after_days: int = DEFAULT_STALE_AFTER_DAYS,
     max_deactivations: int = DEFAULT_MAX_DEACTIVATIONS,
@@ -168,11 +169,11 @@ def deactivate_stale(
     if as_of > now_utc() + timedelta(minutes=5):
         # A future "now" would call meetings stale before they are: never an acceptable way to run.
         raise ConfigError(f"as_of {as_of:%Y-%m-%d %H:%M} UTC is in the future")
-    check_same_app(client, warehouse)
-    run = _Run(client, warehouse, policy, run_id or uuid.uuid4().hex, as_of)
-    with warehouse.lock("deactivate"):
-        warehouse.ensure_schema()  # an older warehouse file may predate the audit table
-        problem = freshness_problem(warehouse, max_sync_age_hours=policy.max_sync_age_hours)
+    check_same_app(client, store)
+    run = _Run(client, store, policy, run_id or uuid.uuid4().hex, as_of)
+    with store.lock("deactivate"):
+        store.ensure_schema()  # an older warehouse file may predate the audit table
+        problem = freshness_problem(store, max_sync_age_hours=policy.max_sync_age_hours)
         if problem:
             raise WarehouseNotFreshError(problem)
         unsettled = set() if policy.dry_run else settle_pending(client, run.audit, run.health, run.live)

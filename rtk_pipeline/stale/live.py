@@ -12,10 +12,11 @@ from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import APIError
 from rtk_pipeline.normalize import normalize_meetings, parse_timestamp
 from rtk_pipeline.stale.audit import Audit, Decision, error_text
-from rtk_pipeline.stale.candidates import Candidate, now_utc
+from rtk_pipeline.stale.candidates import Candidate
 from rtk_pipeline.stale.health import ApiHealth
 from rtk_pipeline.stale.policy import Outcome
 from rtk_pipeline.store import DeactivationLog
+from rtk_pipeline.utc import now_utc
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ Skip = tuple[Outcome, str | APIError]
 class LiveRecords:
     """Live meeting records seen in this run (GET and PATCH answers), waiting to be written to `meetings`."""
 
-    def __init__(self, warehouse: DeactivationLog) -> None:
-        self._warehouse = warehouse
+    def __init__(self, store: DeactivationLog) -> None:
+        self._store = store
         self._records: dict[str, dict] = {}
 
     def saw(self, meeting_id: str, record: dict) -> None:
@@ -51,7 +52,7 @@ class LiveRecords:
             if normalized.rejected.num_rows:
                 log.warning("%d live meeting record(s) rejected by normalize", normalized.rejected.num_rows)
             if normalized.batch.num_rows:
-                self._warehouse.upsert_meetings(normalized.batch)
+                self._store.upsert_meetings(normalized.batch)
         except Exception as exc:
             log.error("meetings table not updated with %d live record(s): %s", len(records), error_text(exc))
 

@@ -19,7 +19,7 @@ def settle_pending(client: RealtimeKitClient, audit: Audit, health: ApiHealth, l
     ACTIVE means it did not, and the meeting is judged again in this run.
     """
     unsettled = set()
-    for pending in audit.warehouse.pending_deactivations():
+    for pending in audit.store.pending_deactivations():
         try:
             record = client.get_meeting(pending.meeting_id)
         except APIError as exc:

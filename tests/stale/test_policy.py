@@ -115,7 +115,7 @@ def test_print_decisions_shows_every_decision_and_a_summary():
 def test_a_future_as_of_is_refused_before_anything_is_read():
     future = datetime.now(UTC).replace(year=datetime.now(UTC).year + 1)
     with pytest.raises(ConfigError, match="in the future"):
-        stale.deactivate_stale(client=None, warehouse=None, as_of=future)
+        stale.deactivate_stale(client=None, store=None, as_of=future)
 
 
 def test_run_config_and_component_attribute_are_views_of_the_one_policy(monkeypatch):

@@ -3,7 +3,6 @@ that may have reached the server), and what the caller sees when retries run out
 
 from __future__ import annotations
 
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from rtk_pipeline.client.responses import retry_after
 from rtk_pipeline.errors import BadResponseError, RateLimitedError, ServerError, TransportError
 from rtk_pipeline.ratelimit import RateLimiter
 from tests.support.emulator import RecordingLimiter
+from tests.support.ports import free_port
 
 
 def statuses(emu) -> list[int]:
@@ -205,9 +205,7 @@ def test_read_timeout_retries_a_get_but_never_a_post(emulator_factory, make_clie
 
 
 def test_connection_refused_is_retried_even_for_a_post():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again on leaving: nothing listens there
+    port = free_port()  # bound and closed again: nothing listens there
     client = RealtimeKitClient(
         api_token="emu-token",
         account_id="acc",

@@ -60,7 +60,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         type=_probability,
         default=_CFG.rooms,
         metavar="SHARE",
-        help="share of meetings reused as rooms, gaining participants for weeks (default %(default)s; 0 = none)",
+        help="share of meetings reused as rooms, gaining participants for weeks (0 = none)",
     )
     data.add_argument("--max-per-page", type=int, default=_CFG.max_per_page, help="per_page cap (silent)")
     data.add_argument("--default-per-page", type=int, default=_CFG.default_per_page)

@@ -35,7 +35,6 @@ from rtk_pipeline.emulator.generate import (
     title_text,
 )
 from rtk_pipeline.emulator.index import Rows, Window, insert_sorted, remove_sorted, span
-from rtk_pipeline.emulator.rooms import apply_events, is_room, room_events
 from rtk_pipeline.emulator.records import (
     ABSENT,
     LIST_FIELDS,
@@ -47,6 +46,7 @@ from rtk_pipeline.emulator.records import (
     uuid4_int,
     uuid4_str,
 )
+from rtk_pipeline.emulator.rooms import apply_events, is_room, room_events
 
 _HEXISH = re.compile(r"^[0-9a-f-]+$")
 

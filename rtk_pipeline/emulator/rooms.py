@@ -5,7 +5,8 @@ months), so a share of the generated meetings (`EmulatorConfig.rooms`) hold sess
 creation on, without end; some participants are edited later (their `updated_at` moves, their name
 changes). Nothing is stored per room: a room's plan and events come from a per-meeting seed, derived when
 read, so a million meetings cost no memory. Events are applied in time order up to a cutoff the data layer
-gives (the end of the data, or later once the emulator clock is moved), and never while the meeting is
+gives (the end of the data, or later once the emulator clock is moved: moving it releases every arrival up
+to it, those between the end of the data and the wall time included), and never while the meeting is
 INACTIVE: an inactive meeting cannot be joined.
 """
 

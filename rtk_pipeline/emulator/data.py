@@ -364,8 +364,14 @@ class EmulatorData:
                 apply_events(rows, events)
                 self._written_upto[slot] = cutoff
             return rows
+        return self._generated_participants(slot)
+
+    def _generated_participants(self, slot: int) -> list[list]:
+        """A generated meeting's participants, a room's up to the arrivals cutoff (cached per cutoff)."""
         room = self.is_room(slot)
-        key = (self.arrivals_cutoff(), tuple(map(tuple, self._inactive_spans(slot)))) if room else ()
+        cutoff = self.arrivals_cutoff()
+        spans = self._inactive_spans(slot)
+        key = (cutoff, tuple(map(tuple, spans))) if room else ()
         seen = self._participants_seen.get(slot)
         if seen is not None and seen[0] == key:
             return seen[1]
@@ -374,7 +380,7 @@ class EmulatorData:
         c0 = self._created[slot]
         rows = generated_participants(self.cfg, slot, self.n_generated, c0, self.end_ms)
         if room:
-            apply_events(rows, room_events(self.cfg, slot, c0, -1, key[0], self._inactive_spans(slot)))
+            apply_events(rows, room_events(self.cfg, slot, c0, -1, cutoff, spans))
         self._participants_seen[slot] = (key, rows)
         return rows
 

@@ -10,7 +10,7 @@ import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig
 from rtk_pipeline.emulator.records import scrub
-from tests.support.emulator import END
+from tests.support.emulator import END, pass_time
 from tests.support.truth import truth_all_meetings, truth_participants
 
 # sha256 of every listing page (meetings, then each meeting's participants, 7 per page) that main served
@@ -97,7 +97,7 @@ def test_arrivals_follow_the_clock_not_the_wall(emulator, api):
     before = listed()
     assert before == emulator.participants(room)
     assert all(parse(p["created_at"]) < END for p in before), "arrivals stop at the end of the data"
-    emulator.clock.set(max(emulator.clock.now(), END) + timedelta(days=1))
+    pass_time(emulator, 1)
     emulator.clock.advance(70 * 86400)
     after = listed()
     assert after == emulator.participants(room)
@@ -141,7 +141,7 @@ def test_api_writes_are_in_the_truth_and_arrivals_keep_coming(emulator, api):
     meeting = truth_all_meetings(emulator)[other]
     assert (meeting["title"], meeting["status"]) == ("Standup (renamed)", "INACTIVE")
     closed = emulator.participants(other)
-    emulator.clock.set(max(emulator.clock.now(), END) + timedelta(days=60))
+    pass_time(emulator, 60)
     later = emulator.participants(room)
     assert len(later) > len(truth), "the room written through the API still gains arrivals"
     assert ids <= {p["id"] for p in later}, "arrivals add to the room, edits change it in place"
@@ -152,7 +152,7 @@ def test_api_writes_are_in_the_truth_and_arrivals_keep_coming(emulator, api):
 
 
 def test_truth_of_every_day_equals_what_the_api_serves(emulator, api):
-    emulator.clock.set(max(emulator.clock.now(), END) + timedelta(days=14))
+    pass_time(emulator, 14)
     listed = {m["id"]: m for page in api.walk("/meetings", per_page=100) for m in page["data"]}
     truth = truth_all_meetings(emulator)
     assert scrub(listed) == truth

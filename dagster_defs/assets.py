@@ -33,7 +33,7 @@ from dagster import (
 )
 
 from dagster_defs import markdown
-from dagster_defs.metadata import kinds, table_metadata
+from dagster_defs.metadata import kinds, table_metadata, table_name
 from dagster_defs.partitions import window_days
 from dagster_defs.resources import app_resources
 from dagster_defs.scope import App, ComponentScope
@@ -111,7 +111,7 @@ def _sync_and_report(
             )
     except PermanentError as exc:
         raise Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
-    _report(context, store, result, realtimekit.api_token)
+    _report(context, store, result, realtimekit.api_token, table_name(app.scope.store, result.table))
 
 
 def _markdown(frame: pd.DataFrame, api_tokens: list[str]) -> str:
@@ -149,8 +149,11 @@ def _run_totals(result: SyncResult) -> dict:
     return totals
 
 
-def _report(context: AssetExecutionContext, store: Store, result: SyncResult, api_token: str) -> None:
-    """Each partition's own figures on its materialization; the run's totals once, as an observation."""
+def _report(
+    context: AssetExecutionContext, store: Store, result: SyncResult, api_token: str, table: str
+) -> None:
+    """Each partition's own figures on its materialization; the run's totals once, as an observation.
+    `table`: the table's name as the analysts write it."""
     context.log_event(AssetObservation(asset_key=context.asset_key, metadata=_run_totals(result)))
     previews = _previews(store, result.table, result.start_day, result.end_day, api_token)
     rejected = store.rejects_by_day(result.table, result.start_day, result.end_day)
@@ -161,6 +164,7 @@ def _report(context: AssetExecutionContext, store: Store, result: SyncResult, ap
         metadata = {
             "dagster/partition_row_count": result.rows_by_day.get(day, 0),
             "dagster/row_count": table_rows,
+            "dagster/table_name": table,
             "rejected_rows": rejected.get(day, 0),
             "preview": MetadataValue.md(previews.get(day, "_no rows for this day_")),
         }

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 import dagster as dg
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
 from rtk_pipeline import settings
 from rtk_pipeline.settings import (
@@ -54,10 +54,21 @@ def plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-class FromEnv:
-    """An attribute model whose attributes named in `VARIABLES` `from_env` reads from those variables."""
+class Attributes(dg.Resolvable, dg.Model):
+    """An attribute model: `from_env` reads the attributes named in `VARIABLES` from those variables, and
+    numbers have the lower bounds in `MINIMUMS`. The bounds are checked on the resolved values, not as
+    pydantic field constraints: those would also judge an unresolved `{{ env.X }}` and refuse it."""
 
     VARIABLES: ClassVar[dict[str, Variable[Any]]] = {}
+    MINIMUMS: ClassVar[dict[str, float]] = {}
+
+    @model_validator(mode="after")
+    def _at_least(self) -> Self:
+        for name, minimum in self.MINIMUMS.items():
+            value = getattr(self, name)
+            if isinstance(value, int | float) and value < minimum:
+                raise ValueError(f"{name} must be at least {minimum:g}, got {value}")
+        return self
 
     @classmethod
     def env_attributes(cls, env: Env = None) -> dict[str, Any]:
@@ -78,9 +89,7 @@ class RealtimeKitApp(dg.Resolvable, dg.Model):
     token_env: Annotated[
         str, doc("NAME of the environment variable that holds this app's API token (read at run time).")
     ] = API_TOKEN.name
-    base_url: Annotated[str, doc(f"API root. Default: Cloudflare's ({BASE_URL.default}).")] = (
-        BASE_URL.default
-    )
+    base_url: Annotated[str, doc(f"API root. Default: Cloudflare's ({BASE_URL.default}).")] = BASE_URL.default
     name: Annotated[
         str | None, doc("This app's asset-key segment and name part. Default: the app id as a Dagster name.")
     ] = None
@@ -96,7 +105,7 @@ class RealtimeKitApp(dg.Resolvable, dg.Model):
         return value
 
 
-class RealtimeKitStore(FromEnv, dg.Resolvable, dg.Model):
+class RealtimeKitStore(Attributes):
     """Where the tables live. Object-store credentials are never settings (the AWS_* variables)."""
 
     VARIABLES: ClassVar[dict[str, Variable[Any]]] = variables(StoreSettings)
@@ -115,23 +124,25 @@ class RealtimeKitStore(FromEnv, dg.Resolvable, dg.Model):
         )
 
 
-class RealtimeKitSchedule(FromEnv, dg.Resolvable, dg.Model):
+class RealtimeKitSchedule(Attributes):
     """The daily sync of every app (one schedule per app, or an automation condition on its assets)."""
 
-    VARIABLES: ClassVar[dict[str, Variable[Any]]] = {"lookback_days": variables(SyncSettings)["lookback_days"]}
+    VARIABLES: ClassVar[dict[str, Variable[Any]]] = {
+        "lookback_days": variables(SyncSettings)["lookback_days"]
+    }
 
     enabled: Annotated[bool, doc("Ship the schedules running (the UI toggle overrides it).")] = True
     cron: Annotated[str, doc("When, in UTC.")] = "15 0 * * *"
-    lookback_days: Annotated[int, doc_of(VARIABLES["lookback_days"])] = Field(
-        default=VARIABLES["lookback_days"].default, ge=0
-    )
+    MINIMUMS: ClassVar[dict[str, float]] = {"lookback_days": 0}
+
+    lookback_days: Annotated[int, doc_of(VARIABLES["lookback_days"])] = VARIABLES["lookback_days"].default
 
 
 _POLICY = variables(StalePolicy)
 _SENSOR = variables(SensorSettings)
 
 
-class RealtimeKitStale(FromEnv, dg.Resolvable, dg.Model):
+class RealtimeKitStale(Attributes):
     """Stale-meeting deactivation (PATCH status INACTIVE). Off unless chosen: try `dry_run: true` first.
 
     A view of the library's `StalePolicy` and `SensorSettings` (same variables, same defaults); a run's
@@ -143,19 +154,20 @@ class RealtimeKitStale(FromEnv, dg.Resolvable, dg.Model):
         **{("max_per_run" if k == "max_deactivations" else k): v for k, v in _POLICY.items()},
     }
 
+    MINIMUMS: ClassVar[dict[str, float]] = {
+        "interval_s": 1,
+        "cooldown_hours": 0,
+        "stale_after_days": 1,
+        "max_per_run": 0,
+    }
+
     enabled: Annotated[bool, doc_of(_SENSOR["enabled"])] = _SENSOR["enabled"].default
-    interval_s: Annotated[int, doc_of(_SENSOR["interval_s"])] = Field(
-        default=_SENSOR["interval_s"].default, ge=1
-    )
-    cooldown_hours: Annotated[float, doc_of(_SENSOR["cooldown_hours"])] = Field(
-        default=_SENSOR["cooldown_hours"].default, ge=0
-    )
-    stale_after_days: Annotated[int, doc_of(_POLICY["stale_after_days"])] = Field(
-        default=_POLICY["stale_after_days"].default, ge=1
-    )
-    max_per_run: Annotated[int, doc_of(_POLICY["max_deactivations"])] = Field(
-        default=_POLICY["max_deactivations"].default, ge=0
-    )
+    interval_s: Annotated[int, doc_of(_SENSOR["interval_s"])] = _SENSOR["interval_s"].default
+    cooldown_hours: Annotated[float, doc_of(_SENSOR["cooldown_hours"])] = _SENSOR["cooldown_hours"].default
+    stale_after_days: Annotated[int, doc_of(_POLICY["stale_after_days"])] = _POLICY[
+        "stale_after_days"
+    ].default
+    max_per_run: Annotated[int, doc_of(_POLICY["max_deactivations"])] = _POLICY["max_deactivations"].default
     dry_run: Annotated[bool, doc_of(_POLICY["dry_run"])] = _POLICY["dry_run"].default
     allow_ids: Annotated[list[str], doc_of(_POLICY["allow_ids"])] = []
     allow_title_patterns: Annotated[list[str], doc_of(_POLICY["allow_title_patterns"])] = []

@@ -42,7 +42,6 @@ from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
 from rtk_pipeline.quality import RULES, Probe, Rule
 
-
 # Observations looked through for a run's totals: runs of other partitions may have observed the asset
 # between this run's observation and its materializations.
 _OBSERVATIONS_SEARCHED = 20

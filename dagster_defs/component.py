@@ -28,7 +28,7 @@ from pydantic import ConfigDict, Field, field_validator
 from dagster_defs.assets import build_app_assets, build_views_asset
 from dagster_defs.attributes import (
     COMPONENT_VARIABLES,
-    FromEnv,
+    Attributes,
     RealtimeKitApp,
     RealtimeKitSchedule,
     RealtimeKitStale,
@@ -73,12 +73,21 @@ class _Parts:
 
 
 @dg.scaffold_with(RealtimeKitScaffolder)
-class RealtimeKitComponent(FromEnv, dg.Component, dg.Resolvable, dg.Model):
+class RealtimeKitComponent(dg.Component, Attributes):
     """Cloudflare RealtimeKit meetings and participants, synced per UTC day into DuckDB + Parquet (or Delta
     Lake), for one or several apps in one warehouse, with checks, daily schedules and a stale sensor."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     VARIABLES: ClassVar[dict[str, Variable[Any]]] = COMPONENT_VARIABLES
+    MINIMUMS: ClassVar[dict[str, float]] = {
+        "days_per_run": 1,
+        "step_max_retries": 0,
+        "step_retry_delay_s": 0,
+        "freshness_grace_hours": 0,
+        "rate_limit_requests": 1,
+        "rate_limit_period_s": 0.001,
+        "participant_workers": 1,
+    }
 
     apps: Annotated[
         list[RealtimeKitApp] | None,
@@ -88,25 +97,19 @@ class RealtimeKitComponent(FromEnv, dg.Component, dg.Resolvable, dg.Model):
         ),
     ] = None
     partitions_start: Annotated[str, doc_of(_V["partitions_start"])] = str(_V["partitions_start"].default)
-    days_per_run: Annotated[int, doc_of(_V["days_per_run"])] = Field(default=_V["days_per_run"].default, ge=1)
-    step_max_retries: Annotated[int, doc_of(_V["step_max_retries"])] = Field(
-        default=_V["step_max_retries"].default, ge=0
-    )
-    step_retry_delay_s: Annotated[float, doc_of(_V["step_retry_delay_s"])] = Field(
-        default=_V["step_retry_delay_s"].default, ge=0
-    )
-    freshness_grace_hours: Annotated[int, doc_of(_V["freshness_grace_hours"])] = Field(
-        default=_V["freshness_grace_hours"].default, ge=0
-    )
-    rate_limit_requests: Annotated[int, doc_of(_V["rate_limit_requests"])] = Field(
-        default=_V["rate_limit_requests"].default, ge=1
-    )
-    rate_limit_period_s: Annotated[float, doc_of(_V["rate_limit_period_s"])] = Field(
-        default=_V["rate_limit_period_s"].default, gt=0
-    )
+    days_per_run: Annotated[int, doc_of(_V["days_per_run"])] = _V["days_per_run"].default
+    step_max_retries: Annotated[int, doc_of(_V["step_max_retries"])] = _V["step_max_retries"].default
+    step_retry_delay_s: Annotated[float, doc_of(_V["step_retry_delay_s"])] = _V["step_retry_delay_s"].default
+    freshness_grace_hours: Annotated[int, doc_of(_V["freshness_grace_hours"])] = _V[
+        "freshness_grace_hours"
+    ].default
+    rate_limit_requests: Annotated[int, doc_of(_V["rate_limit_requests"])] = _V["rate_limit_requests"].default
+    rate_limit_period_s: Annotated[float, doc_of(_V["rate_limit_period_s"])] = _V[
+        "rate_limit_period_s"
+    ].default
     participant_workers: Annotated[
         int, doc(f"Meetings whose participants are listed at once. Default: {DEFAULT_WORKERS}.")
-    ] = Field(default=DEFAULT_WORKERS, ge=1)
+    ] = DEFAULT_WORKERS
     key_prefix: Annotated[list[str], doc("Asset-key prefix of every asset.")] = ["realtimekit"]
     group_name: Annotated[str, doc("Asset group of every asset.")] = "realtimekit"
     owners: Annotated[list[str], doc("Owners of every asset: emails or `team:name`.")] = []
@@ -119,7 +122,9 @@ class RealtimeKitComponent(FromEnv, dg.Component, dg.Resolvable, dg.Model):
             "and no sensors at all)."
         ),
     ] = "schedule"
-    store: Annotated[RealtimeKitStore, doc("Where the tables live.")] = Field(default_factory=RealtimeKitStore)
+    store: Annotated[RealtimeKitStore, doc("Where the tables live.")] = Field(
+        default_factory=RealtimeKitStore
+    )
     schedule: Annotated[RealtimeKitSchedule, doc("The daily sync.")] = Field(
         default_factory=RealtimeKitSchedule
     )

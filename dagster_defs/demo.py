@@ -183,8 +183,9 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
     last = first + timedelta(days=days - 1)
     pin_demo_end(duckdb_path, last + timedelta(days=1))  # `make dev` serves these days too
     console.rule("[bold]rtk-pipeline demo")
-    with Emulator(config) as emu, _environment(
-        {**emulator_env(emu, duckdb_path, parquet_dir), **partitions_env(config)}
+    with (
+        Emulator(config) as emu,
+        _environment({**emulator_env(emu, duckdb_path, parquet_dir), **partitions_env(config)}),
     ):
         console.print(
             f"emulator: {meetings:,} meetings created {first}..{last} (seed {seed}), serving {emu.base_url}"

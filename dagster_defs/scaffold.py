@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import BaseModel, Field
 
 from dagster_defs.attributes import RealtimeKitSchedule, RealtimeKitStale, RealtimeKitStore
+from dagster_defs.scope import slug
 from rtk_pipeline.settings import API_TOKEN, TABLE_URI
 
 
@@ -26,9 +27,10 @@ class RealtimeKitScaffoldParams(BaseModel):
     backend: Literal["duckdb", "delta"] = Field(default="duckdb", description="duckdb or delta.")
 
 
-def scaffold_attributes(params: RealtimeKitScaffoldParams) -> tuple[dict[str, Any], list[str]]:
+def scaffold_attributes(params: RealtimeKitScaffoldParams, folder: str) -> tuple[dict[str, Any], list[str]]:
     """The attributes (one app, the store, an explicit schedule, stale off with dry run on) and the
-    variables they need."""
+    variables they need. The key prefix is the folder's name, so two scaffolded instances never share
+    asset keys, jobs or resources."""
     store: dict[str, Any] = {"backend": params.backend}
     needed = [params.token_env]
     if params.backend == "delta":
@@ -39,6 +41,7 @@ def scaffold_attributes(params: RealtimeKitScaffoldParams) -> tuple[dict[str, An
         store.update(duckdb_path=defaults.duckdb_path, parquet_dir=defaults.parquet_dir)
     stale = RealtimeKitStale(enabled=False, dry_run=True)
     attributes = {
+        "key_prefix": [slug(folder)],
         "apps": [{"app_id": params.app_id, "account_id": params.account_id, "token_env": params.token_env}],
         "store": store,
         "automation": "schedule",
@@ -55,7 +58,7 @@ class RealtimeKitScaffolder(dg.Scaffolder[RealtimeKitScaffoldParams]):
 
     def scaffold(self, request: dg.ScaffoldRequest[RealtimeKitScaffoldParams]) -> None:
         """Dagster's own writer for `type` and `attributes`, then the `requirements` block after them."""
-        attributes, needed = scaffold_attributes(request.params)
+        attributes, needed = scaffold_attributes(request.params, request.target_path.name)
         request.target_path.mkdir(parents=True, exist_ok=True)
         dg.scaffold_component(request, attributes)
         written = request.target_path if request.append else request.target_path / "defs.yaml"

@@ -229,7 +229,7 @@ STALE_MAX_SYNC_AGE_HOURS = Variable[float | None](
     "Refuse to run when the last successful sync is older (hours).",
     _hours_or_off,
 )
-# Off by default: adding the pipeline to a deployment must not set meetings INACTIVE before someone chose that.
+# Off by default: adding the pipeline to a deployment must not set meetings INACTIVE before anyone chose to.
 STALE_SENSOR = Variable("RTK_STALE_SENSOR", False, "Ship the stale sensors running.", parse_flag)
 STALE_SENSOR_INTERVAL = Variable(
     "RTK_STALE_SENSOR_INTERVAL", 3600, "Seconds between sensor evaluations.", _whole(1)

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from rtk_pipeline import settings
 from rtk_pipeline.errors import RTKError
+from rtk_pipeline.settings import declared, load
 from rtk_pipeline.stale.candidates import Candidate, find_candidates, freshness_problem, latest_decisions
 from rtk_pipeline.stale.policy import RETRY_SOON, Outcome, StalePolicy
-from rtk_pipeline.settings import declared, load
 from rtk_pipeline.store import Store
 
 DEFAULT_SENSOR_INTERVAL_S = settings.STALE_SENSOR_INTERVAL.default

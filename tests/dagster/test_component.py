@@ -171,7 +171,7 @@ def test_the_store_resource_opens_what_its_fields_name(tmp_path):
         ("apps:\n  - app_id: a\n  - app_id: a", "each app_id may appear once"),
         ("apps:\n  - app_id: a-1\n  - app_id: a_1", "each name may appear once"),
         ("apps: []", "list at least one app"),
-        ("stale:\n  max_per_run: -1", "greater than or equal to 0"),
+        ("stale:\n  max_per_run: -1", "max_per_run must be at least 0, got -1"),
         ("store:\n  backend: sqlite", "duckdb"),
     ],
 )

@@ -10,8 +10,8 @@ import pytest
 
 from rtk_pipeline import stale
 from rtk_pipeline.errors import ConfigError
-from rtk_pipeline.stale import eligibility
 from rtk_pipeline.settings import describe, variables
+from rtk_pipeline.stale import eligibility
 from rtk_pipeline.store import Warehouse
 from tests.support.emulator import APP
 

@@ -24,6 +24,7 @@ from typing import Any
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -217,7 +218,9 @@ def freshness_cron(grace_hours: int) -> str:
 
 
 def _freshness_check(table: Table, grace_hours: int, automated: bool):
-    condition = AutomationCondition.cron_tick_passed(freshness_cron(grace_hours), "UTC")
+    condition: AutomationCondition[AssetCheckKey] = AutomationCondition.cron_tick_passed(
+        freshness_cron(grace_hours), "UTC"
+    )
 
     @asset_check(
         asset=table.asset,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -256,6 +257,14 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> list[dic
     return rows
 
 
+def _readme_example(language: str, containing: str) -> str:
+    """The README's code block in `language` that contains `containing`."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"```{language}\n(.*?)```", readme, re.S)
+    (block,) = [b for b in blocks if containing in b]
+    return block
+
+
 SHAPED = """\
 type: dagster_defs.RealtimeKitComponent
 attributes:
@@ -286,7 +295,17 @@ def test_scaffolded_and_shaped_instances_in_a_scratch_dg_project(tmp_path):
     for name, automation in (("auto", "condition"), ("quiet", "none")):
         (defs / name).mkdir()
         (defs / name / "defs.yaml").write_text(SHAPED.format(name=name, automation=automation))
-    env["RTK_TABLE_URI"] = "s3://lake/rtk"
+    # The README's examples, as an adopter would paste them (the Python one under another key prefix).
+    (defs / "readme").mkdir()
+    (defs / "readme" / "defs.yaml").write_text(_readme_example("yaml", "post_processing:"))
+    (defs / "readme_py").mkdir()
+    python = _readme_example("python", "@dg.component_instance")
+    (defs / "readme_py" / "component.py").write_text(python.replace("owners=", 'key_prefix=["py"], owners='))
+    env |= {
+        "RTK_TABLE_URI": "s3://lake/rtk",
+        "CLOUDFLARE_ACCOUNT_ID": "acct",
+        "RTK_RATE_LIMIT_REQUESTS": "600",
+    }
 
     checked = _run(root, env, str(BIN / "dg"), "check", "defs")
     assert "All definitions loaded successfully" in checked.stdout + checked.stderr
@@ -298,6 +317,8 @@ def test_scaffolded_and_shaped_instances_in_a_scratch_dg_project(tmp_path):
         assert assets[name]["owners"] == [{"team": "data"}, {"email": "analyst@example.com"}]
         assert {"key": "domain", "value": "meetings"} in assets[name]["tags"]
     assert "on_cron" in assets["auto/app_auto/meetings"]["automation_condition"]["label"]
+    assert {"key": "tier", "value": "gold"} in assets["realtimekit/prod/meetings"]["tags"]  # post_processing
+    assert assets["py/prod/meetings"]["owners"] == [{"team": "data"}]
     assert "automation_condition" not in assets["quiet/app_quiet/meetings"]
     schedules = {s["name"] for s in listed["schedules"]}
     sensors = {s["name"] for s in listed["sensors"]}

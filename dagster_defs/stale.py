@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from dagster_defs import markdown
+from dagster_defs import cursor, markdown
 from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
 from rtk_pipeline import stale
@@ -211,28 +211,29 @@ def _sensor(
         # tests); they are read from `context.resources` either way.
         now = datetime.now(UTC)
         cooldown = timedelta(hours=settings.cooldown_hours)
-        requested = eligibility.within_cooldown(eligibility.load_cursor(context.cursor), now, cooldown)
+        stored = cursor.unpack(context.cursor)
+        requested = eligibility.within_cooldown(eligibility.load_cursor(stored), now, cooldown)
         busy = context.instance.get_runs(
             filters=dg.RunsFilter(job_name=job_name, statuses=BUSY_STATUSES), limit=1
         )
         if busy:
             return dg.SensorResult(
                 skip_reason=f"run {busy[0].run_id} is still in progress",
-                cursor=eligibility.dump_cursor(requested),
+                cursor=cursor.pack(eligibility.dump_cursor(requested)),
             )
         tick = eligibility.plan_tick(
             lambda: app_resources(context, app)[1], policy, requested, now=now, cooldown=cooldown
         )
         if not tick.ids:
-            return dg.SensorResult(skip_reason=tick.skip_reason, cursor=tick.cursor)
+            return dg.SensorResult(skip_reason=tick.skip_reason, cursor=cursor.pack(tick.cursor))
         request = dg.RunRequest(
-            run_key=eligibility.run_key(context.cursor, tick.ids),
+            run_key=eligibility.run_key(stored, tick.ids),
             run_config=dg.RunConfig(ops={op_name: DeactivateStaleConfig.of(policy, tick.ids)}),
             tags={"rtk/stale_candidates": str(len(tick.ids)), "rtk/dry_run": str(policy.dry_run).lower()},
         )
         context.log.info(
             "requesting deactivation of %d of %d stale meeting(s)", len(tick.ids), tick.candidates
         )
-        return dg.SensorResult(run_requests=[request], cursor=tick.cursor)
+        return dg.SensorResult(run_requests=[request], cursor=cursor.pack(tick.cursor))
 
     return sensor

@@ -14,6 +14,7 @@ day there, some hours after it closed?) and runs on its own schedule as well as 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations of
 # decorated functions at definition time and rejects them as strings.
 
+import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from dagster import (
     Output,
     PreviewWarning,
     asset_check,
+    deserialize_value,
     multi_asset_check,
 )
 
@@ -43,6 +45,8 @@ from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
 from rtk_pipeline.quality import RULES, Probe, Rule
 
+# The stored name of an evaluation's target materialization (see `_target`).
+_TARGET = "AssetCheckEvaluationTargetMaterializationData"
 # Observations looked through for a run's totals: runs of other partitions may have observed the asset
 # between this run's observation and its materializations.
 _OBSERVATIONS_SEARCHED = 20
@@ -88,17 +92,28 @@ def _specs(table: Table, checks: list[Rule]) -> list[AssetCheckSpec]:
         ]
 
 
-def _synced_metadata(context: AssetCheckExecutionContext, asset: AssetKey, key: str) -> dict | None:
+def _synced_metadata(context: AssetCheckExecutionContext, asset: AssetKey, key: str) -> tuple[Any, Any]:
     """What one partition's latest sync reported (None before the first): its materialization's raw
-    metadata values over the totals of the run that wrote it."""
+    metadata values over the totals of the run that wrote it; and that materialization as an evaluation's
+    target."""
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=asset, asset_partitions=[key]), limit=1
     ).records
     if not records:
-        return None
+        return None, None
     record = records[0]
     metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-    return {**_run_totals(context, asset, record.run_id, record.storage_id), **metadata}
+    synced = {**_run_totals(context, asset, record.run_id, record.storage_id), **metadata}
+    return synced, _target(record.run_id, record.storage_id, record.timestamp)
+
+
+def _target(run_id: str, storage_id: int, timestamp: float) -> Any:
+    """The materialization an evaluation judged: the UI shows a partition's check result only while it
+    targets the partition's latest materialization. Dagster exports no constructor for it, so it is built
+    from its stored form (which Dagster keeps readable across releases: event logs hold it) through the
+    public `deserialize_value`."""
+    stored = {"__class__": _TARGET, "run_id": run_id, "storage_id": storage_id, "timestamp": timestamp}
+    return deserialize_value(json.dumps(stored))
 
 
 def _run_totals(context: AssetCheckExecutionContext, asset: AssetKey, run_id: str, before: int) -> dict:
@@ -120,17 +135,16 @@ def _evaluate(
     """Yield one evaluation per (selected check, partition), then the step outputs Dagster expects.
 
     Evaluations are built directly because `AssetCheckResult` carries no partition: in a run over a
-    range of partitions it would be recorded once, for no partition at all. They name no target
-    materialization (Dagster does not export that type): the UI then tells a current result from an old one
-    by time, and an evaluation always follows the materialization it judged.
+    range of partitions it would be recorded once, for no partition at all. Each names the
+    materialization it judged, which is how the UI tells a current result from an old one.
     """
     keys = list(context.partition_keys)
     days = [partition_day(k) for k in keys]
-    synced = {}
+    synced, targets = {}, {}
     for key, day in zip(keys, days, strict=True):
-        metadata = _synced_metadata(context, table.asset, key)
+        metadata, target = _synced_metadata(context, table.asset, key)
         if metadata is not None:
-            synced[day] = metadata
+            synced[day], targets[day] = metadata, target
     selected = {k.name for k in context.selected_asset_check_keys}
     realtimekit, store = app_resources(context, table.app)
     probe = Probe(store, table.name, days, synced, realtimekit.api_token)
@@ -149,6 +163,7 @@ def _evaluate(
                 check_name=check.name,
                 passed=passed,
                 metadata=metadata,
+                target_materialization_data=targets.get(day),
                 severity=AssetCheckSeverity.ERROR,
                 blocking=check.blocking,
                 partition=key,

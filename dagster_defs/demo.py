@@ -163,7 +163,7 @@ def _deactivate(warehouse: Store) -> Table:
         table.add_row(decision, str(count))
     for d in done[:5]:
         table.add_row(
-            f"  {d.meeting_id[:8]}… {(d.title or '')[:30]!r}",
+            f"  {d.meeting_id[:8]}… {'NULL' if d.title is None else repr(d.title[:30])}",
             f"API status now: {live.get(d.meeting_id)}",
         )
     why = why_none(policy, summarize(decisions))

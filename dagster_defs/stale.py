@@ -211,8 +211,9 @@ def _sensor(
         # tests); they are read from `context.resources` either way.
         now = datetime.now(UTC)
         cooldown = timedelta(hours=settings.cooldown_hours)
-        stored = cursor.unpack(context.cursor)
-        requested = eligibility.within_cooldown(eligibility.load_cursor(stored), now, cooldown)
+        requested = cursor.Requested(
+            eligibility.within_cooldown(cursor.unpack(context.cursor), now, cooldown)
+        )
         busy = context.instance.get_runs(
             filters=dg.RunsFilter(job_name=job_name, statuses=BUSY_STATUSES), limit=1
         )
@@ -227,7 +228,7 @@ def _sensor(
         if not tick.ids:
             return dg.SensorResult(skip_reason=tick.skip_reason, cursor=cursor.pack(tick.cursor))
         request = dg.RunRequest(
-            run_key=eligibility.run_key(stored, tick.ids),
+            run_key=eligibility.run_key(context.cursor, tick.ids),
             run_config=dg.RunConfig(ops={op_name: DeactivateStaleConfig.of(policy, tick.ids)}),
             tags={"rtk/stale_candidates": str(len(tick.ids)), "rtk/dry_run": str(policy.dry_run).lower()},
         )

@@ -1,10 +1,12 @@
 """RealtimeKit assets: thin wrappers that call the library's sync functions and report what they did.
 
-A run covers one partition or a range of them (the backfill policy groups up to
-RTK_MAX_PARTITIONS_PER_RUN days per run); either way the library is called once for the whole range, so a
-month is one wide meetings listing, not thirty narrow ones. Metadata is recorded per partition (rows,
-rejects, Parquet file, preview of the stored rows) and per run (requests, retries, 429s, seconds, window),
-as numbers the UI can plot over time. Previews read the stored tables, which hold no secrets.
+A run covers one partition or a range of them (the backfill policy groups up to the component's
+`days_per_run` per run); either way the library is called once for the whole range, so a month is one wide
+meetings listing, not thirty narrow ones. Each partition records its own figures (its rows as
+`dagster/partition_row_count`, rejects, Parquet file, a preview of the stored rows, and the table's
+`dagster/row_count`); the run's totals (requests, retries, 429s, seconds, window) are one asset observation
+per run, so no per-partition plot is a flat line of run totals. Previews read the stored tables, which hold
+no secrets.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations of
@@ -12,13 +14,14 @@ as numbers the UI can plot over time. Previews read the stored tables, which hol
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import pandas as pd
-import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
+    AssetObservation,
     AssetsDefinition,
     Backoff,
     BetaWarning,
@@ -26,17 +29,16 @@ from dagster import (
     Jitter,
     MetadataValue,
     RetryPolicy,
-    TableColumn,
-    TableSchema,
     asset,
 )
 
+from dagster_defs import markdown
+from dagster_defs.metadata import kinds, table_metadata, table_name
 from dagster_defs.partitions import window_days
 from dagster_defs.resources import app_resources
 from dagster_defs.scope import App, ComponentScope
 from dagster_defs.secrets import redact_frame
 from rtk_pipeline.errors import PermanentError
-from rtk_pipeline.schemas import MEETINGS_SCHEMA, PARTICIPANTS_SCHEMA, with_app_id
 from rtk_pipeline.settings import SyncSettings
 from rtk_pipeline.store import Store
 from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
@@ -44,10 +46,6 @@ from rtk_pipeline.sync import SyncResult, sync_meetings, sync_participants
 PREVIEW_ROWS = 5
 MAX_MISSING_LISTED = 1000  # meeting ids kept in metadata when participants could not be listed
 
-
-# BackfillPolicy is "beta" in Dagster 1.13 and warns at every load; the policy is what keeps backfills
-# to ~12 runs a year, so it stays, without the noise.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
 
 # Columns shown in the markdown previews: enough to recognise the rows, no JSON blobs, no names.
 _PREVIEW_COLUMNS = {
@@ -68,12 +66,13 @@ def sync_retry_policy(settings: SyncSettings) -> RetryPolicy:
     )
 
 
-def _column_schema(schema: pa.Schema) -> TableSchema:
-    return TableSchema(columns=[TableColumn(f.name, str(f.type)) for f in schema])
-
-
-def _table_metadata(table: str, schema: pa.Schema) -> dict:
-    return {"dagster/table_name": table, "dagster/column_schema": _column_schema(schema)}
+@contextmanager
+def _beta_backfill_policy() -> Iterator[None]:
+    """BackfillPolicy is "beta" in Dagster 1.13 and warns at every load; the policy is what keeps
+    backfills to ~12 runs a year, so it stays, without the noise (here only, not for other assets)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
+        yield
 
 
 def _log_progress(context: AssetExecutionContext) -> Callable[[str, int], None]:
@@ -112,13 +111,13 @@ def _sync_and_report(
             )
     except PermanentError as exc:
         raise Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
-    _report(context, store, result, realtimekit.api_token)
+    _report(context, store, result, realtimekit.api_token, table_name(app.scope.store, result.table))
 
 
 def _markdown(frame: pd.DataFrame, api_tokens: list[str]) -> str:
     """A small table for the UI; any cell holding something secret-shaped (or any of the tokens) is
     redacted first, because metadata is kept for good and shown to everyone with UI access."""
-    return redact_frame(frame, api_tokens).to_markdown(index=False)
+    return markdown.frame_table(redact_frame(frame, api_tokens))
 
 
 def _previews(store: Store, table: str, start_day: date, end_day: date, api_token: str) -> dict[date, str]:
@@ -127,9 +126,9 @@ def _previews(store: Store, table: str, start_day: date, end_day: date, api_toke
     return {day: _markdown(frame, [api_token]) for day, frame in frames.items()}
 
 
-def _report(context: AssetExecutionContext, store: Store, result: SyncResult, api_token: str) -> None:
-    """Attach per-partition and per-run metadata to every partition the run materialized."""
-    run_metadata = {
+def _run_totals(result: SyncResult) -> dict:
+    """What the run did as a whole (recorded once per run, not on each of its partitions)."""
+    totals = {
         "run_window": f"{result.start_day}..{result.end_day}",
         "run_days": len(result.days),
         "run_rows": result.rows,
@@ -143,21 +142,29 @@ def _report(context: AssetExecutionContext, store: Store, result: SyncResult, ap
         "listing_passes": result.passes,
     }
     if result.table == "meetings":
-        run_metadata["outside_window"] = result.outside_window
+        totals["outside_window"] = result.outside_window
     else:
-        run_metadata["missing_meetings_count"] = len(result.missing_meetings)
-        run_metadata["missing_meetings"] = MetadataValue.json(
-            sorted(result.missing_meetings)[:MAX_MISSING_LISTED]
-        )
-    context.add_asset_metadata(run_metadata)
+        totals["missing_meetings_count"] = len(result.missing_meetings)
+        totals["missing_meetings"] = MetadataValue.json(sorted(result.missing_meetings)[:MAX_MISSING_LISTED])
+    return totals
 
+
+def _report(
+    context: AssetExecutionContext, store: Store, result: SyncResult, api_token: str, table: str
+) -> None:
+    """Each partition's own figures on its materialization; the run's totals once, as an observation.
+    `table`: the table's name as the analysts write it."""
+    context.log_event(AssetObservation(asset_key=context.asset_key, metadata=_run_totals(result)))
     previews = _previews(store, result.table, result.start_day, result.end_day, api_token)
     rejected = store.rejects_by_day(result.table, result.start_day, result.end_day)
+    table_rows = store.table_counts([result.table])[result.table].rows
     files = {p.parent.name.split("=", 1)[-1]: p for p in result.parquet_files}
     for key in context.partition_keys:
         day = date.fromisoformat(key)
         metadata = {
-            "dagster/row_count": result.rows_by_day.get(day, 0),
+            "dagster/partition_row_count": result.rows_by_day.get(day, 0),
+            "dagster/row_count": table_rows,
+            "dagster/table_name": table,
             "rejected_rows": rejected.get(day, 0),
             "preview": MetadataValue.md(previews.get(day, "_no rows for this day_")),
         }
@@ -173,20 +180,29 @@ def _report(context: AssetExecutionContext, store: Store, result: SyncResult, ap
 
 def _synced(app: App, retry: RetryPolicy, table: str, description: str, **extra) -> dict:
     """What both synced tables of an app share: its key, daily partitions, ranged backfill runs, its
-    token's pool, step retries, its API resource and the store."""
-    schema = MEETINGS_SCHEMA if table == "meetings" else PARTICIPANTS_SCHEMA
+    token's pool, step retries, its API resource, the store, and the component's shaping."""
     return {
+        **_shaped(app.scope),
         "key": app.key(table),
         "description": description,
         "partitions_def": app.scope.partitions,
         "backfill_policy": app.scope.backfill,
         "pool": app.pool,
         "retry_policy": retry,
-        "group_name": app.scope.group,
-        "kinds": {"duckdb", "parquet"},
+        "kinds": kinds(app.scope.store),
         "required_resource_keys": {app.resource, app.store_resource},
-        "metadata": _table_metadata(table, with_app_id(schema)),
+        "metadata": table_metadata(app.scope.store, table),
         **extra,
+    }
+
+
+def _shaped(scope: ComponentScope) -> dict:
+    """What the component's attributes give every asset: group, owners, tags, automation condition."""
+    return {
+        "group_name": scope.group,
+        "owners": list(scope.owners),
+        "tags": dict(scope.tags),
+        "automation_condition": scope.automation,
     }
 
 
@@ -194,7 +210,11 @@ def build_app_assets(app: App, settings: SyncSettings) -> list[AssetsDefinition]
     """The two synced tables of one app. Each app has its own assets, so its partitions succeed or fail
     on their own and a failing app never holds up another app's runs."""
     retry = sync_retry_policy(settings)
+    with _beta_backfill_policy():
+        return _app_assets(app, retry)
 
+
+def _app_assets(app: App, retry: RetryPolicy) -> list[AssetsDefinition]:
     @asset(
         **_synced(
             app,
@@ -234,7 +254,7 @@ def build_views_asset(scope: ComponentScope, apps: list[App]) -> AssetsDefinitio
     @asset(
         key=scope.views_key,
         deps=deps,
-        group_name=scope.group,
+        **_shaped(scope),
         kinds={"duckdb", "sql"},
         required_resource_keys={scope.resource, *(app.resource for app in apps)},
         description=(

@@ -14,6 +14,7 @@ day there, some hours after it closed?) and runs on its own schedule as well as 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations of
 # decorated functions at definition time and rejects them as strings.
 
+import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,29 +25,31 @@ from typing import Any
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
     AssetRecordsFilter,
+    AutomationCondition,
     MetadataValue,
     Output,
     PreviewWarning,
     asset_check,
+    deserialize_value,
     multi_asset_check,
-)
-
-# Not exported by `dagster`, but the only way to tie a per-partition evaluation built by hand (see
-# `_evaluate`) to the materialization it judged, which is how the UI tells a current result from an old one.
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
 )
 
 from dagster_defs.partitions import partition_day
 from dagster_defs.resources import app_resources
 from dagster_defs.scope import App
 from rtk_pipeline.quality import RULES, Rule, RuleInput
-from rtk_pipeline.settings import FRESHNESS_GRACE_HOURS
+
+# The stored name of an evaluation's target materialization (see `_target`).
+_TARGET = "AssetCheckEvaluationTargetMaterializationData"
+# Observations looked through for a run's totals: runs of other partitions may have observed the asset
+# between this run's observation and its materializations.
+_OBSERVATIONS_SEARCHED = 20
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,10 @@ def _specs(table: Table, checks: list[Rule]) -> list[AssetCheckSpec]:
         ]
 
 
-def _synced_metadata(context: AssetCheckExecutionContext, asset: AssetKey, key: str):
-    """Latest materialization of one partition: its raw metadata values and the record's identity."""
+def _synced_metadata(context: AssetCheckExecutionContext, asset: AssetKey, key: str) -> tuple[Any, Any]:
+    """What one partition's latest sync reported (None before the first): its materialization's raw
+    metadata values over the totals of the run that wrote it; and that materialization as an evaluation's
+    target."""
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=asset, asset_partitions=[key]), limit=1
     ).records
@@ -98,10 +103,28 @@ def _synced_metadata(context: AssetCheckExecutionContext, asset: AssetKey, key: 
         return None, None
     record = records[0]
     metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-    target = AssetCheckEvaluationTargetMaterializationData(
-        run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp
-    )
-    return metadata, target
+    synced = {**_run_totals(context, asset, record.run_id, record.storage_id), **metadata}
+    return synced, _target(record.run_id, record.storage_id, record.timestamp)
+
+
+def _target(run_id: str, storage_id: int, timestamp: float) -> Any:
+    """The materialization an evaluation judged: the UI shows a partition's check result only while it
+    targets the partition's latest materialization. Dagster exports no constructor for it, so it is built
+    from its stored form (which Dagster keeps readable across releases: event logs hold it) through the
+    public `deserialize_value`."""
+    stored = {"__class__": _TARGET, "run_id": run_id, "storage_id": storage_id, "timestamp": timestamp}
+    return deserialize_value(json.dumps(stored))
+
+
+def _run_totals(context: AssetCheckExecutionContext, asset: AssetKey, run_id: str, before: int) -> dict:
+    """The run's totals: its one observation of the asset, logged just before its materializations."""
+    observations = context.instance.fetch_observations(
+        AssetRecordsFilter(asset_key=asset, before_storage_id=before), limit=_OBSERVATIONS_SEARCHED
+    ).records
+    for record in observations:
+        if record.run_id == run_id and record.asset_observation is not None:
+            return {k: v.value for k, v in record.asset_observation.metadata.items()}
+    return {}
 
 
 def _evaluate(
@@ -112,7 +135,8 @@ def _evaluate(
     """Yield one evaluation per (selected check, partition), then the step outputs Dagster expects.
 
     Evaluations are built directly because `AssetCheckResult` carries no partition: in a run over a
-    range of partitions it would be recorded once, for no partition at all.
+    range of partitions it would be recorded once, for no partition at all. Each names the
+    materialization it judged, which is how the UI tells a current result from an old one.
     """
     keys = list(context.partition_keys)
     days = [partition_day(k) for k in keys]
@@ -203,14 +227,24 @@ def _freshness(context: AssetCheckExecutionContext, table: Table, grace_hours: i
     )
 
 
-def _freshness_check(table: Table, grace_hours: int):
+def freshness_cron(grace_hours: int) -> str:
+    """Shortly after the freshness deadline (UTC), when the freshness checks run on their own."""
+    return f"5 {grace_hours % 24} * * *"
+
+
+def _freshness_check(table: Table, grace_hours: int, automated: bool):
+    condition: AutomationCondition[AssetCheckKey] = AutomationCondition.cron_tick_passed(
+        freshness_cron(grace_hours), "UTC"
+    )
+
     @asset_check(
         asset=table.asset,
         name="latest_partition_fresh",
         blocking=False,
+        automation_condition=condition if automated else None,
         description=(
             f"The most recent closed UTC day is materialized once {grace_hours} hours "
-            f"({FRESHNESS_GRACE_HOURS.name}) have passed after it ended."
+            "(`freshness_grace_hours`) have passed after it ended."
         ),
     )
     def _fresh(context: AssetCheckExecutionContext) -> AssetCheckResult:
@@ -232,10 +266,11 @@ class AppChecks:
         return [*self.partition, *self.freshness]
 
 
-def build_app_checks(app: App, grace_hours: int) -> AppChecks:
-    """`grace_hours`: how long after a UTC day ends its partition may still be missing."""
+def build_app_checks(app: App, grace_hours: int, *, automated: bool = False) -> AppChecks:
+    """`grace_hours`: how long after a UTC day ends its partition may still be missing; `automated`: the
+    freshness checks carry an automation condition (instead of a schedule)."""
     tables = [Table(app, "meetings"), Table(app, "participants")]
     return AppChecks(
         partition=[_table_checks(t, RULES[t.name]) for t in tables],
-        freshness=[_freshness_check(t, grace_hours) for t in tables],
+        freshness=[_freshness_check(t, grace_hours, automated) for t in tables],
     )

@@ -22,7 +22,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dagster_defs.local import emulator_config, emulator_env, first_day, prepare_dagster_home, warehouse_paths
+from dagster_defs.local import (
+    emulator_config,
+    emulator_env,
+    first_day,
+    partitions_env,
+    pin_demo_end,
+    prepare_dagster_home,
+    warehouse_paths,
+)
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.emulator import Emulator
 from rtk_pipeline.settings import ApiSettings, StoreSettings, SyncSettings
@@ -82,21 +90,19 @@ def _backfill(instance: DagsterInstance, first: date, last: date) -> tuple[list,
 
 
 def _run_stats(results: list) -> dict[str, Counter]:
-    """Per table: partitions materialized, and the run-level sync figures (recorded on every partition of
-    a run, so taken once per run)."""
+    """Per table: partitions materialized, and the run-level sync figures (one observation per run)."""
     stats: dict[str, Counter] = {"meetings": Counter(), "participants": Counter()}
     for result in results:
-        seen = set()
         for event in result.get_asset_materialization_events():
-            mat = event.step_materialization_data.materialization
-            table = mat.asset_key.path[-1]
-            if table not in stats:
-                continue
-            stats[table]["partitions"] += 1
-            if table not in seen:
-                seen.add(table)
+            table = event.step_materialization_data.materialization.asset_key.path[-1]
+            if table in stats:
+                stats[table]["partitions"] += 1
+        for event in result.get_asset_observation_events():
+            observation = event.asset_observation_data.asset_observation
+            table = observation.asset_key.path[-1]
+            if table in stats:
                 for key in ("requests", "retries", "throttled_429", "seconds"):
-                    stats[table][key] += mat.metadata[key].value
+                    stats[table][key] += observation.metadata[key].value
     return stats
 
 
@@ -139,15 +145,12 @@ def _checks_table(evaluations: list) -> tuple[Table, int]:
 def _deactivate(warehouse: Store) -> Table:
     """Stale-meeting deactivation through the API (the emulator's, as the environment now says), then each
     deactivated meeting re-read from the API."""
-    from rtk_pipeline.stale import DEACTIVATED, deactivate_stale
+    from dagster_defs.stale import why_none
+    from rtk_pipeline.stale import DEACTIVATED, StalePolicy, deactivate_stale, summarize
 
+    policy = StalePolicy(stale_after_days=DEMO_STALE_AFTER_DAYS, max_deactivations=DEMO_MAX_DEACTIVATIONS)
     with RealtimeKitClient.from_settings(ApiSettings.from_env()) as client:
-        decisions = deactivate_stale(
-            client,
-            warehouse,
-            stale_after_days=DEMO_STALE_AFTER_DAYS,
-            max_deactivations=DEMO_MAX_DEACTIVATIONS,
-        )
+        decisions = deactivate_stale(client, warehouse, **policy.kwargs())
         done = [d for d in decisions if d.decision == DEACTIVATED]
         live = {d.meeting_id: client.get_meeting(d.meeting_id).get("status") for d in done[:5]}
     counts = Counter(d.decision for d in decisions)
@@ -160,9 +163,12 @@ def _deactivate(warehouse: Store) -> Table:
         table.add_row(decision, str(count))
     for d in done[:5]:
         table.add_row(
-            f"  {d.meeting_id[:8]}… {(d.title or '')[:30]!r}",
+            f"  {d.meeting_id[:8]}… {'NULL' if d.title is None else repr(d.title[:30])}",
             f"API status now: {live.get(d.meeting_id)}",
         )
+    why = why_none(policy, summarize(decisions))
+    if why:
+        table.caption = why
     return table
 
 
@@ -175,8 +181,12 @@ def run_demo(meetings: int = 3000, days: int = 30, seed: int = 7) -> int:
     config = emulator_config(meetings, days, seed)
     first = first_day(config).date()
     last = first + timedelta(days=days - 1)
+    pin_demo_end(duckdb_path, last + timedelta(days=1))  # `make dev` serves these days too
     console.rule("[bold]rtk-pipeline demo")
-    with Emulator(config) as emu, _environment(emulator_env(emu, duckdb_path, parquet_dir)):
+    with (
+        Emulator(config) as emu,
+        _environment({**emulator_env(emu, duckdb_path, parquet_dir), **partitions_env(config)}),
+    ):
         console.print(
             f"emulator: {meetings:,} meetings created {first}..{last} (seed {seed}), serving {emu.base_url}"
         )

@@ -16,14 +16,14 @@ import sys
 from rich.console import Console
 
 from dagster_defs.local import (
+    demo_end,
     emulator_config,
     emulator_env,
-    first_day,
+    partitions_env,
     prepare_dagster_home,
     warehouse_paths,
 )
 from rtk_pipeline.emulator import Emulator
-from rtk_pipeline.settings import PARTITIONS_START, env_text
 
 console = Console()
 
@@ -32,15 +32,15 @@ def run_dev(port: int = 3000, meetings: int = 3000, days: int = 30, seed: int = 
     """Serve the emulator and the Dagster UI until Ctrl-C; returns dagster dev's exit code."""
     duckdb_path, parquet_dir = warehouse_paths()
     home = prepare_dagster_home(duckdb_path.parent / "dagster_home")
-    config = emulator_config(meetings, days, seed)
-    start = env_text(PARTITIONS_START.name, first_day(config).date().isoformat())
+    # The last demo's days, so the UI shows the warehouse it wrote even after the UTC day rolled over.
+    config = emulator_config(meetings, days, seed, end=demo_end(duckdb_path))
     with Emulator(config) as emu:
         env = {
             **os.environ,
             **emulator_env(emu, duckdb_path, parquet_dir),
             "DAGSTER_HOME": str(home),
             # Only the emulator's days as partitions, so the UI's partition bar is the seeded month.
-            PARTITIONS_START.name: start,
+            **partitions_env(config),
         }
         command = [
             sys.executable, "-m", "dagster", "dev",

@@ -125,43 +125,35 @@ def app_resources(context: Any, app: App) -> tuple[RealtimeKitResource, Store]:
     return realtimekit, getattr(context.resources, app.store_resource).get(realtimekit.app_id)
 
 
-def _deferred(variable: Variable[Any], given: str | None) -> EnvVar | str:
-    """What the component gave; else `EnvVar(name)` when the variable is set (the run's process reads it,
-    and the UI shows only its name); else the variable's default (an unset EnvVar would fail every run)."""
-    if given:
-        return given
-    return EnvVar(variable.name) if variable.is_set() else str(variable.default)
-
-
 def api_resource(
     *,
     token_env: str,
     account_id: str | None,
     app_id: str | None,
-    base_url: str | None,
+    base_url: str,
     rate_limit: tuple[int, float],
+    participant_workers: int,
 ) -> RealtimeKitResource:
-    """One app's client resource: the token by name only; account, app and API root as given, else the
-    variables (CLOUDFLARE_ACCOUNT_ID, RTK_APP_ID, RTK_BASE_URL) read by the process that runs; the token's
-    budget (requests, period) as the component read it."""
+    """One app's client resource: the token by name only; account and app id as given, else the variables
+    (CLOUDFLARE_ACCOUNT_ID, RTK_APP_ID) read by the process that runs, like the token; the token's budget
+    (requests, period) and the participant workers as the component says."""
     return RealtimeKitResource(
         api_token=EnvVar(token_env),
         account_id=account_id or EnvVar(env_settings.ACCOUNT_ID.name),
         app_id=app_id or EnvVar(env_settings.APP_ID.name),
-        base_url=_deferred(env_settings.BASE_URL, base_url),
+        base_url=base_url,
         rate_limit_requests=rate_limit[0],
         rate_limit_period_s=rate_limit[1],
+        participant_workers=participant_workers,
     )
 
 
-def store_resource(
-    *, backend: str | None, duckdb_path: str | None, parquet_dir: str | None, table_uri: str | None
-) -> StoreResource:
-    """The store settings given, else today's variables (RTK_STORE, RTK_DUCKDB_PATH, RTK_PARQUET_DIR,
-    RTK_TABLE_URI). Object-store credentials are never settings: the AWS_* variables of the process."""
+def store_resource(store: StoreSettings) -> StoreResource:
+    """The component's store. Object-store credentials are never settings: the AWS_* variables of the
+    process."""
     return StoreResource(
-        store=_deferred(env_settings.STORE, backend),
-        duckdb_path=_deferred(env_settings.DUCKDB_PATH, duckdb_path),
-        parquet_dir=_deferred(env_settings.PARQUET_DIR, parquet_dir),
-        table_uri=_deferred(env_settings.TABLE_URI, table_uri),
+        store=store.backend,
+        duckdb_path=str(store.duckdb_path),
+        parquet_dir=str(store.parquet_dir),
+        table_uri=store.table_uri,
     )

@@ -5,9 +5,11 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from dagster import (
     AssetSelection,
+    AutomationCondition,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleDefinition,
@@ -16,15 +18,14 @@ from dagster import (
     define_asset_job,
     schedule,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from dagster_defs.checks import AppChecks
+from dagster_defs.checks import AppChecks, freshness_cron
 from dagster_defs.partitions import chunk_days
 from dagster_defs.scope import App
-from rtk_pipeline.settings import FRESHNESS_GRACE_HOURS, SyncSettings
+from rtk_pipeline.settings import SyncSettings
 
-# What `define_asset_job` returns (Dagster does not export the name).
-AssetJob = UnresolvedAssetJobDefinition
+# What `define_asset_job` returns: Dagster does not export its type's name.
+AssetJob = Any
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -59,6 +60,13 @@ def schedule_windows(now: datetime, lookback: int, per_run: int, first_day: date
     last = now.astimezone(UTC).date() - timedelta(days=1)
     first = max(last - timedelta(days=lookback), first_day)
     return chunk_days(first, last, per_run)
+
+
+def cron_condition(cron: str, lookback_days: int) -> AutomationCondition:
+    """`on_cron` over the days the schedule would sync: yesterday and the `lookback_days` before it
+    (plain `on_cron` only ever considers the latest partition)."""
+    window = AutomationCondition.in_latest_time_window(timedelta(days=lookback_days + 1))
+    return AutomationCondition.on_cron(cron, "UTC").replace("in_latest_time_window", window)
 
 
 def build_app_jobs(app: App, checks: AppChecks, settings: ScheduleSettings) -> AppJobs:
@@ -106,10 +114,10 @@ def build_app_jobs(app: App, checks: AppChecks, settings: ScheduleSettings) -> A
     @schedule(
         name=app.named("freshness"),
         job=freshness,
-        cron_schedule=f"5 {settings.sync.freshness_grace_hours % 24} * * *",
+        cron_schedule=freshness_cron(settings.sync.freshness_grace_hours),
         execution_timezone="UTC",
         default_status=status,
-        description=f"Shortly after the freshness deadline ({FRESHNESS_GRACE_HOURS.name} past midnight UTC).",
+        description="Shortly after the freshness deadline (`freshness_grace_hours` past midnight UTC).",
     )
     def freshness_schedule(context: ScheduleEvaluationContext) -> RunRequest:
         return RunRequest()

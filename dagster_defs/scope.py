@@ -10,11 +10,11 @@ unique in the whole project and made of letters, digits and underscores.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dagster import AssetKey, BackfillPolicy, DailyPartitionsDefinition
+from dagster import AssetKey, AutomationCondition, BackfillPolicy, DailyPartitionsDefinition
 
-from rtk_pipeline.settings import API_TOKEN
+from rtk_pipeline.settings import API_TOKEN, StoreSettings
 
 # The pool of the default token keeps its old name, so an instance with `rtk_api` limits keeps them.
 DEFAULT_TOKEN_ENV = API_TOKEN.name
@@ -34,12 +34,17 @@ def token_pool(token_env: str) -> str:
 
 @dataclass(frozen=True)
 class ComponentScope:
-    """What every app of one component instance shares: key prefix, group, partitions, the store resource."""
+    """What every app of one component instance shares: key prefix, group, partitions, the store (its
+    resource and where its tables live), and how every asset is shaped (owners, tags, automation)."""
 
     prefix: tuple[str, ...]
     group: str
     partitions: DailyPartitionsDefinition
     backfill: BackfillPolicy
+    store: StoreSettings = field(default_factory=StoreSettings)
+    owners: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value) pairs: the scope stays hashable
+    automation: AutomationCondition | None = None
 
     @property
     def slug(self) -> str:

@@ -36,7 +36,7 @@ class Result:
 @dataclass(frozen=True)
 class RuleInput:
     """What a rule may look at: the store, the table, the days, and (in Dagster) what each day's sync
-    reported (its materialization metadata, raw values)."""
+    reported (its partition's materialization metadata and its run's totals, raw values)."""
 
     store: QualityReads
     table: str
@@ -83,7 +83,7 @@ def rows_match_api(given: RuleInput) -> dict[date, Result]:
             out[day] = Result(False, {"reason": "partition was never materialized"})
             continue
         stored_rows = stored.get(day, 0)
-        synced_rows = int(meta["dagster/row_count"])
+        synced_rows = int(meta["dagster/partition_row_count"])
         api_total, listed = int(meta["api_total_count"]), int(meta["listed_ids"])
         accounted = listed if meetings else int(meta["run_rows"]) + int(meta["run_rejected_rows"])
         lost = missing_by_day.get(day, [])

@@ -4,8 +4,7 @@ doc), the one set of env parsers, and the typed settings built from them (ARCHIT
 A malformed value is a ConfigError that names its variable, the same way everywhere. Nothing here reads the
 environment at import time: `Variable.read` and the `from_env` constructors read it when called, so two
 callers (two component instances, a test) can hold different settings. The API token is kept out of repr().
-The stale policy's `RTK_STALE_*` variables are declared by `rtk_pipeline.stale`; the `AWS_*` ones are
-delta-rs's contract and stay with the Delta backend.
+The `AWS_*` variables are delta-rs's contract and stay with the Delta backend.
 """
 
 from __future__ import annotations
@@ -74,49 +73,6 @@ def parse_flag(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw.lower()!r}")
 
 
-def env_date(name: str, default: str, *, env: Env = None) -> date:
-    """A YYYY-MM-DD day; a malformed value is a ConfigError naming the variable."""
-    return parse_date(name, env_text(name, default, env=env))
-
-
-def env_number(
-    name: str,
-    default: float | None,
-    *,
-    minimum: float | None = None,
-    kind: type[int] | type[float] = int,
-    env: Env = None,
-    off: bool = False,
-) -> Any:
-    """`kind(env[name])` (the process environment by default), or `default` when unset; with `off`,
-    "off"/"none"/"never" mean None. A malformed value is a ConfigError naming the variable."""
-    raw = env_text(name, env=env)
-    if not raw:
-        return default if default is None else kind(default)
-    return parse_number(name, raw, kind=kind, minimum=minimum, off=off)
-
-
-def env_flag(name: str, default: bool, *, env: Env = None) -> bool:
-    """An on/off variable; anything unrecognized is a ConfigError, never a guess."""
-    raw = env_text(name, env=env)
-    return parse_flag(name, raw) if raw else default
-
-
-def env_list(name: str, *, env: Env = None) -> tuple[str, ...]:
-    """A comma-separated list (blanks dropped)."""
-    return tuple(part.strip() for part in env_text(name, env=env).split(",") if part.strip())
-
-
-def env_regex(name: str, *, env: Env = None) -> tuple[str, ...]:
-    """One regular expression, checked here so the error names the variable; () when unset."""
-    raw = env_text(name, env=env)
-    try:
-        re.compile(raw)
-    except re.error as exc:
-        raise ConfigError(f"{name} is not a valid regular expression: {exc}") from None
-    return (raw,) if raw else ()
-
-
 # ----------------------------------------------------------------------------------------- variables
 
 
@@ -129,6 +85,8 @@ class Variable(Generic[T]):
     default: T
     doc: str
     convert: Callable[[str, str], T] = field(repr=False, compare=False)
+    # How a caller's value combines with the variable's (for docs of settings that overlay it).
+    combine: str = field(default="instead of {name}", repr=False, compare=False)
 
     def parse(self, raw: str) -> T:
         """A value given some other way (a Dagster resource field) checked as the variable's would be."""
@@ -147,12 +105,30 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
-def _whole(minimum: int) -> Callable[[str, str], int]:
+def _whole(minimum: int | None = None) -> Callable[[str, str], int]:
     return lambda name, raw: int(parse_number(name, raw, minimum=minimum))
 
 
-def _real(minimum: float) -> Callable[[str, str], float]:
+def _real(minimum: float | None = None) -> Callable[[str, str], float]:
     return lambda name, raw: float(parse_number(name, raw, kind=float, minimum=minimum))
+
+
+def _hours_or_off(name: str, raw: str) -> float | None:
+    value = parse_number(name, raw, kind=float, off=True)
+    return None if value is None else float(value)
+
+
+def _ids(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _regex(name: str, raw: str) -> tuple[str, ...]:
+    """One regular expression, checked here so the error names the variable."""
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise ConfigError(f"{name} is not a valid regular expression: {exc}") from None
+    return (raw,)
 
 
 def _path(name: str, raw: str) -> Path:
@@ -224,6 +200,44 @@ FRESHNESS_GRACE_HOURS = Variable(
     "RTK_FRESHNESS_GRACE_HOURS", 6, "Hours after a UTC day ends before it must be materialized.", _whole(0)
 )
 
+# Stale-meeting deactivation (rtk_pipeline.stale): the policy, then the sensor that schedules it.
+_ADDED = "added to {name}"
+STALE_AFTER_DAYS = Variable("RTK_STALE_AFTER_DAYS", 30, "Days without activity.", _whole())
+STALE_MAX_PER_RUN = Variable("RTK_STALE_MAX_PER_RUN", 50, "Deactivations per run at most.", _whole())
+STALE_DRY_RUN = Variable(
+    "RTK_STALE_DRY_RUN",
+    False,
+    "Decide and audit, send no PATCH.",
+    parse_flag,
+    combine="{name} or this: either one switches it on",
+)
+STALE_ALLOW_IDS = Variable[tuple[str, ...]](
+    "RTK_STALE_ALLOW_IDS", (), "Only ever touch these ids.", _ids, combine=_ADDED
+)
+STALE_ALLOW_TITLE = Variable[tuple[str, ...]](
+    "RTK_STALE_ALLOW_TITLE", (), "Only ever touch matching titles.", _regex, combine=_ADDED
+)
+STALE_DENY_IDS = Variable[tuple[str, ...]](
+    "RTK_STALE_DENY_IDS", (), "Never touch these ids.", _ids, combine=_ADDED
+)
+STALE_DENY_TITLE = Variable[tuple[str, ...]](
+    "RTK_STALE_DENY_TITLE", (), "Never touch matching titles.", _regex, combine=_ADDED
+)
+STALE_MAX_SYNC_AGE_HOURS = Variable[float | None](
+    "RTK_STALE_MAX_SYNC_AGE_HOURS",
+    48.0,
+    "Refuse to run when the last successful sync is older (hours).",
+    _hours_or_off,
+)
+# Off by default: adding the pipeline to a deployment must not set meetings INACTIVE before anyone chose to.
+STALE_SENSOR = Variable("RTK_STALE_SENSOR", False, "Ship the stale sensors running.", parse_flag)
+STALE_SENSOR_INTERVAL = Variable(
+    "RTK_STALE_SENSOR_INTERVAL", 3600, "Seconds between sensor evaluations.", _whole(1)
+)
+STALE_COOLDOWN_HOURS = Variable(
+    "RTK_STALE_COOLDOWN_HOURS", 24.0, "How long a judged meeting is not requested again (hours).", _real(0)
+)
+
 # Client knobs that are not variables: the real API's defaults, used by the client and the resource alike.
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_IN_FLIGHT = 16
@@ -258,6 +272,29 @@ def variables(settings: type) -> dict[str, Variable[Any]]:
 
 def _read(settings: type, env: Env) -> dict[str, Any]:
     return {name: variable.read(env) for name, variable in variables(settings).items()}
+
+
+def load(settings: type[T], env: Env = None) -> T:
+    """An instance of the settings class with every declared field read from its variable."""
+    return settings(**_read(settings, env))
+
+
+def describe(settings: type, field_name: str, *, combined: bool = False) -> str:
+    """A field's doc line naming its variable and default: "Days without activity. Default:
+    RTK_STALE_AFTER_DAYS (30)."; with `combined`, how a given value combines with the variable instead."""
+    variable = variables(settings)[field_name]
+    if combined:
+        return f"{variable.doc.removesuffix('.')} ({variable.combine.format(name=variable.name)})."
+    default = variable.default
+    shown = "" if default in ((), None, "") else f" ({shown_default(default)})"
+    return f"{variable.doc} Default: {variable.name}{shown}."
+
+
+def shown_default(default: Any) -> str:
+    """A default as a doc line writes it: on/off, 1.5 not 1.50, a path as text."""
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return f"{default:g}" if isinstance(default, float) else str(default)
 
 
 def rate_limit_from_env(env: Env = None) -> tuple[int, float]:

@@ -1,6 +1,6 @@
 """Stale-meeting deactivation: `policy` says what may be done (its RTK_STALE_* variables declared in
-`env`), `candidates` reads what the warehouse says, `engine` does it over a `Store` (with `audit`, `live`,
-`settle` and `health`), and `eligibility` says what a scheduler should request when."""
+`rtk_pipeline.settings`), `candidates` reads what the warehouse says, `engine` does it over a `Store`
+(with `audit`, `live`, `settle` and `health`), and `eligibility` says what a scheduler should request when."""
 
 from rtk_pipeline.errors import DeactivationBusyError
 from rtk_pipeline.stale.audit import Decision

@@ -13,35 +13,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from rtk_pipeline import settings
 from rtk_pipeline.errors import RTKError
+from rtk_pipeline.settings import declared, load
 from rtk_pipeline.stale.candidates import Candidate, find_candidates, freshness_problem, latest_decisions
-from rtk_pipeline.stale.env import flag, load, number, read, variable, whole
 from rtk_pipeline.stale.policy import RETRY_SOON, Outcome, StalePolicy
 from rtk_pipeline.store import Store
 
-DEFAULT_SENSOR_INTERVAL_S = 3600
-DEFAULT_COOLDOWN_HOURS = 24.0
+DEFAULT_SENSOR_INTERVAL_S = settings.STALE_SENSOR_INTERVAL.default
+DEFAULT_COOLDOWN_HOURS = settings.STALE_COOLDOWN_HOURS.default
 
 
 @dataclass(frozen=True)
 class SensorSettings:
-    """The scheduler's RTK_STALE_* settings (the policy's are `StalePolicy`'s)."""
+    """The scheduler's RTK_STALE_* settings (the policy's are `StalePolicy`'s); off by default."""
 
-    # Off by default: adding the pipeline to a deployment must not set meetings INACTIVE before someone
-    # chose that.
-    enabled: bool = variable("RTK_STALE_SENSOR", flag, "Ship the stale sensors running", default=False)
-    interval_s: int = variable(
-        "RTK_STALE_SENSOR_INTERVAL",
-        whole(minimum=1),
-        "Seconds between sensor evaluations",
-        default=DEFAULT_SENSOR_INTERVAL_S,
-    )
-    cooldown_hours: float = variable(
-        "RTK_STALE_COOLDOWN_HOURS",
-        number(minimum=0),
-        "How long a judged meeting is not requested again (hours)",
-        default=DEFAULT_COOLDOWN_HOURS,
-    )
+    enabled: bool = declared(settings.STALE_SENSOR)
+    interval_s: int = declared(settings.STALE_SENSOR_INTERVAL)
+    cooldown_hours: float = declared(settings.STALE_COOLDOWN_HOURS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SensorSettings:
@@ -50,7 +39,7 @@ class SensorSettings:
 
 def cooldown(env: Mapping[str, str] | None = None) -> timedelta:
     """RTK_STALE_COOLDOWN_HOURS, read when a tick starts."""
-    return timedelta(hours=read(SensorSettings, "cooldown_hours", env))
+    return timedelta(hours=settings.STALE_COOLDOWN_HOURS.read(env))
 
 
 def load_cursor(raw: str | None) -> dict[str, datetime]:

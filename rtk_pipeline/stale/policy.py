@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from rtk_pipeline import settings
 from rtk_pipeline.errors import ConfigError
-from rtk_pipeline.stale.env import flag, id_list, load, number, regex, variable, whole
+from rtk_pipeline.settings import declared, load
 
-DEFAULT_STALE_AFTER_DAYS = 30
-DEFAULT_MAX_DEACTIVATIONS = 50
-DEFAULT_MAX_SYNC_AGE_HOURS = 48.0
+DEFAULT_STALE_AFTER_DAYS = settings.STALE_AFTER_DAYS.default
+DEFAULT_MAX_DEACTIVATIONS = settings.STALE_MAX_PER_RUN.default
+DEFAULT_MAX_SYNC_AGE_HOURS = settings.STALE_MAX_SYNC_AGE_HOURS.default
 
 
 class Outcome(StrEnum):
@@ -56,55 +57,25 @@ RETRY_SOON = frozenset(
 )
 
 _LISTS = ("allow_ids", "allow_title_patterns", "deny_ids", "deny_title_patterns")
-_ADDED = "added to {name}"
 
 
 @dataclass(frozen=True)
 class StalePolicy:
     """Everything that decides which meetings may be deactivated; field names match `deactivate_stale`.
 
-    Each field declares the RTK_STALE_* variable that sets it (`from_env`), so the policy has one shape:
+    Each field names the RTK_STALE_* variable that sets it (`from_env`; declared in `rtk_pipeline.settings`),
+    so the policy has one shape:
     the CLI's flags, the Dagster run config and the component's attribute all overlay this one.
     """
 
-    stale_after_days: int = variable(
-        "RTK_STALE_AFTER_DAYS", whole(), "Days without activity", default=DEFAULT_STALE_AFTER_DAYS
-    )
-    max_deactivations: int = variable(
-        "RTK_STALE_MAX_PER_RUN",
-        whole(),
-        "Deactivations per run at most",
-        default=DEFAULT_MAX_DEACTIVATIONS,
-    )
-    dry_run: bool = variable(
-        "RTK_STALE_DRY_RUN",
-        flag,
-        "Decide and audit, send no PATCH",
-        default=False,
-        combine="{name} or this: either one switches it on",
-    )
-    allow_ids: tuple[str, ...] = variable(
-        "RTK_STALE_ALLOW_IDS", id_list, "Only ever touch these ids", default=(), combine=_ADDED
-    )
-    allow_title_patterns: tuple[str, ...] = variable(
-        "RTK_STALE_ALLOW_TITLE",
-        regex,
-        "Only ever touch matching titles",
-        default=(),
-        combine=_ADDED,
-    )
-    deny_ids: tuple[str, ...] = variable(
-        "RTK_STALE_DENY_IDS", id_list, "Never touch these ids", default=(), combine=_ADDED
-    )
-    deny_title_patterns: tuple[str, ...] = variable(
-        "RTK_STALE_DENY_TITLE", regex, "Never touch matching titles", default=(), combine=_ADDED
-    )
-    max_sync_age_hours: float | None = variable(
-        "RTK_STALE_MAX_SYNC_AGE_HOURS",
-        number(off=True),
-        "Refuse to run when the last successful sync is older (hours)",
-        default=DEFAULT_MAX_SYNC_AGE_HOURS,
-    )
+    stale_after_days: int = declared(settings.STALE_AFTER_DAYS)
+    max_deactivations: int = declared(settings.STALE_MAX_PER_RUN)
+    dry_run: bool = declared(settings.STALE_DRY_RUN)
+    allow_ids: tuple[str, ...] = declared(settings.STALE_ALLOW_IDS)
+    allow_title_patterns: tuple[str, ...] = declared(settings.STALE_ALLOW_TITLE)
+    deny_ids: tuple[str, ...] = declared(settings.STALE_DENY_IDS)
+    deny_title_patterns: tuple[str, ...] = declared(settings.STALE_DENY_TITLE)
+    max_sync_age_hours: float | None = declared(settings.STALE_MAX_SYNC_AGE_HOURS)
 
     def __post_init__(self) -> None:
         if isinstance(self.stale_after_days, bool) or int(self.stale_after_days) < 1:

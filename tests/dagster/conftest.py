@@ -19,6 +19,7 @@ from dagster_defs.local import PROJECT_ROOT, prepare_dagster_home
 from rtk_pipeline.emulator import Emulator
 from tests.support import ports
 from tests.support.names import SYNC_JOB
+from tests.support.processes import stop_group
 
 # A token that cannot appear by accident, so finding it anywhere means it leaked.
 TOKEN = "tok-LEAKCHECK-7f3a9c2e5b1d"
@@ -164,3 +165,34 @@ def window() -> tuple[date, date]:
 @pytest.fixture
 def token() -> str:
     return TOKEN
+
+
+@pytest.fixture
+def webserver(rtk_env: dict[str, str], disk_instance, free_port: int, wait_for_ui) -> Iterator[str]:
+    """A webserver in its own process group (it starts a code server of its own); killed at teardown."""
+    port = free_port
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**base, **rtk_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_ui(proc, url)
+        yield url
+    finally:
+        stop_group(proc)

@@ -83,7 +83,8 @@ def test_range_run_equals_cli_path_and_ground_truth(
     start, end = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in windows.pop())
     assert start.date() <= first and end.date() > last
 
-    # Metadata per partition: that day's rows, file and preview; the run's figures; never the token.
+    # Metadata per partition: that day's rows, the table's, file and preview; the run's figures once, as
+    # one observation of the run; never the token.
     day = first + timedelta(days=3)
     stored = rows(
         Path(rtk_env["RTK_DUCKDB_PATH"]), f"SELECT count(*) FROM meetings WHERE created_day = DATE '{day}'"
@@ -92,14 +93,19 @@ def test_range_run_equals_cli_path_and_ground_truth(
         AssetRecordsFilter(asset_key=MEETINGS, asset_partitions=[day.isoformat()]), limit=1
     ).records[0]
     meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-    assert meta["dagster/row_count"] == stored > 0
-    assert meta["run_window"] == f"{first}..{last}"
-    assert meta["run_days"] == 10
-    assert meta["requests"] >= 1 and meta["retries"] == 0 and meta["throttled_429"] == 0
-    assert 0 <= meta["api_total_count"] <= meta["listed_ids"]
+    assert meta["dagster/partition_row_count"] == stored > 0
+    assert meta["dagster/row_count"] == len(truth)
+    assert "requests" not in meta and "run_window" not in meta
     assert Path(meta["parquet_path"]).is_file() and f"created_day={day}" in meta["parquet_path"]
     assert meta["preview"].startswith("|") and "created_at" in meta["preview"]
     assert token not in repr(meta)
+    observations = [e.asset_observation_data.asset_observation for e in result.get_asset_observation_events()]
+    (run,) = [{k: v.value for k, v in o.metadata.items()} for o in observations if o.asset_key == MEETINGS]
+    assert run["run_window"] == f"{first}..{last}"
+    assert run["run_days"] == 10
+    assert run["requests"] >= 1 and run["retries"] == 0 and run["throttled_429"] == 0
+    assert 0 <= run["api_total_count"] <= run["listed_ids"]
+    assert token not in repr(run)
 
 
 def test_rerun_is_idempotent(emu, rtk_env, instance, run_job, window):

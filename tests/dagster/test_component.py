@@ -82,51 +82,72 @@ def test_yaml_and_python_build_the_same_definitions():
     assert defs.resources["cf_rtk_staging_2_api"].api_token == dg.EnvVar("CLOUDFLARE_API_TOKEN")
 
 
-def test_left_out_settings_come_from_the_environment(monkeypatch, tmp_path):
+def test_nothing_is_read_from_the_environment_but_by_from_env(monkeypatch, tmp_path):
+    """Every attribute has a constant default: the component reads no variable; `from_env` (what the
+    shipped definitions.py uses) turns the variables into attributes."""
     monkeypatch.setenv("RTK_PARTITIONS_START", "2026-05-01")
     monkeypatch.setenv("RTK_DUCKDB_PATH", str(tmp_path / "x.duckdb"))
     monkeypatch.setenv("RTK_LOOKBACK_DAYS", "5")
-    monkeypatch.delenv("RTK_STALE_SENSOR", raising=False)
-    defs = RealtimeKitComponent().build_defs()
+    monkeypatch.setenv("RTK_STALE_SENSOR", "on")
+    monkeypatch.setenv("RTK_STALE_SENSOR_INTERVAL", "120")
+    monkeypatch.delenv("RTK_APP_ID", raising=False)
+    assert RealtimeKitComponent() == RealtimeKitComponent.from_env({})
+    plain = RealtimeKitComponent().build_defs()
+    node = plain.resolve_asset_graph().get(dg.AssetKey(["realtimekit", "default", "meetings"]))
+    assert node.partitions_def.start.date() == date(2025, 1, 1)
+    assert plain.sensors[0].default_status == dg.DefaultSensorStatus.STOPPED
+
+    defs = RealtimeKitComponent.from_env().build_defs()
     node = defs.resolve_asset_graph().get(dg.AssetKey(["realtimekit", "default", "meetings"]))
     assert node.partitions_def.start.date() == date(2026, 5, 1)
-    warehouse = defs.resources["realtimekit_warehouse"]
-    assert warehouse.duckdb_path == dg.EnvVar("RTK_DUCKDB_PATH")
+    assert defs.resources["realtimekit_warehouse"].duckdb_path == str(tmp_path / "x.duckdb")
     api = defs.resources["realtimekit_default_api"]
+    # Without RTK_APP_ID when the definitions load, the app's ids are read when a run starts, as the token.
     assert (api.api_token, api.app_id, api.account_id) == (
         dg.EnvVar("CLOUDFLARE_API_TOKEN"),
         dg.EnvVar("RTK_APP_ID"),
         dg.EnvVar("CLOUDFLARE_ACCOUNT_ID"),
     )
     (sensor,) = defs.sensors
-    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert (sensor.default_status, sensor.minimum_interval_seconds) == (dg.DefaultSensorStatus.RUNNING, 120)
     schedule = {s.name: s for s in defs.schedules}["realtimekit_default_daily_sync"]
     assert "5 earlier days" in schedule.description
 
 
-def test_two_instances_built_under_different_environments_differ(monkeypatch):
-    """Step retries and the freshness deadline are read when `build_defs` runs, not when the module is
-    imported: each instance keeps what the environment said when it was built."""
+def test_from_env_names_the_app_it_reads_default():
+    env = {"RTK_APP_ID": "app-1", "CLOUDFLARE_ACCOUNT_ID": "acct", "RTK_BASE_URL": "http://127.0.0.1:9"}
+    defs = RealtimeKitComponent.from_env(env).build_defs()
+    api = defs.resources["realtimekit_default_api"]
+    assert (api.app_id, api.account_id, api.base_url) == ("app-1", "acct", "http://127.0.0.1:9")
+    assert api.api_token == dg.EnvVar("CLOUDFLARE_API_TOKEN")
 
-    def built(prefix: str, retries: str, delay: str, grace: str) -> dg.Definitions:
-        monkeypatch.setenv("RTK_STEP_MAX_RETRIES", retries)
-        monkeypatch.setenv("RTK_STEP_RETRY_DELAY_S", delay)
-        monkeypatch.setenv("RTK_FRESHNESS_GRACE_HOURS", grace)
-        return RealtimeKitComponent(key_prefix=[prefix]).build_defs()
 
-    one, two = built("one", "1", "2", "4"), built("two", "5", "7.5", "9")
+def test_two_instances_differ_in_their_knobs():
+    """Step retries, the freshness deadline and the budget are attributes: two instances may differ."""
+
+    def built(prefix: str, retries: int, delay: float, grace: int) -> dg.Definitions:
+        return RealtimeKitComponent(
+            key_prefix=[prefix],
+            step_max_retries=retries,
+            step_retry_delay_s=delay,
+            freshness_grace_hours=grace,
+            rate_limit_requests=retries + 10,
+        ).build_defs()
+
+    one, two = built("one", 1, 2, 4), built("two", 5, 7.5, 9)
     for defs, prefix, retries, delay, hour in ((one, "one", 1, 2, 4), (two, "two", 5, 7.5, 9)):
         node = defs.resolve_asset_graph().get(dg.AssetKey([prefix, "default", "participants"]))
         policy = node.assets_def.op.retry_policy
         assert (policy.max_retries, policy.delay) == (retries, delay)
         freshness = {s.name: s for s in defs.schedules}[f"{prefix}_default_freshness"]
         assert freshness.cron_schedule == f"5 {hour} * * *"
+        assert defs.resources[f"{prefix}_default_api"].rate_limit_requests == retries + 10
 
 
-def test_a_malformed_variable_fails_the_build_by_name(monkeypatch):
+def test_a_malformed_variable_fails_from_env_by_name(monkeypatch):
     monkeypatch.setenv("RTK_STEP_MAX_RETRIES", "many")
     with pytest.raises(ConfigError, match="RTK_STEP_MAX_RETRIES must be a whole number, got 'many'"):
-        RealtimeKitComponent().build_defs()
+        RealtimeKitComponent.from_env()
 
 
 def test_the_store_resource_opens_what_its_fields_name(tmp_path):
@@ -150,7 +171,7 @@ def test_the_store_resource_opens_what_its_fields_name(tmp_path):
         ("apps:\n  - app_id: a\n  - app_id: a", "each app_id may appear once"),
         ("apps:\n  - app_id: a-1\n  - app_id: a_1", "each name may appear once"),
         ("apps: []", "list at least one app"),
-        ("stale:\n  max_per_run: -1", "greater than or equal to 0"),
+        ("stale:\n  max_per_run: -1", "max_per_run must be at least 0, got -1"),
         ("store:\n  backend: sqlite", "duckdb"),
     ],
 )
@@ -175,10 +196,10 @@ def two_apps(emulator_factory, tmp_path, monkeypatch):
     }
     for name, token in TOKENS.items():
         monkeypatch.setenv(f"RTK_TOKEN_{name.upper()}", token)
-    monkeypatch.setenv("RTK_RATE_LIMIT_REQUESTS", "100000")
-    monkeypatch.setenv("RTK_RATE_LIMIT_PERIOD_S", "10")
-    monkeypatch.setenv("RTK_STEP_MAX_RETRIES", "0")
     component = RealtimeKitComponent(
+        rate_limit_requests=100_000,
+        rate_limit_period_s=10,
+        step_max_retries=0,
         apps=[
             RealtimeKitApp(
                 app_id=emu.app_id,

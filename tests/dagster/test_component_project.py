@@ -2,12 +2,14 @@
 folder whose `defs/realtimekit/defs.yaml` configures two apps, each backed by its own emulator (its own
 seed, account, app id and token). The project is validated and listed with Dagster's own tools, one day
 of each app is materialized by the `dagster` CLI in a subprocess, and each app's rows are compared with
-its emulator's ground truth."""
+its emulator's ground truth. A second project is written by `dg scaffold defs` and shaped by attributes
+(owners, tags, automation), as `dg list defs` shows it."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from dagster_defs.local import prepare_dagster_home
 from tests.support.truth import (
@@ -54,6 +57,9 @@ def _defs_yaml(emus: dict, root: Path) -> str:
           partitions_start: "2026-10-22"
           key_prefix: [rtk]
           group_name: realtimekit_raw
+          rate_limit_requests: "{{{{ env.RTK_RATE_LIMIT_REQUESTS }}}}"
+          rate_limit_period_s: 10
+          step_max_retries: 0  # a failure shows at once, not after minutes of step retries
           store:
             backend: duckdb
             duckdb_path: {root / "wh" / "rtk.duckdb"}
@@ -62,20 +68,17 @@ def _defs_yaml(emus: dict, root: Path) -> str:
             enabled: false
           stale:
             enabled: false
+        requirements:
+          env: [RTK_RATE_LIMIT_REQUESTS, RTK_TOKEN_NORTH, RTK_TOKEN_SOUTH]
         """
     )
 
 
-@pytest.fixture
-def project(tmp_path: Path, emulator_factory) -> tuple[Path, dict, dict[str, str]]:
-    """The scratch project, its two emulators, and the environment a run needs (the tokens only)."""
-    emus = {
-        name: emulator_factory(seed=seed, account_id=account, app_id=app_id, token=token)
-        for name, (seed, account, app_id, _, token) in APPS.items()
-    }
-    root = tmp_path / "scratch"
+def _skeleton(root: Path) -> tuple[Path, dict[str, str]]:
+    """An empty `dg` project that may use the component (its defs folder, its definitions module), and
+    the environment its commands run in."""
     package = root / "src" / "scratch_rtk"
-    (package / "defs" / "realtimekit").mkdir(parents=True)
+    (package / "defs").mkdir(parents=True)
     (root / "pyproject.toml").write_text(
         textwrap.dedent(
             """\
@@ -110,17 +113,30 @@ def project(tmp_path: Path, emulator_factory) -> tuple[Path, dict, dict[str, str
             """
         )
     )
-    (package / "defs" / "realtimekit" / "defs.yaml").write_text(_defs_yaml(emus, root))
-    home = prepare_dagster_home(root / "dagster_home")  # the instance config the README recommends
+    home = prepare_dagster_home(root / "dagster_home")
     base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     env = {
         **base,
         "PATH": f"{BIN}{os.pathsep}{base.get('PATH', '')}",
         "PYTHONPATH": str(root / "src"),
         "DAGSTER_HOME": str(home),
+    }
+    return package / "defs", env
+
+
+@pytest.fixture
+def project(tmp_path: Path, emulator_factory) -> tuple[Path, dict, dict[str, str]]:
+    """The scratch project, its two emulators, and the environment a run needs (the tokens only)."""
+    emus = {
+        name: emulator_factory(seed=seed, account_id=account, app_id=app_id, token=token)
+        for name, (seed, account, app_id, _, token) in APPS.items()
+    }
+    root = tmp_path / "scratch"
+    defs, env = _skeleton(root)
+    (defs / "realtimekit").mkdir()
+    (defs / "realtimekit" / "defs.yaml").write_text(_defs_yaml(emus, root))
+    env |= {
         "RTK_RATE_LIMIT_REQUESTS": "100000",
-        "RTK_RATE_LIMIT_PERIOD_S": "10",
-        "RTK_STEP_MAX_RETRIES": "0",  # a failure shows at once, not after minutes of step retries
         **{token_env: token for _, _, _, token_env, token in APPS.values()},
     }
     return root, emus, env
@@ -149,7 +165,9 @@ def test_two_apps_in_a_scratch_dg_project(project):
         "--defs-yaml-schema",
     ).stdout  # fmt: skip
     assert "token_env: <string>  # Optional: NAME of the environment variable" in schema
-    assert "enabled: <one of: boolean, string>  # Optional: Ship the stale sensors running." in schema
+    assert (
+        "# Optional: Ship the stale sensors running. Default: off (`from_env`: RTK_STALE_SENSOR)." in schema
+    )
     listed = _run(root, env, str(BIN / "dg"), "list", "defs", "--json")
     keys = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
     assert keys == {
@@ -170,6 +188,19 @@ def test_two_apps_in_a_scratch_dg_project(project):
             "--select", f"rtk/{name}/meetings,rtk/{name}/participants",
             "--partition", DAY.isoformat(),
         )  # fmt: skip
+
+    # Each day records its own row count, equal to the emulator's, and the table as an analyst names it.
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        for name in APPS:
+            (record,) = instance.fetch_materializations(
+                AssetRecordsFilter(
+                    asset_key=AssetKey(["rtk", name, "meetings"]), asset_partitions=[str(DAY)]
+                ),
+                limit=1,
+            ).records
+            metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+            assert metadata["dagster/partition_row_count"] == len(truth_meetings(emus[name], DAY, DAY))
+            assert metadata["dagster/table_name"] == "rtk.main.meetings"
 
     con = duckdb.connect(str(root / "wh" / "rtk.duckdb"), read_only=True)
     try:
@@ -224,3 +255,75 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> list[dic
             if row.get(column) is not None:
                 row[column] = json.loads(row[column])
     return rows
+
+
+def _readme_example(language: str, containing: str) -> str:
+    """The README's code block in `language` that contains `containing`."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"```{language}\n(.*?)```", readme, re.S)
+    (block,) = [b for b in blocks if containing in b]
+    return block
+
+
+SHAPED = """\
+type: dagster_defs.RealtimeKitComponent
+attributes:
+  key_prefix: [{name}]
+  apps:
+    - app_id: app-{name}
+      account_id: acct
+  owners: [team:data, analyst@example.com]
+  tags: {{domain: meetings}}
+  automation: {automation}
+"""
+
+
+def test_scaffolded_and_shaped_instances_in_a_scratch_dg_project(tmp_path):
+    """`dg scaffold defs` writes a defs.yaml `dg check defs` accepts, per backend; owners, tags, kinds and
+    the automation choice show in `dg list defs`, and `automation: none` leaves no schedule or sensor."""
+    root = tmp_path / "scratch"
+    defs, env = _skeleton(root)
+    scaffold = [str(BIN / "dg"), "scaffold", "defs", "dagster_defs.RealtimeKitComponent"]
+    ids = ["--app-id", "app-1", "--account-id", "acct-1", "--token-env", "RTK_TOKEN_ONE"]
+    _run(root, env, *scaffold, "rtk", *ids)
+    _run(root, env, *scaffold, "lake", *ids, "--backend", "delta")
+    written = (defs / "rtk" / "defs.yaml").read_text()
+    for line in ("token_env: RTK_TOKEN_ONE", "enabled: false", "dry_run: true", "lookback_days: 3"):
+        assert line in written
+    assert "requirements:\n  env:\n  - RTK_TOKEN_ONE\n" in written
+    assert "{{ env.RTK_TABLE_URI }}" in (defs / "lake" / "defs.yaml").read_text()
+    for name, automation in (("auto", "condition"), ("quiet", "none")):
+        (defs / name).mkdir()
+        (defs / name / "defs.yaml").write_text(SHAPED.format(name=name, automation=automation))
+    # The README's examples, as an adopter would paste them (the Python one under another key prefix).
+    (defs / "readme").mkdir()
+    (defs / "readme" / "defs.yaml").write_text(_readme_example("yaml", "post_processing:"))
+    (defs / "readme_py").mkdir()
+    python = _readme_example("python", "@dg.component_instance")
+    (defs / "readme_py" / "component.py").write_text(python.replace("owners=", 'key_prefix=["py"], owners='))
+    env |= {
+        "RTK_TABLE_URI": "s3://lake/rtk",
+        "CLOUDFLARE_ACCOUNT_ID": "acct",
+        "RTK_RATE_LIMIT_REQUESTS": "600",
+    }
+
+    checked = _run(root, env, str(BIN / "dg"), "check", "defs")
+    assert "All definitions loaded successfully" in checked.stdout + checked.stderr
+    listed = json.loads(_run(root, env, str(BIN / "dg"), "list", "defs", "--json").stdout)
+    assets = {a["asset_key"]: a for a in listed["assets"]}
+    assert assets["rtk/app_1/meetings"]["kinds"] == ["duckdb", "parquet"]
+    assert assets["lake/app_1/meetings"]["kinds"] == ["delta", "s3"]
+    for name in ("auto/app_auto/meetings", "auto/analyst_views", "quiet/app_quiet/participants"):
+        assert assets[name]["owners"] == [{"team": "data"}, {"email": "analyst@example.com"}]
+        assert {"key": "domain", "value": "meetings"} in assets[name]["tags"]
+    assert "on_cron" in assets["auto/app_auto/meetings"]["automation_condition"]["label"]
+    assert {"key": "tier", "value": "gold"} in assets["realtimekit/prod/meetings"]["tags"]  # post_processing
+    assert assets["py/prod/meetings"]["owners"] == [{"team": "data"}]
+    assert "automation_condition" not in assets["quiet/app_quiet/meetings"]
+    schedules = {s["name"] for s in listed["schedules"]}
+    sensors = {s["name"] for s in listed["sensors"]}
+    assert "rtk_app_1_daily_sync" in schedules and "rtk_app_1_stale_sensor" in sensors
+    # An automation condition replaces the schedules; `none` leaves no schedule and no sensor at all.
+    assert not [n for n in schedules if n.startswith(("quiet_", "auto_"))]
+    assert "auto_app_auto_stale_sensor" in sensors
+    assert not [n for n in sensors if n.startswith("quiet_")]

@@ -5,11 +5,7 @@ schedules and sensor are there, and the instance has the project's pool and run-
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +13,6 @@ import duckdb
 import httpx
 import pytest
 
-from dagster_defs.local import PROJECT_ROOT
 from rtk_pipeline.store import DuckDBStore
 from tests.support.names import (
     API_RESOURCE,
@@ -32,7 +27,6 @@ from tests.support.names import (
     P,
     V,
 )
-from tests.support.processes import stop_group
 
 QUERY = """
 {
@@ -80,37 +74,6 @@ QUERY = """
   }
 }
 """
-
-
-@pytest.fixture
-def webserver(rtk_env: dict[str, str], disk_instance, free_port: int, wait_for_ui) -> Iterator[str]:
-    """A webserver in its own process group (it starts a code server of its own); killed at teardown."""
-    port = free_port
-    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-w",
-            "workspace.yaml",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=PROJECT_ROOT,
-        env={**base, **rtk_env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_ui(proc, url)
-        yield url
-    finally:
-        stop_group(proc)
 
 
 def _graphql(url: str) -> dict:

@@ -11,7 +11,9 @@ from tests.support.names import STALE_JOB
 
 
 def _stale_only() -> Definitions:
-    full = RealtimeKitComponent(stale={"enabled": True}).build_defs()
+    component = RealtimeKitComponent.from_env()  # the shipped definitions, with the sensor turned on
+    stale_on = component.stale.model_copy(update={"enabled": True})
+    full = component.model_copy(update={"stale": stale_on}).build_defs()
     return Definitions(
         jobs=[j for j in full.jobs if j.name == STALE_JOB],
         sensors=list(full.sensors),

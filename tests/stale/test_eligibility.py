@@ -10,8 +10,8 @@ import pytest
 
 from rtk_pipeline import stale
 from rtk_pipeline.errors import ConfigError
+from rtk_pipeline.settings import describe, variables
 from rtk_pipeline.stale import eligibility
-from rtk_pipeline.stale.env import declared, describe
 from rtk_pipeline.store import DuckDBStore
 from tests.support.emulator import APP
 
@@ -65,9 +65,9 @@ def test_sensor_settings_come_from_their_variables():
 
 
 def test_every_policy_field_declares_its_variable_once():
-    names = [declared(stale.StalePolicy, f.name)[0].name for f in dataclasses.fields(stale.StalePolicy)]
+    names = [variables(stale.StalePolicy)[f.name].name for f in dataclasses.fields(stale.StalePolicy)]
     names += [
-        declared(eligibility.SensorSettings, f.name)[0].name
+        variables(eligibility.SensorSettings)[f.name].name
         for f in dataclasses.fields(eligibility.SensorSettings)
     ]
     assert len(names) == len(set(names)) and all(n.startswith("RTK_STALE_") for n in names)

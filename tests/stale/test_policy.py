@@ -142,8 +142,12 @@ def test_run_config_and_component_attribute_are_views_of_the_one_policy(monkeypa
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RTK_STALE_AFTER_DAYS", "45")
     monkeypatch.setenv("RTK_STALE_DRY_RUN", "1")
-    attribute = RealtimeKitStale(max_per_run=3, dry_run=False)
-    # Left out: the environment's; given: replaces it; dry run only ever switches on.
-    assert attribute.policy() == stale.StalePolicy(stale_after_days=45, max_deactivations=3, dry_run=True)
-    assert attribute.sensor_enabled() is False
-    assert RealtimeKitStale(enabled=True).sensor_enabled() is True
+    attribute = RealtimeKitStale(max_per_run=3)
+    # The attribute's defaults are the policy's constants: the environment is not read by it...
+    assert attribute.policy() == stale.StalePolicy(max_deactivations=3)
+    # ...but by `from_env`, the shipped definitions' reading of the same variables.
+    from_env = RealtimeKitStale(**RealtimeKitStale.env_attributes())
+    assert from_env.policy() == stale.StalePolicy.from_env()
+    assert from_env.policy() == stale.StalePolicy(stale_after_days=45, dry_run=True)
+    assert attribute.sensor().enabled is False
+    assert RealtimeKitStale(enabled=True).sensor().enabled is True

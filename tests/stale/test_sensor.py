@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from dagster_defs.component import RealtimeKitComponent
+from dagster_defs.definitions import build_defs
 from dagster_defs.resources import RealtimeKitResource, StoreResource
 from rtk_pipeline import stale
 from rtk_pipeline.errors import ConfigError
@@ -52,7 +53,7 @@ def _defs(world=None) -> dg.Definitions:
     """The project's definitions as the code location builds them (one app, from the environment); with
     a world, its stale job and sensor bound to resources pointing at that world's emulator and warehouse
     (fast client retries)."""
-    full = RealtimeKitComponent().build_defs()
+    full = build_defs()
     if world is None:
         return full
     return dg.Definitions(

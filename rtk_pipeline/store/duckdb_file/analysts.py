@@ -198,8 +198,10 @@ def _defined_names(day_tables: Iterable[DayTable], analyst_sql: list[str]) -> li
 def _definitions(analysts: duckdb.DuckDBPyConnection, names: list[str]) -> str:
     """A digest of how the file defines `names` now (views, macros, and tables an analyst put there)."""
     rows = analysts.execute(
-        "SELECT 'view', view_name, sql FROM duckdb_views() WHERE NOT internal AND list_contains($names, view_name) "
-        "UNION ALL SELECT 'table', table_name, sql FROM duckdb_tables() WHERE list_contains($names, table_name) "
+        "SELECT 'view', view_name, sql FROM duckdb_views() "
+        "WHERE NOT internal AND list_contains($names, view_name) "
+        "UNION ALL SELECT 'table', table_name, sql FROM duckdb_tables() "
+        "WHERE list_contains($names, table_name) "
         "UNION ALL SELECT function_type, function_name, macro_definition FROM duckdb_functions() "
         "WHERE NOT internal AND list_contains($names, function_name) ORDER BY 2, 1",
         {"names": names},

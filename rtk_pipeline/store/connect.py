@@ -75,16 +75,16 @@ def damaged(path: Path, message: str, hint: str) -> WarehouseError:
 
 
 def _check_whole(con: duckdb.DuckDBPyConnection, path: Path, hint: str) -> None:
-    """A file shorter than its header's blocks was truncated: DuckDB would answer some reads and fail
-    others. (With a write-ahead log beside it the blocks may be in memory only, so that case is skipped.)"""
-    if Path(f"{path}.wal").exists():
-        return
+    """DuckDB writes whole blocks after its header, so a file of another length was cut short: DuckDB would
+    answer some reads from it and fail others. (The file's length, not the block count, which counts
+    blocks this process may hold in memory only.)"""
     try:
-        row = con.execute("SELECT total_blocks, block_size FROM pragma_database_size()").fetchone()
+        row = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
     except duckdb.Error:
         return
-    if row and path.stat().st_size < _HEADER_BYTES + row[0] * row[1]:
-        raise damaged(path, f"{path.stat().st_size} bytes, its header counts {row[0]} blocks", hint)
+    size = path.stat().st_size
+    if row and row[0] and (size < _HEADER_BYTES or (size - _HEADER_BYTES) % row[0]):
+        raise damaged(path, f"{size} bytes is not a whole number of {row[0]}-byte blocks", hint)
 
 
 def memory_connection() -> duckdb.DuckDBPyConnection:

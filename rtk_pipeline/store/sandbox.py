@@ -1,5 +1,5 @@
 """The sandbox of `rtk-pipeline sql`: one SELECT over a read-only connection that reaches no file outside the
-data folders (ARCHITECTURE.md, "reading").
+data folders (ARCHITECTURE.md).
 
 DuckDB's own switches do most of it: `allowed_directories` (the Parquet folder), then
 `enable_external_access = false` and `lock_configuration = true`, so `read_text('/proc/self/environ')`, an
@@ -22,6 +22,10 @@ from rtk_pipeline.store.sqltext import as_query, lit
 
 if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
     import pandas as pd
+
+
+# What may run: a query (DESCRIBE, SHOW and SUMMARIZE are SELECTs too) or its plan.
+_READS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, allowed: Iterable[Path]) -> duckdb.DuckDBPyConnection:
@@ -47,7 +51,7 @@ def select_df(con: duckdb.DuckDBPyConnection, name_or_sql: str) -> pd.DataFrame:
     text = as_query(name_or_sql)
     try:
         statements = con.extract_statements(text)
-        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        if len(statements) != 1 or statements[0].type not in _READS:
             kinds = ", ".join(s.type.name for s in statements) or "nothing"
             raise WarehouseError(
                 f"sql runs one SELECT (got {kinds}): to write, attach or copy, open the analysts' file "

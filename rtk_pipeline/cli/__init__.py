@@ -1,4 +1,4 @@
-"""`rtk-pipeline` command: demo, dev, emulator, check, backfill, deactivate-stale, verify.
+"""`rtk-pipeline` command: demo, dev, emulator, check, backfill, deactivate-stale, verify, sql, repair.
 
 Each subcommand is a thin shell over a library function, so the CLI and the Dagster assets load the same
 data. Failures end with a one-line cause on stderr and a non-zero exit, never a traceback of secrets.
@@ -117,6 +117,11 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
     query.add_argument("query", help="SQL, or a table/view name (e.g. meetings_per_day)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     handlers["sql"] = _run("sql")
+
+    sub.add_parser(
+        "repair", help="rebuild the pipeline's state from the Parquet mirror (Delta: check the tables)"
+    )
+    handlers["repair"] = _run("repair")
     return parser, handlers
 
 

@@ -1,8 +1,12 @@
 """`rtk-pipeline sql QUERY`: the analyst's door to either backend, with the views of `sql/views`.
 
 With `RTK_STORE=delta` the store reads an in-memory DuckDB over the Delta tables (registered as Arrow
-datasets, so the pinned DuckDB needs no extension); otherwise the DuckDB file, read-only. Same SQL, same
+datasets, so the pinned DuckDB needs no extension); otherwise the analysts' file, read-only like any session
+(its views read immutable Parquet snapshots, so a long query never holds what a sync writes). Same SQL, same
 answers; the tables and views hold every app's rows, each with its `app_id`.
+
+Read-only in every sense: a missing warehouse is refused (nothing is created), one SELECT runs, and DuckDB
+reaches no file outside the data (store/sandbox.py). Every error is one line.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from rtk_pipeline.store.backends import open_store
 
 
 def run(args: argparse.Namespace) -> int:
-    frame = open_store().query_df(args.query)
+    frame = open_store().query_sandboxed(args.query)
     if args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif args.format == "json":

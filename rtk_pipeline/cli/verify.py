@@ -20,10 +20,7 @@ def run(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise ConfigError(f"--end {args.end} is before --start {args.start}")
     store = open_store()
-    if not store.exists():
-        raise ConfigError(
-            f"no warehouse at {store.location}: run `rtk-pipeline backfill` first or set RTK_DUCKDB_PATH"
-        )
+    store.require_existing()  # read-only: a missing warehouse is one line, nothing is created
     token = API_TOKEN.read()  # so a stored copy of the token is found too
     verdicts = verify(store, args.start, args.end, api_token=token)
     console = Console()

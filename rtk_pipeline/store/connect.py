@@ -3,6 +3,7 @@ error for a failed statement."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,11 +24,15 @@ def as_warehouse_error(doing: str) -> Iterator[None]:
         raise WarehouseError(f"{doing} the warehouse failed: {type(exc).__name__}: {exc}") from exc
 
 
-def connect_duckdb(path: Path, *, read_only: bool, busy_timeout: float = 30.0) -> duckdb.DuckDBPyConnection:
+def connect_duckdb(
+    path: Path, *, read_only: bool, busy_timeout: float = 30.0, damaged_hint: str = ""
+) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting (bounded) while another process has it open; session time zone UTC.
 
     DuckDB lets one process write a file and refuses everyone else meanwhile, so a reader may briefly
-    block a commit and a commit may briefly block a reader: both sides retry instead of failing.
+    block a commit and a commit may briefly block a reader: both sides retry instead of failing. A file
+    that is not a whole DuckDB database (truncated, zeroed, random bytes) is one WarehouseError naming it,
+    followed by `damaged_hint` (what to do about it).
     """
     deadline = time.monotonic() + busy_timeout
     delay = 0.02
@@ -37,6 +42,8 @@ def connect_duckdb(path: Path, *, read_only: bool, busy_timeout: float = 30.0) -
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             message = str(exc)
             if "lock" not in message and "different configuration" not in message:
+                if _DAMAGED.search(message):
+                    raise damaged(path, message, damaged_hint) from None
                 raise
             if time.monotonic() >= deadline:
                 raise WarehouseBusyError(
@@ -46,8 +53,38 @@ def connect_duckdb(path: Path, *, read_only: bool, busy_timeout: float = 30.0) -
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
             continue
+        except (duckdb.InternalException, duckdb.SerializationException) as exc:
+            raise damaged(path, str(exc), damaged_hint) from None
+        try:
+            _check_whole(con, path, damaged_hint)
+        except BaseException:
+            con.close()
+            raise
         con.execute("SET TimeZone = 'UTC'")
         return con
+
+
+# What DuckDB says when a file's bytes are not a database (or not all of one).
+_DAMAGED = re.compile(r"not a valid DuckDB database|Could not read enough bytes|checksum|[Cc]orrupt")
+_HEADER_BYTES = 3 * 4096  # the file header and its two database headers, before the first block
+
+
+def damaged(path: Path, message: str, hint: str) -> WarehouseError:
+    first = message.strip().splitlines()[0] if message.strip() else "unreadable"
+    return WarehouseError(f"the DuckDB file {path} is damaged ({first}){hint}")
+
+
+def _check_whole(con: duckdb.DuckDBPyConnection, path: Path, hint: str) -> None:
+    """DuckDB writes whole blocks after its header, so a file of another length was cut short: DuckDB would
+    answer some reads from it and fail others. (The file's length, not the block count, which counts
+    blocks this process may hold in memory only.)"""
+    try:
+        row = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
+    except duckdb.Error:
+        return
+    size = path.stat().st_size
+    if row and row[0] and (size < _HEADER_BYTES or (size - _HEADER_BYTES) % row[0]):
+        raise damaged(path, f"{size} bytes is not a whole number of {row[0]}-byte blocks", hint)
 
 
 def memory_connection() -> duckdb.DuckDBPyConnection:

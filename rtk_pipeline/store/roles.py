@@ -221,6 +221,16 @@ class SqlReads(Protocol):
         """Whether anything was ever written here (a read of a missing warehouse would create it)."""
         ...
 
+    def require_existing(self) -> None:
+        """Refuse, in one line naming where it looked and the likely cause, when the warehouse is not there;
+        from then on the store only reads (read-only commands: nothing is created, migrated or published)."""
+        ...
+
+    def query_sandboxed(self, name_or_sql: str) -> pd.DataFrame:
+        """`rtk-pipeline sql`: one SELECT, read-only in every sense, reaching no file outside the data, and
+        holding nothing a writer needs; every error is one line."""
+        ...
+
     def query(self, name_or_sql: str, params: Sequence | Mapping | None = None) -> pa.Table:
         """A table, view, table-macro call (`stale_candidates(7, now())`) or SELECT, as Arrow."""
         ...
@@ -233,3 +243,8 @@ class SqlReads(Protocol):
 @runtime_checkable
 class Store(SyncStore, DeactivationLog, QualityReads, Previews, SqlReads, Protocol):
     """The whole warehouse: every role. Type against the narrowest role a caller needs."""
+
+    def repair(self) -> list[str]:
+        """Rebuild what can be rebuilt (the DuckDB state from its Parquet mirror; the Delta tables are
+        checked only); the lines that say what was found and done."""
+        ...

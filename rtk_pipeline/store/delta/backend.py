@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -39,7 +39,7 @@ from rtk_pipeline.schemas import (
     TABLES,
     TableSpec,
 )
-from rtk_pipeline.store import locks
+from rtk_pipeline.store import locks, sandbox
 from rtk_pipeline.store.connect import memory_connection
 from rtk_pipeline.store.delta import reader
 from rtk_pipeline.store.delta.lake import Lake, Layout, in_list, literal
@@ -57,6 +57,9 @@ from rtk_pipeline.store.stage import (
     ready,
     staged_source,
 )
+
+if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
+    import pandas as pd
 
 LAYOUTS: dict[str, Layout] = {
     **{name: Layout(spec.schema, spec.day) for name, spec in TABLES.items()},
@@ -110,6 +113,42 @@ class DeltaStore(Reads):
     def exists(self) -> bool:
         """The tables are created on first use (a read of none is a read of empty tables)."""
         return True
+
+    def require_existing(self) -> None:
+        """Refuse (one line) when no Delta table is under the root: a read never creates them."""
+        if not any(self.lake.found().values()):
+            raise WarehouseError(
+                f"no Delta tables under {self.root.uri}: check RTK_TABLE_URI for a typo (or the working "
+                "directory, if it is relative); `rtk-pipeline backfill` creates them; nothing was created"
+            )
+
+    def query_sandboxed(self, name_or_sql: str) -> pd.DataFrame:
+        """`rtk-pipeline sql`: one SELECT over an in-memory DuckDB of the tables' current versions (Arrow
+        datasets, so no file access is needed at all: sandbox.py)."""
+        self.require_existing()
+        with self._open_reader() as con:
+            sandbox.lock_down(con, [])
+            return sandbox.select_df(con, name_or_sql)
+
+    def repair(self) -> list[str]:
+        """The Delta log is the state: nothing to rebuild, so say what each table holds; one line that
+        names the missing or unreadable tables if any."""
+        found = self.lake.found()
+        lines = [f"the Delta log is the state under {self.root.uri}: nothing to rebuild"]
+        broken = []
+        for name, present in found.items():
+            try:
+                rows = self.lake.dataset(name).count_rows() if present else 0
+                version = self.lake.version(name) if present else None
+            except WarehouseError as exc:
+                broken.append(f"{name} ({str(exc).splitlines()[0]})")
+                continue
+            lines.append(
+                f"  {name}: " + (f"version {version}, {rows} row(s)" if present else "not created yet")
+            )
+        if broken:
+            raise WarehouseError(f"Delta tables under {self.root.uri} cannot be read: {'; '.join(broken)}")
+        return lines
 
     def mirror_diffs(self, table: str, first: date, last: date) -> dict[date, MirrorDiff]:
         """The Delta table is its own file set: there is no second copy to drift from it."""

@@ -194,6 +194,16 @@ class Lake:
                 table = self._table(name)
             return table.to_pyarrow_dataset()
 
+    def found(self) -> dict[str, bool]:
+        """Table name -> whether a Delta table is there (nothing is created or upgraded)."""
+        with self._errors("looking for the Delta tables"):
+            return {
+                name: DeltaTable.is_deltatable(
+                    self.root.table_uri(name), storage_options=self.root.storage_options
+                )
+                for name in self.layouts
+            }
+
     def version(self, name: str) -> int:
         with self._errors(f"reading the Delta table {name}"):
             return self._table(name).version()

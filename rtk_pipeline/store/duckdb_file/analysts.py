@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -101,6 +102,23 @@ def view_ddl(
 ) -> str:
     """The analysts' file's definitions, derived from the pipeline's tables (same names, columns, types)."""
     root = f"coalesce(getvariable({lit(PARQUET_DIR_VARIABLE)}), {lit(str(parquet_dir.resolve()))})"
+    statements = []
+    for table, source in snapshot_sources(root, day_tables).items():
+        select = ", ".join(f"CAST({q(c)} AS {dtype}) AS {q(c)}" for c, dtype in _columns(con, table))
+        statements.append(f"CREATE OR REPLACE VIEW {q(table)} AS SELECT {select} FROM {source};")
+        for kind, name, comment in con.execute(
+            "SELECT 'VIEW', table_name, comment FROM duckdb_tables() WHERE table_name = $1 AND comment <> '' "
+            "UNION ALL SELECT 'COLUMN', table_name || '.' || column_name, comment FROM duckdb_columns() "
+            "WHERE table_name = $1 AND comment <> '' ORDER BY 1 DESC, 2",
+            [table],
+        ).fetchall():
+            statements.append(f"COMMENT ON {kind} {name} IS {lit(comment)};")
+    return "\n".join(statements + analyst_sql)
+
+
+def snapshot_sources(root: str, day_tables: Iterable[DayTable]) -> dict[str, str]:
+    """Table name -> the FROM clause of its newest snapshots under the folder expression `root` (with a
+    `filename` column): what the analysts' views read, and what `repair` rebuilds the state from."""
     # Each folder of snapshots holds its newest version and, while sessions are open, older ones.
     sources = {
         spec.name: f"read_parquet({root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}, "
@@ -113,18 +131,7 @@ def view_ddl(
         "QUALIFY filename = max(filename) OVER ()"
         for t in SMALL_TABLES
     }
-    statements = []
-    for table, source in sources.items():
-        select = ", ".join(f"CAST({q(c)} AS {dtype}) AS {q(c)}" for c, dtype in _columns(con, table))
-        statements.append(f"CREATE OR REPLACE VIEW {q(table)} AS SELECT {select} FROM {source};")
-        for kind, name, comment in con.execute(
-            "SELECT 'VIEW', table_name, comment FROM duckdb_tables() WHERE table_name = $1 AND comment <> '' "
-            "UNION ALL SELECT 'COLUMN', table_name || '.' || column_name, comment FROM duckdb_columns() "
-            "WHERE table_name = $1 AND comment <> '' ORDER BY 1 DESC, 2",
-            [table],
-        ).fetchall():
-            statements.append(f"COMMENT ON {kind} {name} IS {lit(comment)};")
-    return "\n".join(statements + analyst_sql)
+    return sources
 
 
 def _fingerprint(ddl: str) -> str:
@@ -140,20 +147,84 @@ def refresh_file(
 ) -> bool:
     """Bring the analysts' file up to date with the pipeline's state (`con`, under the write lock).
 
-    Opens the file only when its definitions are out of date (never for new rows: the views read the
-    files). Returns False, with a warning that says why, when another process holds it; the next call
-    retries.
+    Every call reads the file's definitions (a short read-only open: sessions keep working) and rewrites
+    them when the schema or the folder changed, or an analyst replaced or dropped one of the pipeline's
+    views. Never for new rows (the views read the files). Returns False, with a warning that says why, when
+    another process holds the file; the next call retries.
     """
+    day_tables = list(day_tables)
     ddl = view_ddl(con, parquet_dir, day_tables, analyst_sql)
-    fingerprint = _fingerprint(ddl)
+    names = _defined_names(day_tables, analyst_sql)
     target = str(duckdb_path.resolve())
     row = con.execute(
         "SELECT fingerprint, inode, parquet_dir FROM analysts_file WHERE path = ?", [target]
     ).fetchone()
     inode = duckdb_path.stat().st_ino if duckdb_path.exists() else None
-    if row is not None and row[:2] == (fingerprint, inode):
-        return True
-    reason = _why(row, inode, str(parquet_dir.resolve()))
+    expected = f"{_fingerprint(ddl)}:"
+    if row is not None and row[1] == inode and str(row[0]).startswith(expected):
+        written = _read_definitions(duckdb_path, names)
+        if written is None or f"{expected}{written}" == row[0]:
+            return True  # unchanged (or held read-write by a session: checked again next time)
+        reason = "an analyst replaced or dropped one of its views: they are put back"
+    else:
+        reason = _why(row, inode, str(parquet_dir.resolve()))
+    written = _write_definitions(duckdb_path, parquet_dir, ddl, names, reason)
+    if written is None:
+        return False
+    con.execute("DELETE FROM analysts_file WHERE path = ?", [target])
+    con.execute(
+        "INSERT INTO analysts_file VALUES (?, ?, ?, ?, ?)",
+        [
+            target,
+            str(parquet_dir.resolve()),
+            expected + written,
+            duckdb_path.stat().st_ino,
+            datetime.now(UTC),
+        ],
+    )
+    log.info("analysts' file %s written (%s)", duckdb_path, reason)
+    return True
+
+
+_DEFINED = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
+
+
+def _defined_names(day_tables: Iterable[DayTable], analyst_sql: list[str]) -> list[str]:
+    """The names the pipeline defines in the analysts' file (an analyst's own views are theirs)."""
+    views = [spec.name for spec in day_tables] + list(SMALL_TABLES)
+    return sorted(set(views) | {m.group(1) for sql in analyst_sql for m in _DEFINED.finditer(sql)})
+
+
+def _definitions(analysts: duckdb.DuckDBPyConnection, names: list[str]) -> str:
+    """A digest of how the file defines `names` now (views, macros, and tables an analyst put there)."""
+    rows = analysts.execute(
+        "SELECT 'view', view_name, sql FROM duckdb_views() "
+        "WHERE NOT internal AND list_contains($names, view_name) "
+        "UNION ALL SELECT 'table', table_name, sql FROM duckdb_tables() "
+        "WHERE list_contains($names, table_name) "
+        "UNION ALL SELECT function_type, function_name, macro_definition FROM duckdb_functions() "
+        "WHERE NOT internal AND list_contains($names, function_name) ORDER BY 2, 1",
+        {"names": names},
+    ).fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def _read_definitions(duckdb_path: Path, names: list[str]) -> str | None:
+    """The file's current definitions digest, or None while a session holds it read-write."""
+    try:
+        analysts = duckdb.connect(str(duckdb_path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        return _definitions(analysts, names)
+    finally:
+        analysts.close()
+
+
+def _write_definitions(
+    duckdb_path: Path, parquet_dir: Path, ddl: str, names: list[str], reason: str
+) -> str | None:
+    """(Re)write the definitions; the digest of what the file now holds, or None (warned) if held."""
     try:
         analysts = duckdb.connect(str(duckdb_path))
     except duckdb.Error as exc:
@@ -164,30 +235,24 @@ def refresh_file(
             duckdb_path,
             "is open in another process" if held else f"cannot be opened ({str(exc).splitlines()[0]})",
             reason,
-            "close that session to let it through" if held else "move the file away to have it recreated",
+            "close that session to let it through" if held else "run `rtk-pipeline repair` to re-create it",
         )
-        return False
+        return None
     try:
         remove_superseded(parquet_dir)  # the new views bind to files of the current schema only
         analysts.begin()
         for table, kind in analysts.execute(
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall():
-            if table in RELEASE_TABLES and kind == "BASE TABLE":  # an older release's copy, migrated
-                analysts.execute(f"DROP TABLE {q(table)}")
+            if kind == "BASE TABLE" and (table in RELEASE_TABLES or table in names):
+                analysts.execute(f"DROP TABLE {q(table)}")  # an older release's copy, or an analyst's
         analysts.execute("DROP VIEW IF EXISTS parquet_exports_pending")
         analysts.execute(ddl)
         analysts.commit()
         analysts.execute("CHECKPOINT")
+        return _definitions(analysts, names)
     finally:
         analysts.close()
-    con.execute("DELETE FROM analysts_file WHERE path = ?", [target])
-    con.execute(
-        "INSERT INTO analysts_file VALUES (?, ?, ?, ?, ?)",
-        [target, str(parquet_dir.resolve()), fingerprint, duckdb_path.stat().st_ino, datetime.now(UTC)],
-    )
-    log.info("analysts' file %s written (%s)", duckdb_path, reason)
-    return True
 
 
 def _why(row: tuple | None, inode: int | None, parquet_dir: str) -> str:

@@ -20,19 +20,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import filelock
 import pyarrow as pa
 
 from rtk_pipeline import normalize
-from rtk_pipeline.errors import WarehouseBusyError
+from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
 from rtk_pipeline.schemas import DEACTIVATIONS_SCHEMA, DEACTIVATIONS_TABLE, TABLE_SCHEMAS, TABLES
-from rtk_pipeline.store import locks
+from rtk_pipeline.store import locks, sandbox
 from rtk_pipeline.store.connect import as_warehouse_error, connect_duckdb
 from rtk_pipeline.store.ddl import create_table_sql, table_sql, view_sql
-from rtk_pipeline.store.duckdb_file import analysts, audit, migrate, mirror, parquet, snapshots
+from rtk_pipeline.store.duckdb_file import analysts, audit, migrate, mirror, parquet, repair, snapshots
 from rtk_pipeline.store.duckdb_file import commit as sql_commit
 from rtk_pipeline.store.duckdb_file.locked import LockedConnection
 from rtk_pipeline.store.reads import ReadConnections, Reads
@@ -40,6 +40,9 @@ from rtk_pipeline.store.records import Deactivation, MirrorDiff, SyncRun
 from rtk_pipeline.store.runs import failed_run_table, of_app, sync_run_table
 from rtk_pipeline.store.sqltext import file_part, q
 from rtk_pipeline.store.stage import ParquetStage, conform, describe, new_stage, ready
+
+if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
+    import pandas as pd
 
 # Tables declared only in Python (their DDL is generated), created before the sql/ files run.
 _GENERATED_DDL = [create_table_sql(DEACTIVATIONS_TABLE, DEACTIVATIONS_SCHEMA, primary_key="attempt_id")]
@@ -73,6 +76,7 @@ class DuckDBStore(Reads):
         self._schema_ready = False
         self._published = False
         self._app_columns_seen = False
+        self._read_only = False  # set by require_existing(): nothing may create, migrate or publish
 
     def __repr__(self) -> str:
         return f"DuckDBStore({str(self.duckdb_path)!r}, {str(self.parquet_dir)!r}, app_id={self.app_id!r})"
@@ -87,6 +91,8 @@ class DuckDBStore(Reads):
         """
         if read_only:
             return self.connections.connection()
+        if self._read_only:
+            raise WarehouseError(f"{self!r} was opened for reading only: nothing is written")
         self._acquire()
         try:
             con = self._open_rw()
@@ -97,14 +103,58 @@ class DuckDBStore(Reads):
 
     def _open_reader(self) -> duckdb.DuckDBPyConnection:
         if not self.state_path.exists():
+            if self._read_only:
+                raise repair.missing_error(self)
             self.ensure_schema()
-        con = connect_duckdb(self.state_path, read_only=True, busy_timeout=self.busy_timeout)
+        con = self._open_state(read_only=True)
         if self._app_columns_seen or migrate.has_app_columns(con):
             self._app_columns_seen = True
             return con
         con.close()  # a release's single-app state: reads filter on app_id, so it migrates first
+        if self._read_only:
+            raise WarehouseError(
+                f"the pipeline's state {self.state_path} is an older release's: a read-only command does "
+                "not migrate it, run `rtk-pipeline backfill` (any write) first"
+            )
         self.ensure_schema()
-        return connect_duckdb(self.state_path, read_only=True, busy_timeout=self.busy_timeout)
+        return self._open_state(read_only=True)
+
+    def _open_state(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """The private state, with the one-line "damaged: run repair" error when it is not a database."""
+        return connect_duckdb(
+            self.state_path, read_only=read_only, busy_timeout=self.busy_timeout, damaged_hint=repair.HINT
+        )
+
+    def require_existing(self) -> None:
+        """Refuse (one line naming the paths and the likely cause) unless the analysts' file and the private
+        state are both there; from now on this store only reads: nothing is created, migrated or published."""
+        self._read_only = True
+        if not (self.duckdb_path.exists() and self.state_path.exists()):
+            raise repair.missing_error(self)
+
+    def repair(self) -> list[str]:
+        """Rebuild a damaged or missing private state from the Parquet mirror, re-create the analysts'
+        file (repair.py); the lines that say what was done."""
+        return repair.describe(repair.repair(self), self)
+
+    def query_sandboxed(self, name_or_sql: str) -> pd.DataFrame:
+        """`rtk-pipeline sql`: one SELECT over the analysts' file (views over immutable Parquet snapshots,
+        read-only like any session), so it never holds the private state a writer needs (sandbox.py)."""
+        self.require_existing()
+        con = connect_duckdb(
+            self.duckdb_path,
+            read_only=True,
+            busy_timeout=self.busy_timeout,
+            damaged_hint=": run `rtk-pipeline repair` to re-create it",
+        )
+        try:  # the configured folder, even if the file's views still name the one it was moved from
+            con.execute(
+                f"SET VARIABLE {analysts.PARQUET_DIR_VARIABLE} = ?", [str(self.parquet_dir.resolve())]
+            )
+            sandbox.lock_down(con, [self.parquet_dir])
+            return sandbox.select_df(con, name_or_sql)
+        finally:
+            con.close()
 
     @property
     def location(self) -> str:
@@ -257,7 +307,7 @@ class DuckDBStore(Reads):
                 busy_timeout=self.busy_timeout,
             )
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        con = connect_duckdb(self.state_path, read_only=False, busy_timeout=self.busy_timeout)
+        con = self._open_state(read_only=False)
         try:
             if not self._schema_ready:
                 self._apply_schema(con)
@@ -274,6 +324,8 @@ class DuckDBStore(Reads):
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """The write lock and a read-write connection to the state; on success, publish what changed:
         the `mirror` small tables, queued Parquet days, the analysts' file when its definitions are stale."""
+        if self._read_only:
+            raise WarehouseError(f"{self!r} was opened for reading only: nothing is written")
         self._acquire()
         try:
             con = self._open_rw()

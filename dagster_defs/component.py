@@ -26,6 +26,7 @@ from pydantic import ConfigDict, Field, field_validator
 from dagster_defs.assets import build_app_assets, build_views_asset
 from dagster_defs.checks import build_app_checks
 from dagster_defs.partitions import backfill_policy, daily_partitions
+from dagster_defs.refresh import RealtimeKitRefresh, build_app_refresh
 from dagster_defs.resources import api_resource, store_resource
 from dagster_defs.schedules import AssetJob, ScheduleSettings, build_app_jobs
 from dagster_defs.scope import DEFAULT_TOKEN_ENV, App, ComponentScope, slug
@@ -175,6 +176,9 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
     stale: Annotated[RealtimeKitStale, _doc("Stale-meeting deactivation.")] = Field(
         default_factory=RealtimeKitStale
     )
+    refresh: Annotated[RealtimeKitRefresh, _doc("The daily refresh of old meetings and participants.")] = Field(
+        default_factory=RealtimeKitRefresh
+    )
 
     @field_validator("partitions_start")
     @classmethod
@@ -244,8 +248,10 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
             checks += app_checks.all
             app_jobs = build_app_jobs(app, app_checks, schedule)
             app_stale = build_app_stale(app, enabled=stale_enabled, policy=self.stale.policy)
-            jobs += [app_jobs.sync, app_jobs.checks, app_jobs.freshness, app_stale.job]
-            schedules += app_jobs.schedules
+            app_refresh = build_app_refresh(app, self.refresh)
+            checks.append(app_refresh.check)
+            jobs += [app_jobs.sync, app_jobs.checks, app_jobs.freshness, app_stale.job, app_refresh.job]
+            schedules += [*app_jobs.schedules, app_refresh.schedule]
             sensors.append(app_stale.sensor)
         return dg.Definitions(
             assets=assets,
@@ -281,6 +287,7 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
 __all__ = [
     "RealtimeKitApp",
     "RealtimeKitComponent",
+    "RealtimeKitRefresh",
     "RealtimeKitSchedule",
     "RealtimeKitStale",
     "RealtimeKitStore",

@@ -1,0 +1,146 @@
+"""The refresh in Dagster: the job run by the `dagster` CLI brings old meetings and their late participants
+into the warehouse as `rtk-pipeline refresh` does, reports the days it changed as materializations, the
+schedule follows the `refresh` attribute, and `participants_fresh` warns with the count of meetings behind."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from dagster import AssetCheckSeverity, AssetKey, AssetRecordsFilter, DefaultScheduleStatus, DagsterInstance
+
+from dagster_defs.component import RealtimeKitComponent
+from dagster_defs.refresh import CHECK, RealtimeKitRefresh
+from tests.support.emulator import client_for
+from tests.support.names import CHECKS_JOB, MEETINGS, PARTICIPANTS, SYNC_JOB
+from tests.support.stores import rows
+
+REFRESH_JOB = "realtimekit_default_refresh_job"
+REFRESH_SCHEDULE = "realtimekit_default_daily_refresh"
+
+
+def _stored(path: Path) -> tuple[set[tuple], set[tuple]]:
+    meetings = rows(path, "SELECT id, title, status FROM meetings")
+    participants = rows(path, "SELECT meeting_id, id FROM participants")
+    return set(meetings), set(participants)
+
+
+def _truth(emu) -> tuple[set[tuple], set[tuple]]:
+    meetings = emu.meetings()
+    participants = {(m["id"], p["id"]) for m in meetings for p in emu.participants(m["id"])}
+    return {(m["id"], m["title"], m["status"]) for m in meetings}, participants
+
+
+def _latest(instance: DagsterInstance, asset: AssetKey, day: str):
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset, asset_partitions=[day]), limit=1
+    ).records
+    return records[0]
+
+
+def test_the_cli_job_refreshes_old_meetings_like_the_command(
+    emu, rtk_env, disk_instance, run_job, window, dagster_cli
+):
+    first, last = window
+    assert run_job(disk_instance, first, last).success
+    # Late participants in old ACTIVE rooms, and a renamed meeting, all through the API.
+    active = [m for m in emu.meetings() if m["status"] == "ACTIVE"][:6]
+    with client_for(emu) as client:
+        for meeting in active[:5]:
+            client.add_participant(
+                meeting["id"], {"preset_name": "group_call_participant", "custom_participant_id": "late"}
+            )
+        client.update_meeting(active[5]["id"], {"title": "Weekly Standup (renamed)"})
+    path = Path(rtk_env["RTK_DUCKDB_PATH"])
+    assert _stored(path) != _truth(emu)  # the daily sync of recent days would not see any of it
+
+    done = dagster_cli("job", "execute", "-m", "dagster_defs.definitions", "-j", REFRESH_JOB, env=rtk_env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _stored(path) == _truth(emu)
+
+    (run,) = disk_instance.get_runs(filters=None, limit=1)
+    assert run.job_name == REFRESH_JOB and run.is_success
+    # Each changed day is a new materialization of both tables, from the refresh run, with its rows.
+    days = {m["created_at"][:10] for m in active}
+    for day in days:
+        for asset, table in ((MEETINGS, "meetings"), (PARTICIPANTS, "participants")):
+            record = _latest(disk_instance, asset, day)
+            assert record.run_id == run.run_id
+            metadata = record.asset_materialization.metadata
+            stored = rows(path, f"SELECT count(*) FROM {table} WHERE {_day_column(table)} = ?", [date.fromisoformat(day)])
+            assert metadata["dagster/row_count"].value == stored[0][0]
+            assert "api_total_count" in metadata  # the sync's completeness evidence, carried
+    # The figures of `--json` are the op's metadata, and the check is judged right after.
+    step = [e for e in disk_instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.is_successful_output]
+    (output,) = step
+    figures = output.dagster_event.event_specific_data.metadata
+    assert figures["participants_added"].value == 5 and figures["meetings_changed"].value >= 1
+    assert {"requests", "budget", "active_behind", "oldest_active_sync"} <= set(figures)
+    evaluation = _latest_evaluation(disk_instance, run.run_id)
+    assert evaluation.passed
+
+    # Nothing changed since: a second run changes no day.
+    done = dagster_cli("job", "execute", "-m", "dagster_defs.definitions", "-j", REFRESH_JOB, env=rtk_env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _stored(path) == _truth(emu)
+
+
+def _day_column(table: str) -> str:
+    return "created_day" if table == "meetings" else "meeting_created_day"
+
+
+def _latest_evaluation(instance: DagsterInstance, run_id: str):
+    evaluations = [
+        e.dagster_event.event_specific_data
+        for e in instance.all_logs(run_id)
+        if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    (evaluation,) = [e for e in evaluations if e.check_name == CHECK]
+    return evaluation
+
+
+@pytest.mark.parametrize(
+    ("refresh", "cron", "status"),
+    [
+        ({}, "45 1 * * *", DefaultScheduleStatus.RUNNING),
+        ({"cron": "30 3 * * 1", "max_requests": 200}, "30 3 * * 1", DefaultScheduleStatus.RUNNING),
+        ({"enabled": False}, "45 1 * * *", DefaultScheduleStatus.STOPPED),
+    ],
+)
+def test_the_schedule_follows_the_attribute(refresh, cron, status):
+    defs = RealtimeKitComponent(refresh=RealtimeKitRefresh(**refresh)).build_defs()
+    schedule = {s.name: s for s in defs.schedules}[REFRESH_SCHEDULE]
+    assert schedule.cron_schedule == cron and schedule.default_status == status
+    assert schedule.job_name == REFRESH_JOB
+    (node,) = defs.resolve_job_def(REFRESH_JOB).nodes
+    assert node.definition.pool == "rtk_api"  # the token's pool, like the sync and stale jobs
+
+
+def test_bad_refresh_attributes_are_refused():
+    with pytest.raises(ValueError, match="max_requests"):
+        RealtimeKitRefresh(max_requests=0)
+
+
+def test_participants_fresh_warns_with_the_count(emu, rtk_env, instance, run_job, window):
+    """Meetings synced, participants never listed: every ACTIVE meeting is behind, and the check says so."""
+    from dagster_defs.definitions import build_defs
+
+    first, last = window
+    result = (
+        build_defs()
+        .resolve_job_def(SYNC_JOB)
+        .execute_in_process(
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": first.isoformat(),
+                  "dagster/asset_partition_range_end": last.isoformat()},
+            asset_selection=[MEETINGS],
+        )
+    )  # fmt: skip
+    assert result.success
+    result = run_job(instance, first, last, job=CHECKS_JOB)
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == CHECK]
+    active = sum(m["status"] == "ACTIVE" for m in emu.meetings())
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN
+    assert evaluation.metadata["active_behind"].value == active
+    assert f"{active} of {active} ACTIVE meeting(s)" in evaluation.description

@@ -176,8 +176,8 @@ class RealtimeKitComponent(dg.Component, dg.Resolvable, dg.Model):
     stale: Annotated[RealtimeKitStale, _doc("Stale-meeting deactivation.")] = Field(
         default_factory=RealtimeKitStale
     )
-    refresh: Annotated[RealtimeKitRefresh, _doc("The daily refresh of old meetings and participants.")] = Field(
-        default_factory=RealtimeKitRefresh
+    refresh: Annotated[RealtimeKitRefresh, _doc("The daily refresh of old meetings and participants.")] = (
+        Field(default_factory=RealtimeKitRefresh)
     )
 
     @field_validator("partitions_start")

@@ -8,10 +8,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckSeverity, AssetKey, AssetRecordsFilter, DefaultScheduleStatus, DagsterInstance
+from dagster import AssetCheckSeverity, AssetKey, AssetRecordsFilter, DagsterInstance, DefaultScheduleStatus
 
 from dagster_defs.component import RealtimeKitComponent
-from dagster_defs.refresh import CHECK, RealtimeKitRefresh
+from dagster_defs.refresh import CHECK
 from tests.support.emulator import client_for
 from tests.support.names import CHECKS_JOB, MEETINGS, PARTICIPANTS, SYNC_JOB
 from tests.support.stores import rows
@@ -68,11 +68,19 @@ def test_the_cli_job_refreshes_old_meetings_like_the_command(
             record = _latest(disk_instance, asset, day)
             assert record.run_id == run.run_id
             metadata = record.asset_materialization.metadata
-            stored = rows(path, f"SELECT count(*) FROM {table} WHERE {_day_column(table)} = ?", [date.fromisoformat(day)])
+            stored = rows(
+                path,
+                f"SELECT count(*) FROM {table} WHERE {_day_column(table)} = ?",
+                [date.fromisoformat(day)],
+            )
             assert metadata["dagster/row_count"].value == stored[0][0]
             assert "api_total_count" in metadata  # the sync's completeness evidence, carried
     # The figures of `--json` are the op's metadata, and the check is judged right after.
-    step = [e for e in disk_instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.is_successful_output]
+    step = [
+        e
+        for e in disk_instance.all_logs(run.run_id)
+        if e.dagster_event and e.dagster_event.is_successful_output
+    ]
     (output,) = step
     figures = output.dagster_event.event_specific_data.metadata
     assert figures["participants_added"].value == 5 and figures["meetings_changed"].value >= 1
@@ -101,15 +109,15 @@ def _latest_evaluation(instance: DagsterInstance, run_id: str):
 
 
 @pytest.mark.parametrize(
-    ("refresh", "cron", "status"),
+    ("attribute", "cron", "status"),
     [
-        ({}, "45 1 * * *", DefaultScheduleStatus.RUNNING),
-        ({"cron": "30 3 * * 1", "max_requests": 200}, "30 3 * * 1", DefaultScheduleStatus.RUNNING),
-        ({"enabled": False}, "45 1 * * *", DefaultScheduleStatus.STOPPED),
+        ("", "45 1 * * *", DefaultScheduleStatus.RUNNING),
+        ("refresh: {cron: '30 3 * * 1', max_requests: 200}", "30 3 * * 1", DefaultScheduleStatus.RUNNING),
+        ("refresh: {enabled: false}", "45 1 * * *", DefaultScheduleStatus.STOPPED),
     ],
 )
-def test_the_schedule_follows_the_attribute(refresh, cron, status):
-    defs = RealtimeKitComponent(refresh=RealtimeKitRefresh(**refresh)).build_defs()
+def test_the_schedule_follows_the_attribute(attribute, cron, status):
+    defs = RealtimeKitComponent.resolve_from_yaml(attribute or "{}").build_defs()
     schedule = {s.name: s for s in defs.schedules}[REFRESH_SCHEDULE]
     assert schedule.cron_schedule == cron and schedule.default_status == status
     assert schedule.job_name == REFRESH_JOB
@@ -117,9 +125,37 @@ def test_the_schedule_follows_the_attribute(refresh, cron, status):
     assert node.definition.pool == "rtk_api"  # the token's pool, like the sync and stale jobs
 
 
-def test_bad_refresh_attributes_are_refused():
-    with pytest.raises(ValueError, match="max_requests"):
-        RealtimeKitRefresh(max_requests=0)
+def test_each_app_has_its_refresh_in_its_tokens_pool():
+    component = RealtimeKitComponent.resolve_from_yaml(
+        """
+        apps:
+          - {app_id: prod-1, token_env: RTK_TOKEN_PROD}
+          - {app_id: staging-2}
+        """
+    )
+    defs = component.build_defs()
+    pools = {
+        name: defs.resolve_job_def(name).nodes[0].definition.pool
+        for name in ("realtimekit_prod_1_refresh_job", "realtimekit_staging_2_refresh_job")
+    }
+    assert pools == {
+        "realtimekit_prod_1_refresh_job": "rtk_api_rtk_token_prod",
+        "realtimekit_staging_2_refresh_job": "rtk_api",
+    }
+    checks = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    assert {
+        ("realtimekit/prod_1/participants", CHECK),
+        ("realtimekit/staging_2/participants", CHECK),
+    } <= checks
+
+
+@pytest.mark.parametrize(
+    ("attribute", "named"),
+    [("refresh: {max_requests: 0}", "max_requests"), ("refresh: {every: day}", "every")],
+)
+def test_bad_refresh_attributes_are_refused(attribute, named):
+    with pytest.raises(Exception, match=named):
+        RealtimeKitComponent.resolve_from_yaml(attribute)
 
 
 def test_participants_fresh_warns_with_the_count(emu, rtk_env, instance, run_job, window):

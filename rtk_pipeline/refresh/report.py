@@ -4,7 +4,7 @@ prints with --json / --plan and the Dagster job puts in run metadata (ARCHITECTU
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 
@@ -13,8 +13,8 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat()
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 def _json(obj: object, skip: frozenset[str] = frozenset()) -> dict[str, Any]:

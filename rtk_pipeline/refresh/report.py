@@ -65,4 +65,5 @@ class RefreshPlan:
     oldest_active_sync: datetime | None
 
     def as_json(self) -> dict[str, Any]:
-        return _json(self)
+        """What --plan prints; `active_behind` is for the Dagster check and stays out of it."""
+        return _json(self, frozenset({"active_behind"}))

@@ -100,6 +100,7 @@ def plan(
     cycle = cost.cycle(stored, budget)
     return RefreshPlan(
         active_meetings=sum(1 for m in stored if m.active),
+        active_behind=cost.behind(stored, now_utc(), settings.participants_max_age_days),
         cycle_requests=cycle.requests,
         cycle_runs=cycle.runs,
         budget=budget,

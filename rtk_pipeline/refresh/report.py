@@ -54,8 +54,9 @@ class RefreshReport:
 class RefreshPlan:
     """What a full cycle costs, from the warehouse alone: the ACTIVE meetings, the requests a cycle needs
     (listing pages + each ACTIVE meeting's participant pages), the runs that takes at `budget`, and the oldest
-    participants_synced_at among ACTIVE meetings; `active_behind` counts the ACTIVE meetings not refreshed within
-    the max age (RTK_PARTICIPANTS_MAX_AGE_DAYS), what the Dagster check `participants_fresh` warns about."""
+    participants_synced_at among ACTIVE meetings; `active_behind` counts the ACTIVE meetings not refreshed
+    within the max age (RTK_PARTICIPANTS_MAX_AGE_DAYS), what the Dagster check `participants_fresh` warns
+    about."""
 
     active_meetings: int
     active_behind: int

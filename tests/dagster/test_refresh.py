@@ -4,7 +4,7 @@ schedule follows the `refresh` attribute, and `participants_fresh` warns with th
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from dagster import AssetCheckSeverity, AssetKey, AssetRecordsFilter, DagsterIns
 
 from dagster_defs.component import RealtimeKitComponent
 from dagster_defs.refresh import CHECK
+from tests.refresh.changes import api_meetings, api_participants, make_changes
 from tests.support.emulator import client_for
 from tests.support.names import CHECKS_JOB, MEETINGS, PARTICIPANTS, SYNC_JOB
 from tests.support.stores import rows
@@ -20,16 +21,14 @@ REFRESH_JOB = "realtimekit_default_refresh_job"
 REFRESH_SCHEDULE = "realtimekit_default_daily_refresh"
 
 
-def _stored(path: Path) -> tuple[set[tuple], set[tuple]]:
+def _stored(path: Path) -> tuple[dict, dict]:
     meetings = rows(path, "SELECT id, title, status FROM meetings")
-    participants = rows(path, "SELECT meeting_id, id FROM participants")
-    return set(meetings), set(participants)
+    participants = rows(path, "SELECT meeting_id, id, name, preset_name FROM participants")
+    return {i: (t, s) for i, t, s in meetings}, {(m, i): (n, p) for m, i, n, p in participants}
 
 
-def _truth(emu) -> tuple[set[tuple], set[tuple]]:
-    meetings = emu.meetings()
-    participants = {(m["id"], p["id"]) for m in meetings for p in emu.participants(m["id"])}
-    return {(m["id"], m["title"], m["status"]) for m in meetings}, participants
+def _truth(emu) -> tuple[dict, dict]:
+    return api_meetings(emu), api_participants(emu)
 
 
 def _latest(instance: DagsterInstance, asset: AssetKey, day: str):
@@ -39,31 +38,31 @@ def _latest(instance: DagsterInstance, asset: AssetKey, day: str):
     return records[0]
 
 
+def _execute(dagster_cli, env: dict[str, str]) -> None:
+    done = dagster_cli("job", "execute", "-m", "dagster_defs.definitions", "-j", REFRESH_JOB, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_the_cli_job_refreshes_old_meetings_like_the_command(
     emu, rtk_env, disk_instance, run_job, window, dagster_cli
 ):
+    """Issue 19's acceptance changes, then `dagster job execute` of the refresh job: the warehouse equals
+    the API, as after `rtk-pipeline refresh` (tests/refresh), and the UI shows what changed."""
     first, last = window
     assert run_job(disk_instance, first, last).success
-    # Late participants in old ACTIVE rooms, and a renamed meeting, all through the API.
-    active = [m for m in emu.meetings() if m["status"] == "ACTIVE"][:6]
     with client_for(emu) as client:
-        for meeting in active[:5]:
-            client.add_participant(
-                meeting["id"], {"preset_name": "group_call_participant", "custom_participant_id": "late"}
-            )
-        client.update_meeting(active[5]["id"], {"title": "Weekly Standup (renamed)"})
+        changes = make_changes(emu, client)
     path = Path(rtk_env["RTK_DUCKDB_PATH"])
     assert _stored(path) != _truth(emu)  # the daily sync of recent days would not see any of it
 
-    done = dagster_cli("job", "execute", "-m", "dagster_defs.definitions", "-j", REFRESH_JOB, env=rtk_env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _execute(dagster_cli, rtk_env)
     assert _stored(path) == _truth(emu)
 
-    (run,) = disk_instance.get_runs(filters=None, limit=1)
+    (run,) = disk_instance.get_runs(limit=1)
     assert run.job_name == REFRESH_JOB and run.is_success
     # Each changed day is a new materialization of both tables, from the refresh run, with its rows.
-    days = {m["created_at"][:10] for m in active}
-    for day in days:
+    days = {emu.meeting(meeting_id)["created_at"][:10] for meeting_id, _ in changes.joined}
+    for day in sorted(days):
         for asset, table in ((MEETINGS, "meetings"), (PARTICIPANTS, "participants")):
             record = _latest(disk_instance, asset, day)
             assert record.run_id == run.run_id
@@ -76,21 +75,23 @@ def test_the_cli_job_refreshes_old_meetings_like_the_command(
             assert metadata["dagster/row_count"].value == stored[0][0]
             assert "api_total_count" in metadata  # the sync's completeness evidence, carried
     # The figures of `--json` are the op's metadata, and the check is judged right after.
-    step = [
+    (output,) = [
         e
         for e in disk_instance.all_logs(run.run_id)
         if e.dagster_event and e.dagster_event.is_successful_output
     ]
-    (output,) = step
     figures = output.dagster_event.event_specific_data.metadata
-    assert figures["participants_added"].value == 5 and figures["meetings_changed"].value >= 1
+    assert figures["participants_added"].value == len(changes.joined)
+    assert figures["participants_removed"].value == len(changes.deleted)
+    assert figures["meetings_added"].value == len(changes.created)
     assert {"requests", "budget", "active_behind", "oldest_active_sync"} <= set(figures)
+    # Meetings created today are in no partition yet: named, not claimed.
+    assert datetime.now(UTC).date().isoformat() in figures["changed_days_not_materialized"].value
     evaluation = _latest_evaluation(disk_instance, run.run_id)
-    assert evaluation.passed
+    assert evaluation.passed and evaluation.metadata["active_behind"].value == 0
 
-    # Nothing changed since: a second run changes no day.
-    done = dagster_cli("job", "execute", "-m", "dagster_defs.definitions", "-j", REFRESH_JOB, env=rtk_env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # Nothing changed since: a second run still leaves the API's rows.
+    _execute(dagster_cli, rtk_env)
     assert _stored(path) == _truth(emu)
 
 

@@ -14,11 +14,8 @@ from dagster_defs.component import RealtimeKitComponent
 from dagster_defs.refresh import CHECK
 from tests.refresh.changes import api_meetings, api_participants, make_changes
 from tests.support.emulator import client_for
-from tests.support.names import CHECKS_JOB, MEETINGS, PARTICIPANTS, SYNC_JOB
+from tests.support.names import CHECKS_JOB, MEETINGS, PARTICIPANTS, REFRESH_JOB, REFRESH_SCHEDULE, SYNC_JOB
 from tests.support.stores import rows
-
-REFRESH_JOB = "realtimekit_default_refresh_job"
-REFRESH_SCHEDULE = "realtimekit_default_daily_refresh"
 
 
 def _stored(path: Path) -> tuple[dict, dict]:

@@ -65,6 +65,7 @@ class RefreshConfig(dg.Config):
 
     max_requests: int | None = Field(
         default=None,
+        ge=1,
         description="Requests this run may send, retries included; unset = the component's `refresh."
         "max_requests`, else what the token's rate limit allows in 30 minutes.",
     )
@@ -89,16 +90,13 @@ def refresh_settings(realtimekit: RealtimeKitResource) -> RefreshSettings:
 
 def build_app_refresh(app: App, attributes: RealtimeKitRefresh) -> AppRefresh:
     """One app's refresh job (its token's pool), its daily schedule and the `participants_fresh` check."""
-    op = _refresh_op(app, attributes.max_requests)
-
-    @dg.job(
-        name=app.named("refresh_job"),
+    job = dg.GraphDefinition(
+        name=app.named("refresh_job"), node_defs=[_refresh_op(app, attributes.max_requests)]
+    ).to_job(
         description=f"App `{app.name}`: bring old meetings and the participants of ACTIVE meetings up to "
         "date within a request budget (`rtk-pipeline refresh`).",
         tags={"rtk/feature": "refresh", "rtk/app": app.name},
     )
-    def job() -> None:
-        op()
 
     schedule = dg.ScheduleDefinition(
         name=app.named("daily_refresh"),
@@ -176,17 +174,16 @@ def _report_days(context: dg.OpExecutionContext, app: App, store: Store, days: t
 def _last_materializations(
     instance: dg.DagsterInstance, asset: dg.AssetKey, keys: list[str]
 ) -> dict[str, dict[str, dg.MetadataValue]]:
-    """The latest materialization's metadata of each of these partitions that has one."""
-    if not keys:
-        return {}
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=keys), limit=len(keys) * 50
-    ).records  # newest first
+    """The latest materialization's metadata of each of these partitions that has one (a query each: a
+    shared limit could cut off a partition behind another's many newer materializations)."""
     out: dict[str, dict[str, dg.MetadataValue]] = {}
-    for record in records:
-        materialization = record.asset_materialization
-        if materialization is not None and materialization.partition not in out:
-            out[str(materialization.partition)] = dict(materialization.metadata)
+    for key in keys:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[key]), limit=1
+        ).records
+        materialization = records[0].asset_materialization if records else None
+        if materialization is not None:
+            out[key] = dict(materialization.metadata)
     return out
 
 

@@ -14,7 +14,15 @@ from dagster_defs.component import RealtimeKitComponent
 from dagster_defs.refresh import CHECK
 from tests.refresh.changes import api_meetings, api_participants, make_changes
 from tests.support.emulator import client_for
-from tests.support.names import CHECKS_JOB, MEETINGS, PARTICIPANTS, REFRESH_JOB, REFRESH_SCHEDULE, SYNC_JOB
+from tests.support.names import (
+    CHECKS_JOB,
+    MEETINGS,
+    PARTICIPANTS,
+    REFRESH_JOB,
+    REFRESH_OP,
+    REFRESH_SCHEDULE,
+    SYNC_JOB,
+)
 from tests.support.stores import rows
 
 
@@ -178,3 +186,23 @@ def test_participants_fresh_warns_with_the_count(emu, rtk_env, instance, run_job
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN
     assert evaluation.metadata["active_behind"].value == active
     assert f"{active} of {active} ACTIVE meeting(s)" in evaluation.description
+
+
+def test_a_request_failed_for_good_fails_the_run_in_one_line(emu, rtk_env, instance, run_job, window, token):
+    """A refused token fails the run red with the library's one line (never the token), and the
+    warehouse keeps what it held."""
+    first, last = window
+    assert run_job(instance, first, last).success
+    path = Path(rtk_env["RTK_DUCKDB_PATH"])
+    before = _stored(path)
+    with client_for(emu) as client:
+        make_changes(emu, client, joins=3, renames=1, deactivations=0, deletions=0, creations=0)
+    emu.fail_next(1000, status=403)
+    result = run_job(
+        instance, job=REFRESH_JOB, run_config={"ops": {REFRESH_OP: {"config": {"max_requests": 50}}}}
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("RefreshFailedError") and "\n" not in message and token not in message
+    assert _stored(path) == before

@@ -63,7 +63,7 @@ def test_rerunning_a_day_changes_nothing(month, warehouse):
     with client_for(month) as client:
         sync_range(client, warehouse, FIRST, LAST)
         # When a row was fetched, and when a meeting's participants were listed, move with every re-run.
-        sql = "SELECT COLUMNS(c -> c NOT LIKE '%synced_at') FROM {} ORDER BY ALL"
+        sql = "SELECT COLUMNS(lambda c: c NOT LIKE '%synced_at') FROM {} ORDER BY ALL"
         before = {t: warehouse.query_df(sql.format(t)) for t in ("meetings", "participants")}
         sync_range(client, warehouse, day, day)
         sync_range(client, warehouse, day, day)

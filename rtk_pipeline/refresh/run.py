@@ -53,7 +53,7 @@ def refresh(
                 stored = cost.states(store.meeting_states())
                 participants = refresh_participants(client, store, stored, cap, workers=DEFAULT_WORKERS)
         except (APIError, PagingError) as exc:
-            raise RefreshFailedError(f"refresh failed: {_one_line(exc)}") from exc
+            raise RefreshFailedError(_one_line(exc)) from exc
         requests = (client.stats.snapshot() - before).requests
     return _report(store, settings, budget, requests, meetings, participants)
 

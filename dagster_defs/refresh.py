@@ -33,7 +33,7 @@ from rtk_pipeline.store import Store
 _OP = "refresh"  # the op's name within an app (`App.named`)
 CHECK = "participants_fresh"
 TABLES = ("meetings", "participants")
-# Keys of a day's sync that describe the run, not the rows now stored: dropped from a refresh's report.
+# Keys of a day's sync that show its rows as they were then: not carried into a refresh's report.
 _STALE_KEYS = ("preview",)
 ROW_COUNT = "dagster/row_count"
 

@@ -38,6 +38,7 @@ from dagster_defs.attributes import (
 )
 from dagster_defs.checks import build_app_checks
 from dagster_defs.partitions import backfill_policy, daily_partitions
+from dagster_defs.refresh import RealtimeKitRefresh, build_app_refresh
 from dagster_defs.resources import api_resource, store_resource
 from dagster_defs.scaffold import RealtimeKitScaffolder
 from dagster_defs.schedules import AssetJob, ScheduleSettings, build_app_jobs, cron_condition
@@ -131,6 +132,9 @@ class RealtimeKitComponent(dg.Component, Attributes):
     stale: Annotated[RealtimeKitStale, doc("Stale-meeting deactivation.")] = Field(
         default_factory=RealtimeKitStale
     )
+    refresh: Annotated[RealtimeKitRefresh, doc("The daily refresh of old meetings and participants.")] = (
+        Field(default_factory=RealtimeKitRefresh)
+    )
 
     @field_validator("partitions_start")
     @classmethod
@@ -210,7 +214,7 @@ class RealtimeKitComponent(dg.Component, Attributes):
         )
 
     def _add_app(self, parts: _Parts, app: App, sync: SyncSettings) -> None:
-        """The one place an app's pieces are built: assets, checks, jobs, schedules, stale sensor."""
+        """The one place an app's pieces are built: assets, checks, jobs, schedules, stale sensor, refresh."""
         automated = self.automation == "condition"
         parts.assets += build_app_assets(app, sync)
         app_checks = build_app_checks(app, sync.freshness_grace_hours, automated=automated)
@@ -218,10 +222,14 @@ class RealtimeKitComponent(dg.Component, Attributes):
         schedule = ScheduleSettings(enabled=self.schedule.enabled, cron=self.schedule.cron, sync=sync)
         app_jobs = build_app_jobs(app, app_checks, schedule)
         app_stale = build_app_stale(app, sensor=self.stale.sensor(), policy=self.stale.policy())
-        parts.jobs += [app_jobs.sync, app_jobs.checks, app_jobs.freshness, app_stale.job]
+        app_refresh = build_app_refresh(app, self.refresh)
+        parts.checks.append(app_refresh.check)
+        parts.jobs += [app_jobs.sync, app_jobs.checks, app_jobs.freshness, app_stale.job, app_refresh.job]
         if self.automation == "schedule":
             parts.schedules += app_jobs.schedules
         if self.automation != "none":
+            # The refresh is no asset's automation condition: it keeps its schedule under `condition` too.
+            parts.schedules.append(app_refresh.schedule)
             parts.sensors.append(app_stale.sensor)
 
     def _scope(self, sync: SyncSettings) -> ComponentScope:
@@ -252,6 +260,7 @@ class RealtimeKitComponent(dg.Component, Attributes):
 __all__ = [
     "RealtimeKitApp",
     "RealtimeKitComponent",
+    "RealtimeKitRefresh",
     "RealtimeKitSchedule",
     "RealtimeKitStale",
     "RealtimeKitStore",

@@ -105,3 +105,7 @@ class JobBusyError(RetriableError):
 
 class DeactivationBusyError(JobBusyError):
     """Another deactivation run holds this warehouse's lock; two runs at once could PATCH a meeting twice."""
+
+
+class RefreshFailedError(RTKError):
+    """A refresh request failed for good; what was stored before the run is kept (one-line message)."""

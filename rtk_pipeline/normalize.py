@@ -360,6 +360,8 @@ def normalize_meetings(records: Iterable[Any], *, synced_at: datetime) -> Normal
         "extra": None,
         "created_day": lambda arrays, where: pc.call_function("cast", [arrays["created_at"]], _TO_DAY),
         "synced_at": lambda arrays, where: _constant_ts(synced_us, len(where)),
+        # Not an API field: the store keeps the stored value (TableSpec.carried).
+        "participants_synced_at": lambda arrays, where: pa.nulls(len(where), TS),
     }
     batch = _normalize(
         list(records),

@@ -49,6 +49,9 @@ MEETINGS_SCHEMA = pa.schema(
         pa.field("extra", pa.string()),
         pa.field("created_day", pa.date32(), nullable=False),
         pa.field("synced_at", TS, nullable=False),
+        # When the meeting's participants were last listed (backfill or refresh); null until then. A meeting
+        # row re-listed from the API keeps the stored value (TableSpec.carried).
+        pa.field("participants_synced_at", TS),
     ]
 )
 
@@ -156,6 +159,9 @@ class TableSpec:
     winner: str  # ORDER BY that puts the row to keep first
     order: str  # row order inside a Parquet day file
     parquet: bool  # mirrored to <parquet_dir>/<name>/<day>=YYYY-MM-DD/data.parquet
+    # Columns the API does not send but the warehouse keeps: a row written with them null takes the stored
+    # row's value (meetings.participants_synced_at survives a re-sync of the meeting's day).
+    carried: tuple[str, ...] = ()
     schema: pa.Schema = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -172,6 +178,7 @@ TABLES: dict[str, TableSpec] = {
         winner="updated_at DESC NULLS LAST, synced_at DESC",
         order="app_id, created_at, id",
         parquet=True,
+        carried=("participants_synced_at",),
     ),
     "participants": TableSpec(
         "participants",

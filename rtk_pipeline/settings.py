@@ -237,6 +237,14 @@ STALE_SENSOR_INTERVAL = Variable(
 STALE_COOLDOWN_HOURS = Variable(
     "RTK_STALE_COOLDOWN_HOURS", 24.0, "How long a judged meeting is not requested again (hours).", _real(0)
 )
+# The refresh of old meetings and their participants (rtk_pipeline.refresh).
+PARTICIPANTS_MAX_AGE_DAYS = Variable(
+    "RTK_PARTICIPANTS_MAX_AGE_DAYS",
+    7,
+    "Days after which an ACTIVE meeting's participants count as behind (refresh, participants_fresh).",
+    _whole(0),
+)
+REFRESH_WINDOW_S = 30 * 60.0  # a refresh's default budget is what the token allows in this long
 
 # Client knobs that are not variables: the real API's defaults, used by the client and the resource alike.
 DEFAULT_TIMEOUT_S = 30.0
@@ -366,4 +374,24 @@ class SyncSettings:
 
     @classmethod
     def from_env(cls, env: Env = None) -> SyncSettings:
+        return cls(**_read(cls, env))
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """How a refresh spends its requests: the default budget per run (what the token allows in 30 minutes,
+    so a refresh never starves the daily sync of the same token) and the age after which an ACTIVE
+    meeting's participants count as behind."""
+
+    participants_max_age_days: int = declared(PARTICIPANTS_MAX_AGE_DAYS)
+    rate_limit_requests: int = declared(RATE_LIMIT_REQUESTS)
+    rate_limit_period_s: float = declared(RATE_LIMIT_PERIOD_S)
+
+    @property
+    def default_budget(self) -> int:
+        """Requests per run when none is given: the token's rate over 30 minutes (7,200 by default)."""
+        return max(1, int(self.rate_limit_requests * REFRESH_WINDOW_S / self.rate_limit_period_s))
+
+    @classmethod
+    def from_env(cls, env: Env = None) -> RefreshSettings:
         return cls(**_read(cls, env))

@@ -174,9 +174,10 @@ def sync_participants(
     result = SyncResult("participants", start_day, end_day, run_id or uuid.uuid4().hex)
     days = result.days
     meetings = store.meeting_ids_for_days(days)
+    listed_at = now_utc()  # before the first listing: a participant added later is not claimed as seen
     with _Accounting(client, store, result) as accounting, store.stage("participants", days) as stage:
         result.api_total_count = 0
-        fetch = _participant_fetcher(client, max_passes)
+        fetch = participant_fetcher(client, max_passes)
         batch: list[tuple[str, date, list]] = []
         batched = 0
 
@@ -190,7 +191,7 @@ def sync_participants(
 
         # Up to 8 meetings a task, fewer for a small window, so every worker still gets work.
         chunk = max(1, min(8, len(meetings) // (4 * workers)))
-        for (meeting_id, day), outcome in _bounded_map(fetch, meetings, workers, chunk):
+        for (meeting_id, day), outcome in bounded_map(fetch, meetings, workers, chunk):
             if outcome is None:
                 result.missing_meetings.append(meeting_id)
                 continue
@@ -215,6 +216,8 @@ def sync_participants(
                 ", ".join(result.missing_meetings[:10]),
             )
         accounting.commit(stage)
+    missing = set(result.missing_meetings)
+    store.mark_participants_synced([m for m, _ in meetings if m not in missing], listed_at)
     return result
 
 
@@ -318,7 +321,7 @@ def _parse_or_none(value: object) -> datetime | None:
         return None
 
 
-def _participant_fetcher(client: RealtimeKitClient, max_passes: int):
+def participant_fetcher(client: RealtimeKitClient, max_passes: int):
     """One meeting's participants, re-listed until a pass is stable (deletions shift offsets back)."""
 
     def fetch(item: tuple[str, date]) -> tuple[list, int, int] | None:
@@ -360,7 +363,7 @@ def _unique(pages: list[Page]) -> list:
     return out
 
 
-def _bounded_map(fn, items: Iterable, workers: int, chunk: int) -> Iterator[tuple]:
+def bounded_map(fn, items: Iterable, workers: int, chunk: int) -> Iterator[tuple]:
     """Like executor.map, but in completion order, `chunk` items per task and at most 4 * workers tasks
     pending, so a million items stay lean. A participant listing is usually one request: handing each to
     a thread on its own cost more CPU in futures and wake-ups than the request itself (py-spy, W1)."""

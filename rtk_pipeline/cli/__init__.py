@@ -1,4 +1,5 @@
-"""`rtk-pipeline` command: demo, dev, emulator, check, backfill, deactivate-stale, verify, sql, repair.
+"""`rtk-pipeline` command: demo, dev, emulator, check, backfill, refresh, deactivate-stale, verify, sql,
+repair.
 
 Each subcommand is a thin shell over a library function, so the CLI and the Dagster assets load the same
 data. Failures end with a one-line cause on stderr and a non-zero exit, never a traceback of secrets.
@@ -107,6 +108,19 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
 
         deactivate.add_cli_arguments(stale)
     handlers["deactivate-stale"] = _run("deactivate")
+
+    fresh = sub.add_parser(
+        "refresh", help="bring stored meetings and ACTIVE meetings' participants up to date within a budget"
+    )
+    fresh.add_argument(
+        "--max-requests",
+        type=positive_int,
+        default=None,
+        help="requests this run may send, retries included (default: the token's budget over 30 minutes)",
+    )
+    fresh.add_argument("--plan", action="store_true", help="print what a full cycle costs; send nothing")
+    fresh.add_argument("--json", action="store_true", help="print one JSON object")
+    handlers["refresh"] = _run("refresh")
 
     checks = sub.add_parser("verify", help="run the data-quality rules over stored UTC days (no Dagster)")
     checks.add_argument("--start", type=_day, required=True, metavar="YYYY-MM-DD")

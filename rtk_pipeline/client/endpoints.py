@@ -10,6 +10,7 @@ The API token lives only in the httpx client's headers: no repr, log line or exc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -138,6 +139,17 @@ class RealtimeKitClient:
     @property
     def rate_limiter(self) -> RateLimiter:
         return self._sender.rate_limiter
+
+    @contextmanager
+    def paced_by(self, limiter: Any) -> Iterator[None]:
+        """Every attempt inside the block takes its slot from `limiter` (one with `acquire()` and
+        `hold(seconds)`), e.g. one that also caps a run's requests, retries included."""
+        before = self._sender.rate_limiter
+        self._sender.rate_limiter = limiter
+        try:
+            yield
+        finally:
+            self._sender.rate_limiter = before
 
     def __repr__(self) -> str:
         return (

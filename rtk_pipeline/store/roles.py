@@ -2,7 +2,8 @@
 
 `SyncStore` (what a sync writes and reads), `DeactivationLog` (the stale deactivation's reads, audit and
 run lock), `QualityReads` (the data-quality rules), `Previews` (Dagster metadata and the demo's summary),
-`SqlReads` (the read-only SQL door of `rtk-pipeline sql` and the notebook helper). `Store` is their union;
+`SqlReads` (the read-only SQL door of `rtk-pipeline sql` and the notebook helper), `RefreshStore` (what
+`rtk-pipeline refresh` reads and writes). `Store` is their union;
 `DuckDBStore` and `DeltaStore` implement it (checked by mypy in `backends.py`).
 
 A store is opened for one RealtimeKit app (`app_id`): every row it writes carries that id, and every read,
@@ -109,6 +110,47 @@ class SyncStore(Protocol):
 
     def stored_participants(self, meeting_ids: Sequence[str]) -> pa.Table:
         """The stored participants of these meetings (participants schema)."""
+        ...
+
+    def mark_participants_synced(self, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
+        """Stamp meetings.participants_synced_at of these meetings (their listings were just committed)."""
+        ...
+
+
+@runtime_checkable
+class RefreshStore(Protocol):
+    """What a refresh reads and writes: the stored meetings' states, where its windowed listing stopped,
+    meetings replaced by id, and some meetings' participants replaced whole (ARCHITECTURE.md, "Refresh")."""
+
+    app_id: str
+
+    def ensure_schema(self) -> None: ...
+
+    def exists(self) -> bool: ...
+
+    def lock(self, job: str) -> AbstractContextManager[None]: ...
+
+    def meeting_states(self) -> pa.Table:
+        """id, created_day, title, status, updated_at, participants_synced_at, participants (stored count)
+        of every meeting of the app."""
+        ...
+
+    def refresh_cursor(self) -> datetime | None:
+        """Where the next windowed meetings listing starts (None: at the oldest meeting)."""
+        ...
+
+    def commit(self, stages: Sequence[Any], sync_run: SyncRun | None = None) -> list[Path]:
+        """Record a `sync_runs` row (with no stages: a refresh's completed window)."""
+        ...
+
+    def upsert_meetings(self, batch: Any) -> list[Path]:
+        """Replace meetings by id; participants_synced_at keeps its stored value."""
+        ...
+
+    def replace_participants(self, rows: Any, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
+        """Replace exactly these meetings' participants with `rows` and stamp their participants_synced_at;
+        the rest of their days is untouched. Atomic for the participants (a failure keeps what was
+        stored)."""
         ...
 
 
@@ -241,7 +283,7 @@ class SqlReads(Protocol):
 
 
 @runtime_checkable
-class Store(SyncStore, DeactivationLog, QualityReads, Previews, SqlReads, Protocol):
+class Store(SyncStore, DeactivationLog, QualityReads, Previews, SqlReads, RefreshStore, Protocol):
     """The whole warehouse: every role. Type against the narrowest role a caller needs."""
 
     def repair(self) -> list[str]:

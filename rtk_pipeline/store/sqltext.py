@@ -55,3 +55,11 @@ def as_query(name_or_sql: str) -> str:
     if _TABLE_CALL.match(text) and text.split("(")[0].strip().lower() not in {"select", "with", "values"}:
         return "SELECT * FROM " + text
     return text
+
+
+def carrying(source: str, key: Sequence[str], carried: Sequence[str], stored: str) -> str:
+    """`source` with null `carried` columns filled from `stored` (the stored rows' keys and those columns):
+    the API never sends them, so a re-listed row must not erase them (TableSpec.carried)."""
+    fill = ", ".join(f"coalesce(s.{q(c)}, c.{q(c)}) AS {q(c)}" for c in carried)
+    using = ", ".join(q(k) for k in key)
+    return f"(SELECT s.* REPLACE ({fill}) FROM {source} AS s LEFT JOIN {stored} AS c USING ({using}))"

@@ -20,6 +20,8 @@ from tests.support.names import (
     DAILY_SCHEDULE,
     FRESHNESS_JOB,
     FRESHNESS_SCHEDULE,
+    REFRESH_JOB,
+    REFRESH_SCHEDULE,
     STALE_JOB,
     STALE_SENSOR,
     SYNC_JOB,
@@ -110,10 +112,14 @@ def test_ui_shows_everything(rtk_env, disk_instance, run_job, webserver):
 
     (repo,) = data["repositoriesOrError"]["nodes"]
     assert {j["name"] for j in repo["jobs"]} >= {
-        SYNC_JOB, CHECKS_JOB, FRESHNESS_JOB, STALE_JOB,
+        SYNC_JOB, CHECKS_JOB, FRESHNESS_JOB, STALE_JOB, REFRESH_JOB,
     }  # fmt: skip
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
-    assert schedules == {DAILY_SCHEDULE: "RUNNING", FRESHNESS_SCHEDULE: "RUNNING"}
+    assert schedules == {
+        DAILY_SCHEDULE: "RUNNING",
+        FRESHNESS_SCHEDULE: "RUNNING",
+        REFRESH_SCHEDULE: "RUNNING",
+    }
     assert {s["name"] for s in repo["sensors"]} == {STALE_SENSOR}
     # The UI's resource config view shows the token's variable name, never its value.
     resources = {r["name"]: r["configuredValues"] for r in repo["allTopLevelResourceDetails"]}

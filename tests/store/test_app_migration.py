@@ -55,7 +55,9 @@ def _rows(path: Path, table: str, where: str = "") -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         con.execute("SET TimeZone = 'UTC'")
-        columns = [c for (c, *_) in con.execute(f"DESCRIBE {table}").fetchall() if c != "app_id"]
+        # Columns a later release added (app_id, meetings.participants_synced_at) are not the release's.
+        added = ("app_id", "participants_synced_at")
+        columns = [c for (c, *_) in con.execute(f"DESCRIBE {table}").fetchall() if c not in added]
         select = ", ".join(f'"{c}"' for c in columns)
         return sorted(con.execute(f"SELECT {select} FROM {table} {where}").fetchall(), key=repr)
     finally:

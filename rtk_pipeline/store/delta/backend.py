@@ -22,7 +22,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from rtk_pipeline.schemas import (
     DEACTIVATIONS_TABLE,
     SYNC_RUNS_SCHEMA,
     TABLES,
+    TS,
     TableSpec,
 )
 from rtk_pipeline.store import locks, sandbox
@@ -47,7 +48,7 @@ from rtk_pipeline.store.delta.objectstore import TableRoot
 from rtk_pipeline.store.reads import ReadConnections, Reads
 from rtk_pipeline.store.records import Deactivation, MirrorDiff, SyncRun
 from rtk_pipeline.store.runs import failed_run_table, of_app, sync_run_table
-from rtk_pipeline.store.sqltext import q
+from rtk_pipeline.store.sqltext import carrying, q
 from rtk_pipeline.store.stage import (
     FLUSH_ROWS,
     STAGED_TIEBREAK,
@@ -206,7 +207,44 @@ class DeltaStore(Reads):
             batch = batch.batch
         spec = TABLES["meetings"]
         table = pa.Table.from_batches([conform(batch, spec, self.app_id)])
-        self.lake.upsert("meetings", table, spec.key, run_id=uuid.uuid4().hex, only=self._mine)
+        self.lake.upsert(
+            "meetings", table, spec.key, run_id=uuid.uuid4().hex, only=self._mine, keep=spec.carried
+        )
+        return []
+
+    def replace_participants(self, rows: Any, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
+        """Replace exactly these meetings' participants with `rows` (one predicate overwrite: one Delta
+        transaction), then stamp the meetings. A crash between the two leaves the old stamp, so the next
+        refresh lists them again."""
+        if isinstance(rows, normalize.Normalized):
+            rows = rows.batch
+        spec = TABLES["participants"]
+        table = pa.Table.from_batches([conform(rows, spec, self.app_id)])
+        days = {d for _, d in self.meeting_days(meeting_ids)}
+        if days:
+            predicate = f"{in_list(spec.day, days)} AND {in_list('meeting_id', meeting_ids)}"
+            self.lake.replace(spec.name, table, self._only_mine(predicate), run_id=uuid.uuid4().hex)
+        return self.mark_participants_synced(meeting_ids, listed_at)
+
+    def mark_participants_synced(self, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
+        """Stamp participants_synced_at of these stored meetings (a MERGE that inserts nothing)."""
+        if meeting_ids:
+            stamps = pa.table(
+                {
+                    APP_ID: pa.array([self.app_id] * len(meeting_ids), pa.string()),
+                    "id": pa.array(list(meeting_ids), pa.string()),
+                    "participants_synced_at": pa.array([listed_at] * len(meeting_ids), TS),
+                }
+            )
+            self.lake.upsert(
+                "meetings",
+                stamps,
+                TABLES["meetings"].key,
+                run_id=uuid.uuid4().hex,
+                update=["participants_synced_at"],
+                only=self._mine,
+                insert=False,
+            )
         return []
 
     def export_pending(self) -> list[Path]:
@@ -246,13 +284,26 @@ class DeltaStore(Reads):
         if not days:
             return 0
         counted = [0]
+        carried = self._carried(spec, days)
         self.lake.replace(
             spec.name,
-            lambda: _deduplicated(spec, group, counted),
+            lambda: _deduplicated(spec, group, counted, carried),
             self._only_mine(in_list(spec.day, days)),
             run_id=run_id,
         )
         return counted[0]
+
+    def _carried(self, spec: TableSpec, days: frozenset[date]) -> pa.Table | None:
+        """The stored `carried` columns of this app's rows of `days`, by key (see TableSpec.carried)."""
+        if not spec.carried:
+            return None
+        with memory_connection() as con:
+            con.register("_rtk_table", self.lake.dataset(spec.name))
+            key = ", ".join(q(k) for k in spec.key)
+            kept = ", ".join(q(c) for c in spec.carried)
+            return con.sql(
+                f"SELECT {key}, {kept} FROM _rtk_table WHERE {self._only_mine(in_list(spec.day, days))}"
+            ).to_arrow_table()
 
     def _replace_rejects(self, stages: list[ParquetStage], run_id: str) -> None:
         """A day's rejects belong to the day (as in the DuckDB backend): committing a table's days replaces
@@ -286,9 +337,12 @@ def _audit_row(row: Deactivation) -> dict[str, Any]:
     }
 
 
-def _deduplicated(spec: TableSpec, stages: list[ParquetStage], counted: list[int]) -> pa.RecordBatchReader:
+def _deduplicated(
+    spec: TableSpec, stages: list[ParquetStage], counted: list[int], carried: pa.Table | None = None
+) -> pa.RecordBatchReader:
     """The staged rows, one per key (latest updated_at, then synced_at, then the last written), day by day
-    so the dedup window holds one day's rows; `counted[0]` ends as the number of rows produced."""
+    so the dedup window holds one day's rows; `counted[0]` ends as the number of rows produced. Null
+    `carried` columns take the stored value of the same key."""
     counted[0] = 0
     columns = ", ".join(q(n) for n in spec.schema.names)
     key = ", ".join(q(k) for k in spec.key)
@@ -300,6 +354,9 @@ def _deduplicated(spec: TableSpec, stages: list[ParquetStage], counted: list[int
             return
         with memory_connection() as con:
             source = staged_source(stages)
+            if carried is not None:
+                con.register("_rtk_carry", carried)
+                source = carrying(source, spec.key, spec.carried, "_rtk_carry")
             days = [d for (d,) in con.execute(f"SELECT DISTINCT {day} FROM {source} ORDER BY 1").fetchall()]
             for each in days:
                 result = con.sql(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,16 @@ from rtk_pipeline.schemas import DEACTIVATIONS_SCHEMA, DEACTIVATIONS_TABLE, TABL
 from rtk_pipeline.store import locks, sandbox
 from rtk_pipeline.store.connect import as_warehouse_error, connect_duckdb
 from rtk_pipeline.store.ddl import create_table_sql, table_sql, view_sql
-from rtk_pipeline.store.duckdb_file import analysts, audit, migrate, mirror, parquet, repair, snapshots
+from rtk_pipeline.store.duckdb_file import (
+    analysts,
+    audit,
+    migrate,
+    mirror,
+    parquet,
+    participants,
+    repair,
+    snapshots,
+)
 from rtk_pipeline.store.duckdb_file import commit as sql_commit
 from rtk_pipeline.store.duckdb_file.locked import LockedConnection
 from rtk_pipeline.store.reads import ReadConnections, Reads
@@ -254,6 +263,25 @@ class DuckDBStore(Reads):
             finally:
                 con.unregister("_rtk_upsert")
             parquet.export_pending(con, self.parquet_dir)
+        return self._files(affected)
+
+    def replace_participants(self, rows: Any, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
+        """Replace exactly these meetings' participants with `rows` and stamp their participants_synced_at,
+        in one transaction; then rewrite the Parquet files of their days."""
+        if isinstance(rows, normalize.Normalized):
+            rows = rows.batch
+        table = pa.Table.from_batches([conform(rows, TABLES["participants"], self.app_id)])
+        with self.transaction() as con:
+            affected = participants.replace_participants(con, table, meeting_ids, listed_at, self.app_id)
+            parquet.queue_exports(con, affected)
+        return self._files(affected)
+
+    def mark_participants_synced(self, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
+        """Stamp participants_synced_at of these meetings (their participants were just committed)."""
+        with self.transaction() as con:
+            days = participants.mark_synced(con, meeting_ids, listed_at, self.app_id)
+            affected = {("meetings", day) for day in days}
+            parquet.queue_exports(con, affected)
         return self._files(affected)
 
     def _files(self, affected: set[tuple[str, date]]) -> list[Path]:

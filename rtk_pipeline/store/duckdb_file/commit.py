@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from rtk_pipeline.schemas import TABLES, TableSpec
 from rtk_pipeline.store.connect import one
-from rtk_pipeline.store.sqltext import days_sql, lit, q
+from rtk_pipeline.store.sqltext import carrying, days_sql, lit, q
 from rtk_pipeline.store.stage import STAGED_TIEBREAK, ParquetStage, staged_source
 
 
@@ -62,6 +62,7 @@ def replace_days(
         [app_id],
     ).fetchall()
     new_days = con.execute(f"SELECT DISTINCT {day} FROM {source}").fetchall()
+    source = _carrying(con, spec, source, app_id)
     con.execute(
         f"DELETE FROM {table} WHERE app_id = ? "
         f"AND ({day} IN ({days_sql(days)}) OR ({key}) IN (SELECT {key} FROM _rtk_keys))",
@@ -82,8 +83,25 @@ def replace_days(
         )
         inserted += n
     con.execute("DROP VIEW _rtk_keys")
+    if spec.carried:
+        con.execute("DROP TABLE _rtk_carry")
     touched = set(days) | {d for (d,) in moved} | {d for (d,) in new_days}
     return {(spec.name, d) for d in touched}, inserted
+
+
+def _carrying(con: duckdb.DuckDBPyConnection, spec: TableSpec, source: str, app_id: str) -> str:
+    """`source` with its null `carried` columns taken from the stored rows of the same key, kept aside
+    before the DELETE."""
+    if not spec.carried:
+        return source
+    key = ", ".join(q(k) for k in spec.key)
+    kept = ", ".join(q(c) for c in spec.carried)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _rtk_carry AS SELECT {key}, {kept} FROM {q(spec.name)} "
+        "SEMI JOIN _rtk_keys USING (" + key + ") WHERE app_id = ?",
+        [app_id],
+    )
+    return carrying(source, spec.key, spec.carried, "_rtk_carry")
 
 
 def _replace_rejects(

@@ -13,6 +13,7 @@ from rtk_pipeline.store.connect import as_warehouse_error
 from rtk_pipeline.store.reads.checks import CheckReads
 from rtk_pipeline.store.reads.connections import ReadConnections
 from rtk_pipeline.store.reads.records import RecordReads
+from rtk_pipeline.store.reads.refresh import RefreshReads
 from rtk_pipeline.store.sqltext import as_query
 
 if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never 
 __all__ = ["ReadConnections", "Reads"]
 
 
-class Reads(RecordReads, CheckReads):
+class Reads(RecordReads, CheckReads, RefreshReads):
     """Every named read, plus the read-only SQL door analysts use (`rtk-pipeline sql`, notebooks)."""
 
     def query(self, name_or_sql: str, params: Sequence | Mapping | None = None) -> pa.Table:

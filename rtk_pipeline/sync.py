@@ -434,8 +434,9 @@ class _Accounting:
         error = str(exc) if isinstance(exc, RTKError) else f"{type(exc).__name__}: {exc}"
         try:
             self.store.record_failed_run(self._run_row("failed", error))
-        except Exception:  # the original error matters more than the audit row
-            log.exception("could not record the failed sync run")
+        except Exception as failed:  # the original error matters more than the audit row, and is raised:
+            # its one line is what the user reads (a full disk fails both), the traceback is for -vv
+            log.info("could not record the failed sync run: %s", failed, exc_info=log.isEnabledFor(logging.DEBUG))
 
     def _run_row(self, outcome: str, error: str | None) -> SyncRun:
         result = self.result

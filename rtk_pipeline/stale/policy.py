@@ -20,6 +20,8 @@ from rtk_pipeline.stale.env import flag, id_list, load, number, regex, variable,
 DEFAULT_STALE_AFTER_DAYS = 30
 DEFAULT_MAX_DEACTIVATIONS = 50
 DEFAULT_MAX_SYNC_AGE_HOURS = 48.0
+# A day count or age past a century means nothing here and overflows the date arithmetic past ~2,700 years.
+MAX_DAYS = 36_500
 
 
 class Outcome(StrEnum):
@@ -107,14 +109,16 @@ class StalePolicy:
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.stale_after_days, bool) or int(self.stale_after_days) < 1:
-            raise ConfigError(f"stale_after_days must be at least 1, got {self.stale_after_days!r}")
-        if isinstance(self.max_deactivations, bool) or int(self.max_deactivations) < 0:
-            raise ConfigError(f"max_deactivations must be 0 or more, got {self.max_deactivations!r}")
-        if self.max_sync_age_hours is not None and self.max_sync_age_hours <= 0:
-            raise ConfigError(
-                f"max_sync_age_hours must be positive (or None), got {self.max_sync_age_hours!r}"
-            )
+        days = self.stale_after_days
+        if isinstance(days, bool) or int(days) < 1:
+            raise ConfigError(f"stale_after_days must be at least 1, got {days!r}")
+        if int(days) > MAX_DAYS:
+            raise ConfigError(f"stale_after_days must be at most {MAX_DAYS}, got {days!r}")
+        hours = self.max_sync_age_hours
+        if hours is not None and hours <= 0:
+            raise ConfigError(f"max_sync_age_hours must be positive (or None), got {hours!r}")
+        if hours is not None and not hours <= MAX_DAYS * 24:  # NaN and inf too
+            raise ConfigError(f"max_sync_age_hours must be at most {MAX_DAYS * 24}, got {hours!r}")
         for field_name in _LISTS:
             value = getattr(self, field_name)
             if isinstance(value, str):

@@ -436,7 +436,8 @@ class _Accounting:
             self.store.record_failed_run(self._run_row("failed", error))
         except Exception as failed:  # the original error matters more than the audit row, and is raised:
             # its one line is what the user reads (a full disk fails both), the traceback is for -vv
-            log.info("could not record the failed sync run: %s", failed, exc_info=log.isEnabledFor(logging.DEBUG))
+            debug = log.isEnabledFor(logging.DEBUG)
+            log.info("could not record the failed sync run: %s", failed, exc_info=debug)
 
     def _run_row(self, outcome: str, error: str | None) -> SyncRun:
         result = self.result

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err_console().print("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - every failure ends as one line; -v logs the traceback
+    except Exception as exc:  # every failure ends as one line; -v logs the traceback
         if args.verbose:
             logging.getLogger("rtk_pipeline.cli").error("%s failed", args.command, exc_info=exc)
         from rich.markup import escape

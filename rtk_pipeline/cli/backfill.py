@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     client, store = open_app()
     results: list[SyncResult] = []
     rows = 0
-    with client, Progress(*_COLUMNS, console=Console(stderr=True), transient=False) as bar:
+    # Transient: the summary table says what landed; a failure leaves only its one line on stderr.
+    with client, Progress(*_COLUMNS, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("backfill", total=len(days), rows=0, requests=0, retries=0)
 
         def progress(table: str, n: int) -> None:

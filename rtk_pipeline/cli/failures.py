@@ -9,6 +9,7 @@ can carry a secret are cut out of that line and of every log record.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -30,13 +31,13 @@ from rtk_pipeline.settings import (
 # A line longer than this is cut: a 100,000-character value echoed back helps nobody.
 MAX_LINE = 500
 _STORAGE = f"{DUCKDB_PATH.name} / {PARQUET_DIR.name}"
-# (errno, what DuckDB or the OS says, what to do): the environment's failures a user can fix.
+# (errno, what DuckDB or the OS says, what is wrong): the environment's failures a user can fix.
 _ENVIRONMENT = (
-    (errno.ENOSPC, "no space left on device", f"the disk is full: free space or point {_STORAGE} elsewhere"),
-    (errno.EDQUOT, "disk quota exceeded", f"the disk quota is used up: free space or point {_STORAGE} elsewhere"),
-    (errno.EROFS, "read-only file system", f"the data folder is read-only: point {_STORAGE} at a writable one"),
-    (errno.EACCES, "permission denied", f"permission denied on the data folder: fix it or point {_STORAGE} elsewhere"),
-    (errno.ENOTDIR, "not a directory", f"a file stands where a folder is expected: check {_STORAGE}"),
+    (errno.ENOSPC, "no space left on device", "the disk is full: free space"),
+    (errno.EDQUOT, "disk quota exceeded", "the disk quota is used up: free space"),
+    (errno.EROFS, "read-only file system", "the data folder is read-only"),
+    (errno.EACCES, "permission denied", "permission denied on the data folder: fix it"),
+    (errno.ENOTDIR, "not a directory", "a file stands where a folder is expected"),
 )
 _QUOTED_FILE = re.compile(r'file "([^"]+)"')
 _SECRET_VARIABLES = (API_TOKEN.name, BASE_URL.name, BUDGET_PG_URL.name, DAGSTER_PG_URL.name)
@@ -46,17 +47,18 @@ _SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "KEY")
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """The values of the settings that can carry a secret, and the passwords inside URLs, longest first."""
     env = os.environ if env is None else env
-    names = [*_SECRET_VARIABLES, *(n for n in env if n.startswith("AWS_") and any(w in n for w in _SECRET_WORDS))]
+    names = [
+        *_SECRET_VARIABLES,
+        *(n for n in env if n.startswith("AWS_") and any(w in n for w in _SECRET_WORDS)),
+    ]
     found: set[str] = set()
     for name in names:
         value = env.get(name, "").strip()
         if name == BASE_URL.name:  # the URL itself is fine to show; only its user info is not
             value = urlsplit(value).netloc.rpartition("@")[0] if "@" in value else ""
         found.add(value)
-        try:
+        with contextlib.suppress(ValueError):
             found.add(urlsplit(value).password or "")
-        except ValueError:
-            pass
     return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
 
 
@@ -98,8 +100,9 @@ def _environment(exc: BaseException) -> str | None:
             continue
         number = getattr(link, "errno", None) if isinstance(link, OSError) else None
         text = str(link).lower()
-        for code, words, fix in _ENVIRONMENT:
+        for code, words, problem in _ENVIRONMENT:
             if number == code or words in text:
+                fix = f"{problem}, or point {_STORAGE} elsewhere"
                 quoted = _QUOTED_FILE.search(str(link))  # DuckDB names it in its text
                 where = getattr(link, "filename", None) or (quoted and quoted.group(1))
                 return f"{fix} ({where})" if where else fix

@@ -22,8 +22,28 @@ from .conftest import TOKEN, run_main
 # Text an environment variable can hold: no NUL, no lone surrogate.
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
 _EDGES = st.sampled_from(
-    ["", " ", "0", "-1", "1", "99999999999", "1e400", "nan", "inf", "-inf", "0001-01-01", "9999-12-31",
-     "2026-02-30", "x" * 100_000, "1" * 5000, "off", "[", "(?P<", "\n", "--help-not"]
+    [
+        "",
+        " ",
+        "0",
+        "-1",
+        "1",
+        "99999999999",
+        "1e400",
+        "nan",
+        "inf",
+        "-inf",
+        "0001-01-01",
+        "9999-12-31",
+        "2026-02-30",
+        "x" * 100_000,
+        "1" * 5000,
+        "off",
+        "[",
+        "(?P<",
+        "\n",
+        "--help-not",
+    ]
 )
 VALUES = st.one_of(
     _TEXT,

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.emulator import END
+from tests.support.processes import cli_env, run_cli
 
-from .conftest import TOKEN, run_main
+from .conftest import TOKEN, Ran, run_main
 
 # Text an environment variable can hold: no NUL, no lone surrogate.
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
@@ -52,8 +53,8 @@ VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(str),
     st.dates(date(1, 1, 1), date(9999, 12, 31)).map(date.isoformat),
 )
-_FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-_SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 LAST_DAY = (END.date() - timedelta(days=1)).isoformat()  # the emulator's last day
 
@@ -151,3 +152,24 @@ def test_backfill_settings(emu, data, name, data_draw):
     ran.assert_one_line_or_success(*secrets)
     if name == "RTK_BASE_URL" and "@" in value:
         assert ran.code != 0 and "RTK_BASE_URL" in ran.stderr
+
+
+# The worst of the drawn values through the real entry point, as a user's shell runs it.
+REAL_RUNS = [
+    (["backfill", "--start", "x" * 100_000, "--end", "2026-10-31"], {}),
+    (["backfill", "--start", "0001-01-01", "--end", "9999-12-31"], {}),
+    (["backfill", "--start", LAST_DAY, "--end", LAST_DAY, "--workers", "1e400"], {}),
+    (["deactivate-stale", "--stale-after-days", "99999999999"], {}),
+    (["deactivate-stale"], {"RTK_STALE_MAX_SYNC_AGE_HOURS": "nan"}),
+    (["backfill", "--start", LAST_DAY, "--end", LAST_DAY], {"RTK_APP_ID": "a" * 100_000}),
+    (["-v", "check"], {"RTK_BASE_URL": f"http://u:{PASSWORD}@127.0.0.1:9/client/v4"}),
+]
+
+
+@pytest.mark.parametrize(("argv", "extra"), REAL_RUNS)
+def test_real_runs(emu, tmp_path, argv, extra):
+    done = run_cli(argv, cli_env(tmp_path, emu.env(), **extra))
+    ran = Ran(done.returncode, done.stdout, done.stderr)
+    assert ran.code != 0
+    ran.assert_one_line_or_success(TOKEN, PASSWORD)
+    assert not (tmp_path / "rtk.duckdb").exists()

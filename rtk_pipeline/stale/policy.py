@@ -114,6 +114,8 @@ class StalePolicy:
             raise ConfigError(f"stale_after_days must be at least 1, got {days!r}")
         if int(days) > MAX_DAYS:
             raise ConfigError(f"stale_after_days must be at most {MAX_DAYS}, got {days!r}")
+        if isinstance(self.max_deactivations, bool) or int(self.max_deactivations) < 0:
+            raise ConfigError(f"max_deactivations must be 0 or more, got {self.max_deactivations!r}")
         hours = self.max_sync_age_hours
         if hours is not None and hours <= 0:
             raise ConfigError(f"max_sync_age_hours must be positive (or None), got {hours!r}")

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
-from rtk_pipeline.errors import APIError, RTKError
+from rtk_pipeline.errors import ConfigError, RTKError
 from rtk_pipeline.secrets import REDACTED
 from rtk_pipeline.settings import (
     API_TOKEN,
@@ -54,11 +54,11 @@ def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     found: set[str] = set()
     for name in names:
         value = env.get(name, "").strip()
-        if name == BASE_URL.name:  # the URL itself is fine to show; only its user info is not
-            value = urlsplit(value).netloc.rpartition("@")[0] if "@" in value else ""
-        found.add(value)
+        if name != BASE_URL.name:  # the API root is fine to show; only its user info is not
+            found.add(value)
         with contextlib.suppress(ValueError):
             found.add(urlsplit(value).password or "")
+        found.add(urlsplit(value).netloc.rpartition("@")[0])
     return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
 
 
@@ -96,8 +96,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def _environment(exc: BaseException) -> str | None:
     """The fix for a full disk, a read-only or denied folder anywhere in the chain, else None."""
     for link in _chain(exc):
-        if isinstance(link, APIError):  # the API's 403 is about the token, not the data folder
-            continue
+        if isinstance(link, RTKError):  # its own message says what it is (an API 403 is about the token);
+            continue  # a full disk under it is found in its cause
         number = getattr(link, "errno", None) if isinstance(link, OSError) else None
         text = str(link).lower()
         for code, words, problem in _ENVIRONMENT:
@@ -111,7 +111,7 @@ def _environment(exc: BaseException) -> str | None:
 
 def one_line(exc: BaseException, secrets: list[str]) -> str:
     """The line a user reads for `exc`: its cause and the setting to fix, secrets cut, at most MAX_LINE."""
-    text, hint = _environment(exc), ""
+    text, hint = None if isinstance(exc, ConfigError) else _environment(exc), ""  # it names its setting
     if text is None:
         known = isinstance(exc, RTKError | ValueError)  # their messages say what to fix
         text = str(exc) if known else f"{type(exc).__name__}: {exc}"

@@ -37,7 +37,10 @@ _ENVIRONMENT = (
     (errno.EDQUOT, "disk quota exceeded", "the disk quota is used up: free space"),
     (errno.EROFS, "read-only file system", "the data folder is read-only"),
     (errno.EACCES, "permission denied", "permission denied on the data folder: fix it"),
+    (errno.EPERM, "operation not permitted", "the data folder cannot be written"),
     (errno.ENOTDIR, "not a directory", "a file stands where a folder is expected"),
+    (errno.EISDIR, "is a directory", "a folder stands where a file is expected"),
+    (errno.ENOENT, "no such file or directory", "a folder on the way does not exist and cannot be made"),
 )
 _QUOTED_FILE = re.compile(r'file "([^"]+)"')
 _SECRET_VARIABLES = (API_TOKEN.name, BASE_URL.name, BUDGET_PG_URL.name, DAGSTER_PG_URL.name)
@@ -56,9 +59,9 @@ def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
         value = env.get(name, "").strip()
         if name != BASE_URL.name:  # the API root is fine to show; only its user info is not
             found.add(value)
-        with contextlib.suppress(ValueError):
-            found.add(urlsplit(value).password or "")
-        found.add(urlsplit(value).netloc.rpartition("@")[0])
+        with contextlib.suppress(ValueError):  # not a URL: nothing more to find in it
+            parts = urlsplit(value)
+            found.update((parts.password or "", parts.netloc.rpartition("@")[0]))
     return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
 
 

@@ -113,11 +113,21 @@ def test_a_full_disk_is_one_line_naming_the_setting(emu, tmp_path, size, flags):
     assert "rollback" not in line and "Exception" not in line
 
 
-def test_a_file_where_the_data_folder_should_be_is_one_line(emu, tmp_path):
-    (tmp_path / "data").write_text("not a folder")
-    env = cli_env(tmp_path, emu.env(), RTK_DUCKDB_PATH=str(tmp_path / "data" / "rtk.duckdb"))
-    line = one_line_failure(run_cli(["backfill", *DAYS], env))
-    assert "RTK_DUCKDB_PATH" in line
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        ("file/rtk.duckdb", "a file stands where a folder is expected"),
+        ("folder", "a folder stands where a file is expected"),
+        ("/proc/self/rtk.duckdb", "does not exist and cannot be made"),  # no lock file can be made there
+        ("/proc/self/no/rtk.duckdb", "does not exist and cannot be made"),
+    ],
+)
+def test_an_unusable_data_path_is_one_line_at_once(emu, tmp_path, where, says):
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "folder").mkdir()
+    env = cli_env(tmp_path, emu.env(), RTK_DUCKDB_PATH=str(tmp_path / where))
+    line = one_line_failure(run_cli(["backfill", *DAYS], env, timeout=60))  # never waits for a lock
+    assert says in line and "RTK_DUCKDB_PATH" in line
 
 
 @pytest.mark.parametrize("verbose", [[], ["-vv"]])

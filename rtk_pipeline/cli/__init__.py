@@ -19,6 +19,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, NoReturn
 
 from rtk_pipeline.cli.failures import MAX_LINE, RedactingFilter, one_line, secret_values
+from rtk_pipeline.errors import RTKError
 from rtk_pipeline.settings import DEFAULT_WORKERS, MAX_PARTITIONS_PER_RUN, day_out_of_range
 
 if TYPE_CHECKING:
@@ -148,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err_console().print("interrupted")
         return 130
-    except Exception as exc:  # every failure ends as one line; -v logs the traceback
-        if args.verbose:
+    except Exception as exc:  # every failure ends as one line; -v logs an unexpected one's traceback
+        if args.verbose and not isinstance(exc, RTKError):  # the library's own say all in their line
             logging.getLogger("rtk_pipeline.cli").error("%s failed", args.command, exc_info=exc)
         from rich.markup import escape
 

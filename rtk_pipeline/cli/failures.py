@@ -3,7 +3,7 @@
 Every exception a command lets out ends here. The library's own errors already name their setting; the
 environment's (a full disk, a read-only folder, a denied path) are recognized anywhere in the exception
 chain, because DuckDB can hide one behind a later error ("cannot rollback - no transaction is active").
-Anything else is still one line, with its type, and `-v` logs the traceback. Values of the settings that
+Anything else is still one line, with its type, and `-v` logs its traceback. Values of the settings that
 can carry a secret are cut out of that line and of every log record.
 """
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 
 from rtk_pipeline.errors import ConfigError
 
@@ -35,12 +36,27 @@ def env_text(name: str, default: str = "", *, env: Env = None) -> str:
     return (os.environ if env is None else env).get(name, "").strip() or default
 
 
+# The days a setting or flag may name: no meeting predates 1970, and near year 1 or 9999 the day arithmetic
+# (a window's end, a partition's key) overflows Python's dates long before the value means anything.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
+def day_out_of_range(day: date) -> str | None:
+    """Why `day` is outside FIRST_DAY..LAST_DAY, or None when it is inside."""
+    return None if FIRST_DAY <= day <= LAST_DAY else f"must be between {FIRST_DAY} and {LAST_DAY}, got {day}"
+
+
 def parse_date(name: str, raw: str) -> date:
-    """A YYYY-MM-DD day; a malformed value is a ConfigError naming the variable."""
+    """A YYYY-MM-DD day in FIRST_DAY..LAST_DAY; anything else is a ConfigError naming the variable."""
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a date like 2025-01-01, got {raw!r}") from None
+    wrong = day_out_of_range(day)
+    if wrong:
+        raise ConfigError(f"{name} {wrong}")
+    return day
 
 
 def parse_number(
@@ -146,11 +162,27 @@ def _backend(name: str, raw: str) -> Backend:
     return cast(Backend, kind)
 
 
+def parse_base_url(name: str, raw: str) -> str:
+    """An http(s) URL with a host and no user info. httpx would send `user:pass@` as Basic auth in place of
+    the Bearer token, and the 401 would blame the token; the value is never echoed, as it may hold a
+    password."""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - parsing the port is what raises on a malformed one
+    except ValueError:
+        parts = urlsplit("")
+    if "@" in parts.netloc:
+        raise ConfigError(f"{name} must not contain a user name or password (the API token authenticates)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL like {BASE_URL.default}")
+    return raw
+
+
 # The API: the three required ones have no default; the token is a secret and never repr'd or logged.
 API_TOKEN = Variable("CLOUDFLARE_API_TOKEN", "", "Cloudflare API token; a secret, never logged.", _text)
 ACCOUNT_ID = Variable("CLOUDFLARE_ACCOUNT_ID", "", "Cloudflare account id.", _text)
 APP_ID = Variable("RTK_APP_ID", "", "RealtimeKit app id; stored in every row (`app_id`).", _text)
-BASE_URL = Variable("RTK_BASE_URL", "https://api.cloudflare.com/client/v4", "API root.", _text)
+BASE_URL = Variable("RTK_BASE_URL", "https://api.cloudflare.com/client/v4", "API root.", parse_base_url)
 # Cloudflare's budget per API token: 1,200 requests per 5 minutes; crossing it locks the token out.
 RATE_LIMIT_REQUESTS = Variable(
     "RTK_RATE_LIMIT_REQUESTS", 1200, "Requests per rate-limit period, per token.", _whole(1)

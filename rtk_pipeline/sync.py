@@ -36,7 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from rtk_pipeline.client import Page, RealtimeKitClient, StatsSnapshot
-from rtk_pipeline.errors import ConfigError, NotFoundError, PagingError, RTKError, WarehouseError
+from rtk_pipeline.errors import ConfigError, NotFoundError, PagingError, RTKError
 from rtk_pipeline.normalize import (
     REJECTED_SCHEMA,
     normalize_meetings,
@@ -437,10 +437,10 @@ class _Accounting:
         error = str(exc) if isinstance(exc, RTKError) else f"{type(exc).__name__}: {exc}"
         try:
             self.store.record_failed_run(self._run_row("failed", error))
-        except WarehouseError as failure:  # the store itself failed (damaged, full): the error says so
-            log.info("could not record the failed sync run: %s", failure)
-        except Exception:  # the original error matters more than the audit row
-            log.exception("could not record the failed sync run")
+        except Exception as failed:  # the original error matters more than the audit row, and is raised:
+            # its one line is what the user reads (a full disk fails both), the traceback is for -vv
+            debug = log.isEnabledFor(logging.DEBUG)
+            log.info("could not record the failed sync run: %s", failed, exc_info=debug)
 
     def _run_row(self, outcome: str, error: str | None) -> SyncRun:
         result = self.result

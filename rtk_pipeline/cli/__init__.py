@@ -17,10 +17,11 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
+from rtk_pipeline.cli.failures import MAX_LINE, RedactingFilter, one_line, secret_values
 from rtk_pipeline.errors import RTKError
-from rtk_pipeline.settings import DEFAULT_WORKERS, MAX_PARTITIONS_PER_RUN
+from rtk_pipeline.settings import DEFAULT_WORKERS, MAX_PARTITIONS_PER_RUN, day_out_of_range
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,9 +43,13 @@ def _run(module: str) -> Handler:
 
 def _day(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from None
+    wrong = day_out_of_range(day)
+    if wrong:
+        raise argparse.ArgumentTypeError(wrong)
+    return day
 
 
 def positive_int(value: str) -> int:
@@ -61,7 +66,7 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
     import, so they are added only when `argv` (default: the command line) names that command."""
     named = set(sys.argv[1:] if argv is None else argv)
 
-    parser = argparse.ArgumentParser(prog="rtk-pipeline", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="rtk-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Handler] = {}
@@ -139,19 +144,41 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
     return parser, handlers
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the command and what is wrong), exit 2: the usage text
+    is a `--help` away, and a script's log should hold the cause, not a screen of usage."""
+
+    def error(self, message: str) -> NoReturn:
+        line = " ".join(f"{self.prog}: error: {message}".split())
+        self.exit(2, (line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…") + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, handlers = build_parser(argv)
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    secrets = secret_values()
+    redacting = RedactingFilter(secrets)
+    log_handlers = logging.getLogger().handlers
+    for handler in log_handlers:
+        handler.addFilter(redacting)
     try:
         return handlers[args.command](args)
-    except (RTKError, ValueError) as exc:
-        _err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        return 1
     except KeyboardInterrupt:
         _err_console().print("interrupted")
         return 130
+    except Exception as exc:  # every failure ends as one line; -v logs an unexpected one's traceback
+        if args.verbose and not isinstance(exc, RTKError):  # the library's own say all in their line
+            logging.getLogger("rtk_pipeline.cli").error("%s failed", args.command, exc_info=exc)
+        from rich.markup import escape
+
+        line = escape(one_line(exc, secrets))
+        _err_console().print(f"[bold red]error:[/] {line}", markup=True, highlight=False, soft_wrap=True)
+        return 1
+    finally:
+        for handler in log_handlers:
+            handler.removeFilter(redacting)
 
 
 def _emulator(args: argparse.Namespace) -> int:

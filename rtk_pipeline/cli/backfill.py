@@ -32,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
     client, store = open_app()
     results: list[SyncResult] = []
     rows = 0
-    with client, Progress(*_COLUMNS, console=Console(stderr=True), transient=False) as bar:
+    # Transient, and only on a terminal: the summary table says what landed, a failure leaves only its
+    # one line on stderr, and a script's log gets no bar.
+    console = Console(stderr=True)
+    with client, Progress(*_COLUMNS, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("backfill", total=len(days), rows=0, requests=0, retries=0)
 
         def progress(table: str, n: int) -> None:

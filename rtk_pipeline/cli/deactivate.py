@@ -107,8 +107,9 @@ def print_decisions(decisions: Sequence[Decision], console: Console | None = Non
 def run(args: argparse.Namespace) -> int:
     """Deactivate per the policy, print the decisions; exit 1 when a PATCH failed (cron users need to see
     it in the exit code; the table says which meeting)."""
+    kwargs = kwargs_from_args(args)  # a bad policy is refused before anything is opened
     client, store = open_app()
     with client:
-        decisions = deactivate_stale(client, store, **kwargs_from_args(args))
+        decisions = deactivate_stale(client, store, **kwargs)
     print_decisions(decisions, console=Console())
     return 1 if any(d.decision == Outcome.FAILED for d in decisions) else 0

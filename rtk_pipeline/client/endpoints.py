@@ -34,8 +34,12 @@ from rtk_pipeline.settings import (
     DEFAULT_MAX_RETRY_WAIT_S,
     DEFAULT_TIMEOUT_S,
     ApiSettings,
+    parse_base_url,
 )
 
+# Cloudflare's ids are 32 hex digits or a UUID; a far longer one is a pasted mistake that would only fail
+# later, as a URL too long to send.
+MAX_ID_LENGTH = 255
 _USER_AGENT = f"rtk-pipeline/{__version__} python-httpx/{httpx.__version__}"
 
 
@@ -69,15 +73,19 @@ class RealtimeKitClient:
         for variable, value in ((API_TOKEN, api_token), (ACCOUNT_ID, account_id), (APP_ID, app_id)):
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{variable.name} is empty")
+        for variable, value in ((ACCOUNT_ID, account_id), (APP_ID, app_id)):
+            if len(value) > MAX_ID_LENGTH or not value.isprintable() or not value.isascii():
+                raise ConfigError(
+                    f"{variable.name} is not an id: at most {MAX_ID_LENGTH} printable ASCII characters"
+                )
         # A header with whitespace or non-ASCII would make httpx raise an error that quotes the header.
         if not (api_token.isascii() and api_token.isprintable()) or any(c.isspace() for c in api_token):
             raise ConfigError(f"{API_TOKEN.name} contains whitespace or non-ASCII characters")
+        parse_base_url(BASE_URL.name, base_url)
         try:
-            root = httpx.URL(base_url)
+            httpx.URL(base_url)
         except httpx.InvalidURL:
-            root = httpx.URL()
-        if root.scheme not in ("http", "https") or not root.host:
-            raise ConfigError(f"{BASE_URL.name} must be an http(s) URL, got {base_url!r}")
+            raise ConfigError(f"{BASE_URL.name} is not a URL httpx can send to") from None
         if max_in_flight < 1 or max_attempts < 1 or per_page < 1:
             raise ValueError("max_in_flight, max_attempts and per_page must be >= 1")
         self.base_url = base_url.rstrip("/")

@@ -21,6 +21,8 @@ from rtk_pipeline.settings import declared, load
 DEFAULT_STALE_AFTER_DAYS = settings.STALE_AFTER_DAYS.default
 DEFAULT_MAX_DEACTIVATIONS = settings.STALE_MAX_PER_RUN.default
 DEFAULT_MAX_SYNC_AGE_HOURS = settings.STALE_MAX_SYNC_AGE_HOURS.default
+# A day count or age past a century means nothing here and overflows the date arithmetic past ~2,700 years.
+MAX_DAYS = 36_500
 
 
 class Outcome(StrEnum):
@@ -78,14 +80,18 @@ class StalePolicy:
     max_sync_age_hours: float | None = declared(settings.STALE_MAX_SYNC_AGE_HOURS)
 
     def __post_init__(self) -> None:
-        if isinstance(self.stale_after_days, bool) or int(self.stale_after_days) < 1:
-            raise ConfigError(f"stale_after_days must be at least 1, got {self.stale_after_days!r}")
+        days = self.stale_after_days
+        if isinstance(days, bool) or int(days) < 1:
+            raise ConfigError(f"stale_after_days must be at least 1, got {days!r}")
+        if int(days) > MAX_DAYS:
+            raise ConfigError(f"stale_after_days must be at most {MAX_DAYS}, got {days!r}")
         if isinstance(self.max_deactivations, bool) or int(self.max_deactivations) < 0:
             raise ConfigError(f"max_deactivations must be 0 or more, got {self.max_deactivations!r}")
-        if self.max_sync_age_hours is not None and self.max_sync_age_hours <= 0:
-            raise ConfigError(
-                f"max_sync_age_hours must be positive (or None), got {self.max_sync_age_hours!r}"
-            )
+        hours = self.max_sync_age_hours
+        if hours is not None and hours <= 0:
+            raise ConfigError(f"max_sync_age_hours must be positive (or None), got {hours!r}")
+        if hours is not None and not hours <= MAX_DAYS * 24:  # NaN and inf too
+            raise ConfigError(f"max_sync_age_hours must be at most {MAX_DAYS * 24}, got {hours!r}")
         for field_name in _LISTS:
             value = getattr(self, field_name)
             if isinstance(value, str):

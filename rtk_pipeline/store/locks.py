@@ -9,16 +9,31 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from rtk_pipeline.errors import DeactivationBusyError, JobBusyError
+from rtk_pipeline.errors import DeactivationBusyError, JobBusyError, WarehouseError
 
 # job -> (what its runs are called, the error a busy lock raises)
 _JOBS: dict[str, tuple[str, type[JobBusyError]]] = {"deactivate": ("deactivation", DeactivationBusyError)}
+
+
+def create_lock_file(path: Path) -> None:
+    """Create the lock file (and its folder) if missing. filelock takes a lock file it cannot create (a
+    read-only, full or misspelt folder) for one another process holds: it would wait out its timeout, or
+    report a busy job, instead of saying why."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(
+            f"cannot create the lock file {path} ({exc.strerror or exc}): check the data folder's setting "
+            "(RTK_DUCKDB_PATH, or the staging folder of RTK_TABLE_URI)"
+        ) from exc
 
 
 @contextmanager
 def hold(path: Path, job: str) -> Iterator[None]:
     """Hold `path` for the block; raise the job's busy error when another run holds it."""
     name, busy = _JOBS.get(job, (job, JobBusyError))
+    create_lock_file(path)
     lock = FileLock(str(path), timeout=0)
     try:
         lock.acquire()

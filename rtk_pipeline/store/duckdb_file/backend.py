@@ -315,7 +315,7 @@ class DuckDBStore(Reads):
     # -- internals --------------------------------------------------------------------------------------
 
     def _acquire(self) -> None:
-        self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        locks.create_lock_file(self.lock_path)
         try:
             self._lock.acquire(timeout=self.lock_timeout)
         except filelock.Timeout:

@@ -31,6 +31,11 @@ What the emulator assumes where the API docs are silent (compare with the live A
   changed: the emulator clock (`emu.clock`) is wall time, strictly increasing per reading, and starts at
   `end` if `end` is in the future. Unknown body fields, wrong types,
   bad enum values and out-of-range numbers are 400s. Participant writes do not touch the meeting.
+- Rooms: a share of the generated meetings (`EmulatorConfig(rooms=0.33)`, `--rooms SHARE`, 0 = none) are
+  reusable rooms whose participants keep arriving at a cadence (daily, weekly, fortnightly) after creation,
+  a new participant per join, some edited later (`updated_at` moves); never while the meeting is INACTIVE.
+  Arrivals are visible up to the end of the data, or up to where `emu.clock.set()`/`advance()` moved the
+  clock: wall time passing releases none, so a sync never races its ground truth. `emu.rooms()` lists them.
 - Participants are listed oldest first (created_at, then id). add returns 201 with `token`; edit returns the
   participant with `token`; list and get never include it. A second participant with the same
   `custom_participant_id` in a meeting is a 409. Delete returns {created_at, custom_participant_id,

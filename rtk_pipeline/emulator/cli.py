@@ -26,7 +26,10 @@ def _rate_limit(text: str) -> tuple[int, float]:
 
 
 def _probability(text: str) -> float:
-    p = float(text)
+    try:
+        p = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number within [0, 1], got {text!r}") from None
     if not 0.0 <= p <= 1.0:
         raise argparse.ArgumentTypeError(f"a probability is within [0, 1], got {text}")
     return p
@@ -52,6 +55,13 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="end of the data, ISO 8601, naive = UTC (default: now, rounded down to the minute)",
     )
     data.add_argument("--participants-mean", type=float, default=_CFG.participants_mean, help="0 = none")
+    data.add_argument(
+        "--rooms",
+        type=_probability,
+        default=_CFG.rooms,
+        metavar="SHARE",
+        help="share of meetings reused as rooms, gaining participants for weeks (0 = none)",
+    )
     data.add_argument("--max-per-page", type=int, default=_CFG.max_per_page, help="per_page cap (silent)")
     data.add_argument("--default-per-page", type=int, default=_CFG.default_per_page)
     data.add_argument(
@@ -104,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[EmulatorConfig, Faults]:
         seed=args.seed,
         end=args.end,
         participants_mean=args.participants_mean,
+        rooms=args.rooms,
         max_per_page=args.max_per_page,
         default_per_page=args.default_per_page,
         page_base=args.page_base,

@@ -45,6 +45,15 @@ class Clock:
         self._offset = max(0, not_before_ms - self._wall())
         self._frozen: int | None = None
         self._last = 0
+        self._moved = 0  # the latest time set() or advance() moved to; 0 = never moved
+
+    @property
+    def moved_ms(self) -> int:
+        """The latest time `set()` or `advance()` moved the clock to (0 if never): how far a test has
+        simulated time passing. Generated room arrivals follow it, not the wall, so a sync and its ground
+        truth never race an arrival."""
+        with self._lock:
+            return self._moved
 
     @staticmethod
     def _wall() -> int:
@@ -67,13 +76,13 @@ class Clock:
                 raise ValueError(
                     f"the emulator clock never goes backwards (last reading {fmt_ms(self._last)})"
                 )
-            self._frozen = ms
+            self._frozen = self._moved = ms
 
     def advance(self, seconds: float) -> None:
         """Freeze at the current time plus `seconds`."""
         with self._lock:
             base = self._frozen if self._frozen is not None else self._wall() + self._offset
-            self._frozen = max(base, self._last) + int(seconds * 1000)
+            self._frozen = self._moved = max(base, self._last) + int(seconds * 1000)
 
     def resume(self) -> None:
         """Follow wall time again (from no earlier than the frozen time)."""

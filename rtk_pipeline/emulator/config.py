@@ -19,6 +19,7 @@ class EmulatorConfig:
     seed: int = 0
     end: datetime | None = None  # data spans [end - days, end); default: now, rounded down to the minute
     participants_mean: float = 4.0  # 0 => no generated participants
+    rooms: float = 0.33  # share of meetings reused as rooms: participants keep arriving (0 => none)
     max_per_page: int = 100  # larger per_page values are served as this, silently
     default_per_page: int = 20
     page_base: int = 1  # number of the first page (0 supported)
@@ -51,6 +52,8 @@ class EmulatorConfig:
             problems.append("days must be >= 1")
         if self.participants_mean < 0:
             problems.append("participants_mean must be >= 0")
+        if not 0.0 <= self.rooms <= 1.0:
+            problems.append("rooms must be within [0, 1]")
         if self.max_per_page < 1 or self.default_per_page < 1:
             problems.append("max_per_page and default_per_page must be >= 1")
         if self.page_base not in (0, 1):

@@ -5,7 +5,8 @@ Meetings are stored column-wise (arrays of ints, one slot per meeting, see `gene
 fit in a few dozen MB; response dicts are built per request, and each meeting's list row is cached as JSON
 bytes until the meeting changes. Two sorted indexes serve the lists: by (created_at, id) always, by
 (updated_at, id) once an update-time order or window is first asked for. Participants of a generated
-meeting are derived when first read and stored only once something changes them.
+meeting are derived when first read and stored only once something changes them; a room's (see `rooms`)
+are derived up to the arrivals cutoff, and a stored room still gains the arrivals after it.
 
 Nothing here is thread-safe on its own: the emulator calls it under its one lock.
 """
@@ -45,6 +46,7 @@ from rtk_pipeline.emulator.records import (
     uuid4_int,
     uuid4_str,
 )
+from rtk_pipeline.emulator.rooms import apply_events, is_room, room_events
 
 _HEXISH = re.compile(r"^[0-9a-f-]+$")
 
@@ -62,8 +64,10 @@ class EmulatorData:
         self._docs: dict[int, dict] = {}  # full documents of meetings written since generation
         self._row_cache: dict[int, bytes] = {}
         self._query_cache: dict[tuple, tuple[int, Rows]] = {}
-        self._participants_seen: dict[int, list[list]] = {}  # generated lists, rebuilt at will
+        self._participants_seen: dict[int, tuple[tuple, list[list]]] = {}  # generated, rebuilt at will
         self._participants_written: dict[int, list[list]] = {}  # authoritative once written
+        self._written_upto: dict[int, int] = {}  # stored rooms: the cutoff their arrivals are applied to
+        self._inactive: dict[int, list[list]] = {}  # generated meetings whose status was written: spans
         self._token_counter = 0
         cols = generate_meetings(cfg, self.start_ms, self.end_ms)
         self._id_hi, self._id_lo, self._created, self._updated = (
@@ -256,6 +260,19 @@ class EmulatorData:
         else:
             self._flags[slot] &= ~F_INACTIVE & 0xFFFF
 
+    def _note_status(self, slot: int, doc: dict, when: int) -> None:
+        """Remember when a generated meeting became INACTIVE or ACTIVE again: its room takes no arrivals
+        in between. Read before the columns change."""
+        inactive = doc.get("status") == "INACTIVE"
+        if slot >= self.n_generated or inactive == self.is_inactive(slot):
+            return
+        self.participants(slot)  # a stored room catches up on the arrivals of while it was ACTIVE
+        spans = self._inactive[slot] = [list(span) for span in self._inactive_spans(slot)]
+        if inactive:
+            spans.append([when, None])
+        else:
+            spans[-1][1] = when
+
     def create_meeting(
         self,
         fields: dict,
@@ -311,6 +328,7 @@ class EmulatorData:
         new_updated = max(new_updated, self._created[slot])
         doc["updated_at"] = fmt_ms(new_updated)
         self._docs[slot] = doc
+        self._note_status(slot, doc, new_updated)
         self._sync_columns(slot, doc)
         self._set_updated(slot, new_updated)
         self._touch(slot)
@@ -318,23 +336,61 @@ class EmulatorData:
 
     # ---------------------------------------------------------------- participants
 
+    def arrivals_cutoff(self) -> int:
+        """The latest time a generated room's arrivals are visible at: the end of the data, or where the
+        clock was moved to (set/advance), whichever is later. Wall time passing releases none."""
+        return max(self.end_ms - 1, self.clock.moved_ms)
+
+    def is_room(self, slot: int) -> bool:
+        return is_room(self.cfg, slot, self.n_generated)
+
+    def _inactive_spans(self, slot: int) -> list[list]:
+        """When a generated meeting was INACTIVE: since its last update if generated so, then as written."""
+        spans = self._inactive.get(slot)
+        if spans is None:
+            spans = [[self._updated[slot], None]] if self.is_inactive(slot) else []
+        return spans
+
     def participants(self, slot: int) -> list[list]:
         """A meeting's participants, oldest first (created_at, then id). Do not mutate the result."""
         rows = self._participants_written.get(slot)
-        if rows is None:
-            rows = self._participants_seen.get(slot)
-            if rows is None:
-                if len(self._participants_seen) >= 4096:
-                    self._participants_seen.clear()
-                rows = self._participants_seen[slot] = generated_participants(
-                    self.cfg, slot, self.n_generated, self._created[slot], self.end_ms
+        if rows is not None:
+            upto = self._written_upto.get(slot)
+            cutoff = self.arrivals_cutoff()
+            if upto is not None and cutoff > upto:
+                events = room_events(
+                    self.cfg, slot, self._created[slot], upto, cutoff, self._inactive_spans(slot)
                 )
+                apply_events(rows, events)
+                self._written_upto[slot] = cutoff
+            return rows
+        return self._generated_participants(slot)
+
+    def _generated_participants(self, slot: int) -> list[list]:
+        """A generated meeting's participants, a room's up to the arrivals cutoff (cached per cutoff)."""
+        room = self.is_room(slot)
+        cutoff = self.arrivals_cutoff()
+        spans = self._inactive_spans(slot)
+        key = (cutoff, tuple(map(tuple, spans))) if room else ()
+        seen = self._participants_seen.get(slot)
+        if seen is not None and seen[0] == key:
+            return seen[1]
+        if len(self._participants_seen) >= 4096:
+            self._participants_seen.clear()
+        c0 = self._created[slot]
+        rows = generated_participants(self.cfg, slot, self.n_generated, c0, self.end_ms)
+        if room:
+            apply_events(rows, room_events(self.cfg, slot, c0, -1, cutoff, spans))
+        self._participants_seen[slot] = (key, rows)
         return rows
 
     def _writable_participants(self, slot: int) -> list[list]:
         rows = self._participants_written.get(slot)
         if rows is None:
-            rows = self._participants_written[slot] = [list(p) for p in self.participants(slot)]
+            rows = [list(p) for p in self.participants(slot)]
+            if self.is_room(slot):
+                self._written_upto[slot] = self.arrivals_cutoff()
+            self._participants_written[slot] = rows
             self._participants_seen.pop(slot, None)
         return rows
 

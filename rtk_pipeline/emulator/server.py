@@ -193,6 +193,13 @@ class Emulator:
             rows = self._data.participants(self._slot(meeting_id))
             return [participant_record(p, token=secrets) for p in rows]
 
+    def rooms(self) -> list[str]:
+        """The ids of the generated meetings that are reusable rooms (participants keep arriving), oldest
+        first."""
+        with self._lock:
+            data = self._data
+            return [data.meeting_id(s) for s in range(data.n_generated) if data.is_room(s)]
+
     def _slot(self, meeting_id: str) -> int:
         slot = self._data.slot_of(meeting_id)
         if slot is None:
@@ -365,7 +372,7 @@ def serve(
             f" page_no base {cfg.page_base}, max per_page {cfg.max_per_page})",
             f"  window on {cfg.window_field}, start {'<=' if cfg.start_inclusive else '<'} t"
             f" {'<=' if cfg.end_inclusive else '<'} end, default per_page {cfg.default_per_page},"
-            f" status filter {'on' if cfg.status_filter else 'off'}",
+            f" status filter {'on' if cfg.status_filter else 'off'}, rooms {cfg.rooms:.0%} of meetings",
             f"  base URL    {emu.base_url}",
             f"  API token   {emu.token}",
             f"  account id  {emu.account_id}",

@@ -41,6 +41,7 @@ def test_options_become_config_and_faults():
                 "--seed=9",
                 "--end=2026-10-01T00:00:00",
                 "--participants-mean=0",
+                "--rooms=0.5",
                 "--max-per-page=25",
                 "--page-base=0",
                 "--order=updated_desc",
@@ -66,7 +67,7 @@ def test_options_become_config_and_faults():
         and cfg.end == datetime(2026, 10, 1, tzinfo=UTC)
     )
     assert cfg.page_base == 0 and cfg.order == "updated_desc" and cfg.token == "t0k" and cfg.secrets is False
-    assert cfg.participants_mean == 0 and cfg.max_per_page == 25
+    assert cfg.participants_mean == 0 and cfg.max_per_page == 25 and cfg.rooms == 0.5
     assert (
         faults.p429 == 0.1
         and faults.retry_after == "date"
@@ -78,7 +79,15 @@ def test_options_become_config_and_faults():
 
 
 @pytest.mark.parametrize(
-    "argv", [["--rate-limit=lots"], ["--p429=1.5"], ["--order=random"], ["--page-base=2"]]
+    "argv",
+    [
+        ["--rate-limit=lots"],
+        ["--p429=1.5"],
+        ["--order=random"],
+        ["--page-base=2"],
+        ["--rooms=2"],
+        ["--rooms=x"],
+    ],
 )
 def test_bad_options_are_refused(argv):
     with pytest.raises(SystemExit):

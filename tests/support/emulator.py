@@ -69,6 +69,14 @@ def emulator_days(emu: Emulator) -> tuple[date, date]:
     return (end - timedelta(days=emu.config.days)).date(), (end - timedelta(microseconds=1)).date()
 
 
+def pass_time(emu: Emulator, days: float) -> datetime:
+    """Move the emulator clock `days` past the later of its reading and the end of the data, releasing the
+    room arrivals up to then (wall time passing releases none); returns the new time."""
+    when = max(emu.clock.now(), emu.config.resolved_end) + timedelta(days=days)
+    emu.clock.set(when)
+    return when
+
+
 def made_and_stopped(build: Callable[..., T], stop: Callable[[T], None]) -> Iterator[Callable[..., T]]:
     """Body of a factory fixture (`yield from made_and_stopped(...)`): the test builds as many as it
     likes, and each is stopped at teardown, in the order made."""

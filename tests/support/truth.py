@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,15 @@ def truth_meetings(emu: Emulator, first: date, last: date) -> dict[str, dict]:
     return out
 
 
-def truth_participants(emu: Emulator, meetings: dict[str, dict]) -> dict[tuple[str, str], dict]:
+def truth_all_meetings(emu: Emulator) -> dict[str, dict]:
+    """Every meeting the emulator serves now, whatever its day, by id: what a refresh must converge to
+    (renames and status changes made through PATCH included)."""
+    return {record["id"]: record for record in emu.meetings()}
+
+
+def truth_participants(emu: Emulator, meetings: Iterable[str]) -> dict[tuple[str, str], dict]:
+    """The participants of these meeting ids as listed now, by (meeting id, participant id): room arrivals
+    up to the emulator's clock and every participant added, edited or deleted through the API included."""
     return {(mid, p["id"]): p for mid in meetings for p in emu.participants(mid)}
 
 
@@ -144,8 +152,12 @@ def assert_rows_equal(stored: dict, expected: dict, what: str) -> None:
         assert got == want, f"{what} {key}: stored {got} != expected {want}"
 
 
-def assert_matches_truth(warehouse: DuckDBStore, emu: Emulator, first: date, last: date) -> None:
-    """Meetings and participants of first..last equal the emulator's ground truth, by id and by value."""
+def assert_matches_truth(
+    warehouse: DuckDBStore, emu: Emulator, first: date | None = None, last: date | None = None
+) -> None:
+    """Meetings and participants of first..last (default: every day) equal the emulator's ground truth as
+    of now, by id and by value."""
+    first, last = first or date.min, last or date.max
     meetings = truth_meetings(emu, first, last)
     days = {mid: ts(m["created_at"]).date() for mid, m in meetings.items()}
     assert_rows_equal(

@@ -542,7 +542,9 @@ def w3_targets(results: list[tuple[Case, dict, dict]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="W1,W2,W3,W4", help="comma-separated subset of W1,W2,W3,W4")
+    parser.add_argument(
+        "--workloads", default="W1,W2,W3,W4,R", help="comma-separated subset of W1,W2,W3,W4,R (refresh)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="runs per contender (median reported)")
     parser.add_argument("--quick", action="store_true", help="every workload at a tenth of its size")
     parser.add_argument(
@@ -577,6 +579,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < (0 if args.profile else 1):
         parser.error("--rounds must be at least 1 (0 only with --profile)")
+    if "R" in args.workloads.split(","):  # issue 19's refresh workload: its own emulator, no contenders
+        from refresh_workload import report
+
+        print(report(args.quick), flush=True)
+        args.workloads = ",".join(w for w in args.workloads.split(",") if w != "R")
+        if not args.workloads:
+            return 0
     wanted = set(args.contenders.split(","))
     OUT.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

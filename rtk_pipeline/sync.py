@@ -44,7 +44,7 @@ from rtk_pipeline.normalize import (
     parse_timestamp,
 )
 from rtk_pipeline.settings import DEFAULT_WORKERS
-from rtk_pipeline.store import DeactivationLog, Stage, SyncRun, SyncStore
+from rtk_pipeline.store import DeactivationLog, RefreshStore, Stage, SyncRun, SyncStore
 from rtk_pipeline.utc import now_utc
 
 log = logging.getLogger("rtk_pipeline.sync")
@@ -392,7 +392,7 @@ def bounded_map(fn, items: Iterable, workers: int, chunk: int) -> Iterator[tuple
                 submit(batch)
 
 
-def check_same_app(client: RealtimeKitClient, store: SyncStore | DeactivationLog) -> None:
+def check_same_app(client: RealtimeKitClient, store: SyncStore | DeactivationLog | RefreshStore) -> None:
     """Refuse a client of one app with a store opened for another: its rows would be filed under the wrong
     app (and that app's days replaced by them)."""
     if client.app_id != store.app_id:

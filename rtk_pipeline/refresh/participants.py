@@ -110,7 +110,7 @@ def refresh_participants(
                     "refresh: meeting %s not found (404); its stored participants were kept", meeting_id
                 )
                 continue
-            records, _total, _passes = result  # type: ignore[misc]
+            records, _total, _passes = result
             batch.add(meeting_id, day, records)
     except RTKError:
         batch.flush()  # what was listed before the failure is kept

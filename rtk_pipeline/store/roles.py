@@ -139,6 +139,10 @@ class RefreshStore(Protocol):
         """Where the next windowed meetings listing starts (None: at the oldest meeting)."""
         ...
 
+    def stored_participants(self, meeting_ids: Sequence[str]) -> pa.Table:
+        """The stored participants of these meetings (to count what a listing added and removed)."""
+        ...
+
     def commit(self, stages: Sequence[Any], sync_run: SyncRun | None = None) -> list[Path]:
         """Record a `sync_runs` row (with no stages: a refresh's completed window)."""
         ...

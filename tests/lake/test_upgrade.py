@@ -38,11 +38,15 @@ RELEASE_EMULATOR = {"meetings": 30, "days": 3, "seed": 13, "participants_mean": 
 FIRST, LAST = date(2026, 10, 29), date(2026, 10, 31)  # the days it backfilled
 
 
+_ADDED = ("app_id", "participants_synced_at")
+
+
 def rows(table: pa.Table | ds.Dataset) -> Counter:
-    """Rows of an Arrow table or dataset as a multiset, without app_id."""
+    """Rows of an Arrow table or dataset as a multiset, without the columns later releases added (app_id;
+    meetings.participants_synced_at, null until a listing)."""
     data = table if isinstance(table, pa.Table) else table.to_table()
     return Counter(
-        json.dumps({k: v for k, v in r.items() if k != "app_id"}, sort_keys=True, default=str)
+        json.dumps({k: v for k, v in r.items() if k not in _ADDED}, sort_keys=True, default=str)
         for r in data.to_pylist()
     )
 

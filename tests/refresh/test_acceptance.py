@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 from rtk_pipeline.refresh import RefreshSettings, plan, refresh
-from tests.support.emulator import client_for
-from tests.support.stores import rows
+from tests.support.emulator import client_for, pass_time
+from tests.support.stores import open_duckdb_store, rows
 
 from .changes import (
     api_meetings,
@@ -19,6 +19,7 @@ from .changes import (
     stored_meetings,
     stored_participants,
 )
+from .conftest import ROOMS, backfill
 
 SETTINGS = RefreshSettings()
 
@@ -65,3 +66,18 @@ def test_budgeted_runs_stay_within_the_budget_and_reach_every_new_participant(ro
             assert report.requests <= budget
             assert runs <= 2 * cycle_runs, f"new participants still missing after {runs} runs"
     assert stored_meetings(store, emu.app_id) == api_meetings(emu)
+
+
+def test_late_arrivals_in_older_rooms_land_with_one_refresh(emulator_factory, tmp_path) -> None:
+    """The emulator's reusable rooms keep gaining participants after the backfill (its clock moved two
+    weeks on): one refresh makes the whole participants table equal the API's truth."""
+    emu = emulator_factory(**ROOMS, rooms=0.5)
+    store = open_duckdb_store(tmp_path / "wh")
+    backfill(emu, store)
+    pass_time(emu, 14)
+    assert stored_participants(store, emu.app_id) != api_participants(emu), "no room gained anyone"
+    with client_for(emu) as client:
+        report = refresh(client, store, settings=SETTINGS)
+    assert report.participants_added > 0
+    assert stored_meetings(store, emu.app_id) == api_meetings(emu)
+    assert stored_participants(store, emu.app_id) == api_participants(emu)

@@ -37,7 +37,6 @@ from rtk_pipeline.schemas import (
     DEACTIVATIONS_TABLE,
     SYNC_RUNS_SCHEMA,
     TABLES,
-    TS,
     TableSpec,
 )
 from rtk_pipeline.store import locks, sandbox
@@ -207,9 +206,18 @@ class DeltaStore(Reads):
             batch = batch.batch
         spec = TABLES["meetings"]
         table = pa.Table.from_batches([conform(batch, spec, self.app_id)])
-        self.lake.upsert(
-            "meetings", table, spec.key, run_id=uuid.uuid4().hex, only=self._mine, keep=spec.carried
-        )
+        days = frozenset(table.column(spec.day).to_pylist())
+        with memory_connection() as con:  # the carried columns keep their stored values
+            con.register("_rtk_new", table)
+            con.register("_rtk_carry", self._carried(spec, days))
+            source = carrying("_rtk_new", spec.key, spec.carried, "_rtk_carry")
+            table = (
+                con.sql(f"SELECT * FROM {source}")
+                .to_arrow_table()
+                .select(spec.schema.names)
+                .cast(spec.schema)
+            )
+        self.lake.upsert("meetings", table, spec.key, run_id=uuid.uuid4().hex, only=self._mine)
         return []
 
     def replace_participants(self, rows: Any, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
@@ -227,24 +235,31 @@ class DeltaStore(Reads):
         return self.mark_participants_synced(meeting_ids, listed_at)
 
     def mark_participants_synced(self, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
-        """Stamp participants_synced_at of these stored meetings (a MERGE that inserts nothing)."""
-        if meeting_ids:
-            stamps = pa.table(
-                {
-                    APP_ID: pa.array([self.app_id] * len(meeting_ids), pa.string()),
-                    "id": pa.array(list(meeting_ids), pa.string()),
-                    "participants_synced_at": pa.array([listed_at] * len(meeting_ids), TS),
-                }
-            )
-            self.lake.upsert(
-                "meetings",
-                stamps,
-                TABLES["meetings"].key,
-                run_id=uuid.uuid4().hex,
-                update=["participants_synced_at"],
-                only=self._mine,
-                insert=False,
-            )
+        """Stamp participants_synced_at of these stored meetings: one predicate overwrite of their days
+        (re-read if another writer commits first)."""
+        days = frozenset(d for _, d in self.meeting_days(meeting_ids))
+        if not days:
+            return []
+        spec = TABLES["meetings"]
+        predicate = self._only_mine(in_list(spec.day, days))
+        columns = ", ".join(q(n) for n in spec.schema.names if n != "participants_synced_at")
+
+        def stamped() -> pa.Table:
+            with memory_connection() as con:
+                con.register("_rtk_table", self.lake.dataset(spec.name))
+                return (
+                    con.sql(
+                        f"SELECT {columns}, CASE WHEN list_contains($ids, id) THEN $at::TIMESTAMPTZ "
+                        f"ELSE participants_synced_at END AS participants_synced_at "
+                        f"FROM _rtk_table WHERE {predicate}",
+                        params={"ids": list(meeting_ids), "at": listed_at},
+                    )
+                    .to_arrow_table()
+                    .select(spec.schema.names)
+                    .cast(spec.schema)
+                )
+
+        self.lake.replace(spec.name, stamped, predicate, run_id=uuid.uuid4().hex)
         return []
 
     def export_pending(self) -> list[Path]:

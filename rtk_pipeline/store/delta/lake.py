@@ -155,11 +155,8 @@ class Lake:
         run_id: str,
         update: Sequence[str] | None = None,
         only: Mapping[str, str] | None = None,
-        keep: Sequence[str] = (),
-        insert: bool = True,
     ) -> None:
-        """Update rows with the same key (all columns, or only `update`), insert the others (unless not
-        `insert`): one MERGE. A `keep` column keeps the stored value where the new one is null.
+        """Update rows with the same key (all columns, or only `update`), insert the others: one MERGE.
 
         `only` (column -> value, e.g. one app's rows) narrows the rows the MERGE reads, so it does not
         conflict with a concurrent writer of rows outside them.
@@ -175,13 +172,11 @@ class Lake:
                 target_alias="t",
                 commit_properties=_commit_properties(run_id),
             )
-            columns = self.layouts[name].schema.names if update is None else update
-            merger = merger.when_matched_update(
-                {c: f"coalesce(s.{c}, t.{c})" if c in keep else f"s.{c}" for c in columns}
-            )
-            if insert:
-                merger = merger.when_not_matched_insert_all()
-            merger.execute()
+            if update is None:
+                merger = merger.when_matched_update_all()
+            else:
+                merger = merger.when_matched_update({c: f"s.{c}" for c in update})
+            merger.when_not_matched_insert_all().execute()
 
         self._commit(name, merge)
 

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import duckdb
 
@@ -23,8 +23,21 @@ from rtk_pipeline.store.connect import connect_duckdb
 from rtk_pipeline.store.duckdb_file import analysts, snapshots
 from rtk_pipeline.store.sqltext import lit, q
 
-if TYPE_CHECKING:
-    from rtk_pipeline.store.duckdb_file.backend import DuckDBStore
+
+class DuckDBStore(Protocol):
+    """What repair needs of the DuckDB backend (typed here, not imported: the backend imports this module)."""
+
+    duckdb_path: Path
+    state_path: Path
+    parquet_dir: Path
+    _lock: Any
+
+    def _acquire(self) -> None: ...
+
+    def _apply_schema(self, con: duckdb.DuckDBPyConnection) -> None: ...
+
+    def ensure_schema(self) -> None: ...
+
 
 HINT = ": run `rtk-pipeline repair` to rebuild it from the Parquet mirror"
 

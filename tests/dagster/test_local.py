@@ -16,6 +16,7 @@ import pytest
 from dagster_defs.demo import DEMO_MAX_DEACTIVATIONS, run_demo
 from dagster_defs.local import emulator_config
 from rtk_pipeline.emulator import Emulator
+from tests.support.emulator import pass_time
 
 
 @pytest.mark.slow
@@ -30,8 +31,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path, monkeypatch, capsys):
     assert "duckdb -readonly data/rtk.duckdb" in out and "make dev" in out
     assert "emu-token" not in out
 
-    # The same seeded data, served again: what landed is exactly the API's, minus the deactivations.
+    # The same seeded data, served again a week on (the demo lets a week pass, then refreshes): what landed is
+    # exactly the API's, minus the deactivations, late room participants included.
     with Emulator(emulator_config(400, 20, 3)) as emu:
+        pass_time(emu, 7)
         truth = {m["id"]: m["status"] for m in emu.meetings()}
         participants = sum(len(emu.participants(m)) for m in truth)
     con = duckdb.connect(str(tmp_path / "data" / "rtk.duckdb"), read_only=True)

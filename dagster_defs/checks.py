@@ -32,6 +32,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AutomationCondition,
+    DagsterInstance,
     MetadataValue,
     Output,
     PreviewWarning,
@@ -103,7 +104,7 @@ def _synced_metadata(context: AssetCheckExecutionContext, asset: AssetKey, key: 
         return None, None
     record = records[0]
     metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-    synced = {**_run_totals(context, asset, record.run_id, record.storage_id), **metadata}
+    synced = {**run_totals(context.instance, asset, record.run_id, record.storage_id), **metadata}
     return synced, _target(record.run_id, record.storage_id, record.timestamp)
 
 
@@ -116,9 +117,10 @@ def _target(run_id: str, storage_id: int, timestamp: float) -> Any:
     return deserialize_value(json.dumps(stored))
 
 
-def _run_totals(context: AssetCheckExecutionContext, asset: AssetKey, run_id: str, before: int) -> dict:
-    """The run's totals: its one observation of the asset, logged just before its materializations."""
-    observations = context.instance.fetch_observations(
+def run_totals(instance: DagsterInstance, asset: AssetKey, run_id: str, before: int) -> dict:
+    """The run's totals: its observation of the asset logged last before the materialization `before`
+    (a sync logs one before its materializations; a refresh, one before each day it carries)."""
+    observations = instance.fetch_observations(
         AssetRecordsFilter(asset_key=asset, before_storage_id=before), limit=_OBSERVATIONS_SEARCHED
     ).records
     for record in observations:

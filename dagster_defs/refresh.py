@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import dagster as dg
 from pydantic import ConfigDict, Field
 
+from dagster_defs.checks import run_totals
 from dagster_defs.resources import RealtimeKitResource, app_resources
 from dagster_defs.scope import App
 from rtk_pipeline import refresh as rtk_refresh
@@ -35,7 +36,7 @@ CHECK = "participants_fresh"
 TABLES = ("meetings", "participants")
 # Keys of a day's sync that show its rows as they were then: not carried into a refresh's report.
 _STALE_KEYS = ("preview",)
-ROW_COUNT = "dagster/row_count"
+ROW_COUNT = "dagster/partition_row_count"
 
 
 class RealtimeKitRefresh(dg.Resolvable, dg.Model):
@@ -161,9 +162,12 @@ def _report_days(context: dg.OpExecutionContext, app: App, store: Store, days: t
         last = _last_materializations(context.instance, app.key(table), keys)
         counts = store.rows_by_day(table, min(days), max(days))
         for key in sorted(last):
-            metadata = {k: v for k, v in last[key].items() if k not in _STALE_KEYS}
+            synced, totals = last[key]
+            metadata = {k: v for k, v in synced.items() if k not in _STALE_KEYS}
             metadata[ROW_COUNT] = dg.MetadataValue.int(counts.get(date.fromisoformat(key), 0))
             metadata["refreshed_by"] = dg.MetadataValue.text(context.run_id)
+            if totals:  # the sync run's listing totals, where the checks look for them: just before
+                context.log_event(dg.AssetObservation(asset_key=app.key(table), metadata=totals))
             context.log_event(
                 dg.AssetMaterialization(asset_key=app.key(table), partition=key, metadata=metadata)
             )
@@ -173,17 +177,19 @@ def _report_days(context: dg.OpExecutionContext, app: App, store: Store, days: t
 
 def _last_materializations(
     instance: dg.DagsterInstance, asset: dg.AssetKey, keys: list[str]
-) -> dict[str, dict[str, dg.MetadataValue]]:
-    """The latest materialization's metadata of each of these partitions that has one (a query each: a
-    shared limit could cut off a partition behind another's many newer materializations)."""
-    out: dict[str, dict[str, dg.MetadataValue]] = {}
+) -> dict[str, tuple[dict[str, dg.MetadataValue], dict]]:
+    """The latest materialization's metadata of each of these partitions that has one, with the totals of
+    the run that wrote it (a query each: a shared limit could cut off a partition behind another's many
+    newer materializations)."""
+    out: dict[str, tuple[dict[str, dg.MetadataValue], dict]] = {}
     for key in keys:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[key]), limit=1
         ).records
         materialization = records[0].asset_materialization if records else None
         if materialization is not None:
-            out[key] = dict(materialization.metadata)
+            totals = run_totals(instance, asset, records[0].run_id, records[0].storage_id)
+            out[key] = (dict(materialization.metadata), totals)
     return out
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, AssetRecordsFilter, DagsterInstance, DefaultScheduleStatus
 
+from dagster_defs.checks import run_totals
 from dagster_defs.component import RealtimeKitComponent
 from dagster_defs.refresh import CHECK
 from tests.refresh.changes import api_meetings, api_participants, make_changes
@@ -43,6 +44,11 @@ def _latest(instance: DagsterInstance, asset: AssetKey, day: str):
     return records[0]
 
 
+def _totals_before(instance: DagsterInstance, asset: AssetKey, record) -> dict:
+    """What the checks read beside a materialization: its run's observation of the asset logged before it."""
+    return run_totals(instance, asset, record.run_id, record.storage_id)
+
+
 def _execute(dagster_cli, env: dict[str, str]) -> None:
     done = dagster_cli("job", "execute", "-m", "dagster_defs.definitions", "-j", REFRESH_JOB, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -72,13 +78,14 @@ def test_the_cli_job_refreshes_old_meetings_like_the_command(
             record = _latest(disk_instance, asset, day)
             assert record.run_id == run.run_id
             metadata = record.asset_materialization.metadata
+            carried = _totals_before(disk_instance, asset, record)
             stored = rows(
                 path,
                 f"SELECT count(*) FROM {table} WHERE {_day_column(table)} = ?",
                 [date.fromisoformat(day)],
             )
-            assert metadata["dagster/row_count"].value == stored[0][0]
-            assert "api_total_count" in metadata  # the sync's completeness evidence, carried
+            assert metadata["dagster/partition_row_count"].value == stored[0][0]
+            assert "api_total_count" in carried  # the sync's completeness evidence, carried
     # The figures of `--json` are the op's metadata, and the check is judged right after.
     (output,) = [
         e

@@ -4,6 +4,7 @@ error for a failed statement."""
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -69,8 +70,22 @@ _DAMAGED = re.compile(r"not a valid DuckDB database|Could not read enough bytes|
 _HEADER_BYTES = 3 * 4096  # the file header and its two database headers, before the first block
 
 
+# Less free space than this beside a damaged file: the likely cause is a full disk, which the user must fix
+# before a repair can write anything.
+_NEARLY_FULL_BYTES = 1 << 20
+
+
 def damaged(path: Path, message: str, hint: str) -> WarehouseError:
     first = message.strip().splitlines()[0] if message.strip() else "unreadable"
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = _NEARLY_FULL_BYTES
+    if free < _NEARLY_FULL_BYTES:
+        hint = (
+            f": the disk is full ({free} bytes free beside it); free space or point RTK_DUCKDB_PATH / "
+            f"RTK_PARQUET_DIR elsewhere{hint.replace(':', ', then', 1) if hint else ''}"
+        )
     return WarehouseError(f"the DuckDB file {path} is damaged ({first}){hint}")
 
 

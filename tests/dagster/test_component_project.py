@@ -323,7 +323,8 @@ def test_scaffolded_and_shaped_instances_in_a_scratch_dg_project(tmp_path):
     schedules = {s["name"] for s in listed["schedules"]}
     sensors = {s["name"] for s in listed["sensors"]}
     assert "rtk_app_1_daily_sync" in schedules and "rtk_app_1_stale_sensor" in sensors
-    # An automation condition replaces the schedules; `none` leaves no schedule and no sensor at all.
-    assert not [n for n in schedules if n.startswith(("quiet_", "auto_"))]
+    # An automation condition replaces the sync's schedules (the refresh, an op job that no asset's condition
+    # starts, keeps its own, as the stale sensor stays); `none` leaves no schedule and no sensor at all.
+    assert [n for n in schedules if n.startswith(("quiet_", "auto_"))] == ["auto_app_auto_daily_refresh"]
     assert "auto_app_auto_stale_sensor" in sensors
     assert not [n for n in sensors if n.startswith("quiet_")]

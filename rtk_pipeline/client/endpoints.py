@@ -74,9 +74,11 @@ class RealtimeKitClient:
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{variable.name} is empty")
         for variable, value in ((ACCOUNT_ID, account_id), (APP_ID, app_id)):
-            if len(value) > MAX_ID_LENGTH or not value.isprintable() or not value.isascii():
+            # Any printable text is an id (it goes out percent-encoded, and apps with odd ids share a
+            # warehouse safely); control characters and a value far longer than any id are typos.
+            if len(value) > MAX_ID_LENGTH or not value.isprintable():
                 raise ConfigError(
-                    f"{variable.name} is not an id: at most {MAX_ID_LENGTH} printable ASCII characters"
+                    f"{variable.name} is not an id: at most {MAX_ID_LENGTH} printable characters"
                 )
         # A header with whitespace or non-ASCII would make httpx raise an error that quotes the header.
         if not (api_token.isascii() and api_token.isprintable()) or any(c.isspace() for c in api_token):

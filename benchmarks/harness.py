@@ -58,6 +58,11 @@ def checkout(revision: str, into: Path) -> Path:
             check=True,
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    # The editable install maps `rtk_pipeline.sql` to the work tree's sql/; a real package here is found
+    # first on PYTHONPATH, so the older library reads its own DDL and views.
+    shipped = tree / "rtk_pipeline" / "sql"
+    if not shipped.exists():
+        shipped.symlink_to(Path("..") / "sql", target_is_directory=True)
     return tree
 
 

@@ -180,11 +180,13 @@ def run_case(
                 run = run_once(emu, case, contender, r + 1, start, end, before=before, after=after, urls=urls)
                 runs.append(run)
                 log(describe(case, run, truth))
-        for contender in ("rtk", "dagster"):
+        for contender in ("rtk", "rtk" + BEFORE_SUFFIX, "dagster"):
             if contender not in contenders:
                 continue
             for profiler in profilers:
-                run = run_once(emu, case, contender, 0, start, end, profile=profiler, after=after)
+                run = run_once(
+                    emu, case, contender, 0, start, end, profile=profiler, before=before, after=after
+                )
                 report = run.measured.report
                 log(f"{describe(case, run, truth)} (profiled with {profiler})")
                 if profiler == "py-spy":

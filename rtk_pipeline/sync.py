@@ -215,9 +215,9 @@ def sync_participants(
                 len(result.missing_meetings),
                 ", ".join(result.missing_meetings[:10]),
             )
+        missing = set(result.missing_meetings)
+        stage.mark_listed([m for m, _ in meetings if m not in missing], listed_at)
         accounting.commit(stage)
-    missing = set(result.missing_meetings)
-    store.mark_participants_synced([m for m, _ in meetings if m not in missing], listed_at)
     return result
 
 

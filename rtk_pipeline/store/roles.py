@@ -56,6 +56,10 @@ class Stage(Protocol):
         """The companion rejected_records stage (same days)."""
         ...
 
+    def mark_listed(self, meeting_ids: Sequence[str], listed_at: datetime) -> None:
+        """A participants stage: committing it also stamps these meetings' participants_synced_at."""
+        ...
+
     def distinct_count(self, column: str = "id") -> int: ...
 
     def rows_by_day(self) -> dict[date, int]:
@@ -110,10 +114,6 @@ class SyncStore(Protocol):
 
     def stored_participants(self, meeting_ids: Sequence[str]) -> pa.Table:
         """The stored participants of these meetings (participants schema)."""
-        ...
-
-    def mark_participants_synced(self, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
-        """Stamp meetings.participants_synced_at of these meetings (their listings were just committed)."""
         ...
 
 

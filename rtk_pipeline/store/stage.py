@@ -13,7 +13,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -61,6 +61,9 @@ class ParquetStage:
         self._buffered_bytes = 0
         self._parts: list[Path] = []
         self._rejects: ParquetStage | None = None
+        # (meeting ids, instant) whose participants this stage lists: the commit stamps them in its own
+        # transaction, so a participants day and its meetings' participants_synced_at change together.
+        self.listed: tuple[list[str], datetime] | None = None
         path.mkdir(parents=True)
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(path), True)
 
@@ -89,6 +92,13 @@ class ParquetStage:
         for batch in batches:
             kept += self._write_batch(conform(batch, self.spec, self.app_id))
         return kept
+
+    def mark_listed(self, meeting_ids: Sequence[str], listed_at: datetime) -> None:
+        """The participants of these meetings were listed from `listed_at` on: committing this stage sets
+        their meetings.participants_synced_at (issue 19)."""
+        if self.spec.name != "participants":
+            raise ValueError(f"only a participants stage lists meetings' participants, not {self.table}")
+        self.listed = (list(meeting_ids), listed_at)
 
     @property
     def rejects(self) -> ParquetStage:

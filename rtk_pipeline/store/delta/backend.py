@@ -186,6 +186,9 @@ class DeltaStore(Reads):
                 rows += self._replace(TABLES[table], group, run_id)
             self._replace_rejects(everything, run_id)
             for stage in everything:
+                if stage.listed is not None:  # a crash before this keeps the old stamp: listed again later
+                    self._stamp_listed(*stage.listed)
+            for stage in everything:
                 stage.committed = True
             if sync_run is not None:
                 row = sync_run_table(run, everything, "success", rows=rows)
@@ -232,14 +235,15 @@ class DeltaStore(Reads):
         if days:
             predicate = f"{in_list(spec.day, days)} AND {in_list('meeting_id', meeting_ids)}"
             self.lake.replace(spec.name, table, self._only_mine(predicate), run_id=uuid.uuid4().hex)
-        return self.mark_participants_synced(meeting_ids, listed_at)
+        self._stamp_listed(meeting_ids, listed_at)
+        return []
 
-    def mark_participants_synced(self, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
+    def _stamp_listed(self, meeting_ids: Sequence[str], listed_at: datetime) -> None:
         """Stamp participants_synced_at of these stored meetings: one predicate overwrite of their days
         (re-read if another writer commits first)."""
         days = frozenset(d for _, d in self.meeting_days(meeting_ids))
         if not days:
-            return []
+            return
         spec = TABLES["meetings"]
         predicate = self._only_mine(in_list(spec.day, days))
         columns = ", ".join(q(n) for n in spec.schema.names if n != "participants_synced_at")
@@ -260,7 +264,6 @@ class DeltaStore(Reads):
                 )
 
         self.lake.replace(spec.name, stamped, predicate, run_id=uuid.uuid4().hex)
-        return []
 
     def export_pending(self) -> list[Path]:
         return []  # no mirror to finish

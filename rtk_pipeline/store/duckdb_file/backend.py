@@ -216,6 +216,10 @@ class DuckDBStore(Reads):
                 con.begin()
                 try:
                     affected, inserted = sql_commit.replace_staged(con, everything, self.app_id)
+                    for stage in everything:
+                        if stage.listed is not None:
+                            days = participants.mark_synced(con, *stage.listed, self.app_id)
+                            affected |= {("meetings", day) for day in days}
                     if sync_run is not None:
                         row = sync_run_table(
                             of_app(sync_run, self.app_id), everything, "success", rows=inserted
@@ -273,14 +277,6 @@ class DuckDBStore(Reads):
         table = pa.Table.from_batches([conform(rows, TABLES["participants"], self.app_id)])
         with self.transaction() as con:
             affected = participants.replace_participants(con, table, meeting_ids, listed_at, self.app_id)
-            parquet.queue_exports(con, affected)
-        return self._files(affected)
-
-    def mark_participants_synced(self, meeting_ids: Sequence[str], listed_at: datetime) -> list[Path]:
-        """Stamp participants_synced_at of these meetings (their participants were just committed)."""
-        with self.transaction() as con:
-            days = participants.mark_synced(con, meeting_ids, listed_at, self.app_id)
-            affected = {("meetings", day) for day in days}
             parquet.queue_exports(con, affected)
         return self._files(affected)
 

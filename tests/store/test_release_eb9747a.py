@@ -12,39 +12,17 @@ from __future__ import annotations
 
 import json
 import tarfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 
-from rtk_pipeline.emulator import Emulator, EmulatorConfig
+from rtk_pipeline.emulator import Emulator
 from tests.support.processes import cli_env, run_cli
+from tests.support.release_eb9747a import APP_ONE, COUNTS, NEW, TABLES
 from tests.support.stores import rows
 
 FIXTURE = Path(__file__).with_name("fixtures") / "release-eb9747a.tar.gz"
-TABLES = ("meetings", "participants", "rejected_records", "sync_runs", "meeting_deactivations")
-COUNTS = {
-    ("meetings", "app-one"): 30,
-    ("meetings", "app-two"): 20,
-    ("participants", "app-one"): 179,
-    ("participants", "app-two"): 204,
-    ("sync_runs", "app-one"): 3,
-    ("sync_runs", "app-two"): 2,
-    ("meeting_deactivations", "app-one"): 29,
-}
-# app-one's emulator as the release saw it (rooms=0: today's emulator then serves the release's data).
-RELEASE_ONE = EmulatorConfig(
-    meetings=30,
-    days=3,
-    seed=17,
-    end=datetime(2026, 11, 1, tzinfo=UTC),
-    rooms=0,
-    token="tok-app-one",
-    account_id="acc-release",
-    app_id="app-one",
-)
-NEW = "participants_synced_at"
 
 
 @pytest.fixture
@@ -95,7 +73,7 @@ def test_a_release_warehouse_migrates_with_nothing_lost_and_a_refresh_fills_the_
     assert counted == COUNTS
     assert NEW not in {c for (c, *_) in rows(_state(data), "DESCRIBE meetings")}
 
-    with Emulator(RELEASE_ONE) as emu:
+    with Emulator(APP_ONE) as emu:
         env = _env(data, emu.env())
         plan = run_cli(["refresh", "--plan", "--json"], env)  # the first open: reads the release's state
         assert plan.returncode == 0, plan.stderr

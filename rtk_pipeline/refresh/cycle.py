@@ -49,10 +49,10 @@ def pieces(created: list[datetime], share: int) -> Iterator[tuple[datetime, int]
     rows = 0
     for day, group in itertools.groupby(created, key=lambda t: t.date()):
         stamps = list(group)
+        if rows and pages(rows + len(stamps)) > share:  # the days gathered so far fit; with this one not
+            yield _midnight(day), rows
+            rows = 0
         if pages(len(stamps)) > share:
-            if rows:
-                yield _midnight(day), rows
-                rows = 0
             yield from _day_pieces(stamps, share)
             continue
         rows += len(stamps)

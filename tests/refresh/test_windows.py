@@ -6,6 +6,8 @@ and again; `--plan` counts the windows' runs in the cycle."""
 
 from __future__ import annotations
 
+import itertools
+import random
 from datetime import timedelta
 
 from rtk_pipeline.refresh import RefreshSettings, plan, refresh
@@ -93,3 +95,29 @@ def test_a_day_with_more_pages_than_the_budget_is_cut_inside_the_day_and_never_s
     assert stored_meetings(store, emu.app_id) == api_meetings(emu)
     titles = stored_meetings(store, emu.app_id)
     assert all(titles[m][0].startswith("Renamed while windowed") for m in renamed)
+
+
+def test_windows_tile_the_timeline_and_each_run_fits_its_share() -> None:
+    """Whatever the days hold (quiet days, a busy one, one instant shared by many), a cycle's windows follow
+    each other without a gap from open start to open end, and a run's windows fit its share unless one
+    instant alone holds more."""
+    rng = random.Random(19)
+    start = END - timedelta(days=30)
+    created = [start + timedelta(seconds=rng.uniform(0, 30 * 86400)) for _ in range(900)]
+    busy = END - timedelta(days=5)
+    created += [busy + timedelta(seconds=rng.uniform(0, 86400)) for _ in range(1500)]
+    created += [busy + timedelta(hours=3)] * 50  # one instant of 50 meetings
+    created.sort()
+    for share in (1, 2, 5, 40):
+        planned = list(runs(created, None, share))
+        flat = [window for run in planned for window, _ in run]
+        assert flat[0][0] is None and flat[-1][1] is None
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(flat)), share
+        ends = [hi for _, hi in flat[:-1]]
+        assert ends == sorted(set(ends)), share  # forward, never a window of no length
+        for run in planned:
+            assert sum(cost for _, cost in run) <= share or len(run) == 1, (share, run)
+        assert all(pages <= share for run in planned for _, pages in run), share
+        # Resuming from any run's end gives the rest of the same cycle.
+        resumed = list(runs(created, planned[0][-1][0][1], share)) if len(planned) > 1 else []
+        assert resumed == planned[1:], share

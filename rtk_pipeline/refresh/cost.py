@@ -25,6 +25,7 @@ class MeetingState:
 
     id: str
     day: date
+    created_at: datetime
     title: str | None
     status: str | None
     updated_at: datetime | None
@@ -48,6 +49,7 @@ def states(table: pa.Table) -> list[MeetingState]:
         MeetingState(
             row["id"],
             row["created_day"],
+            as_utc(row["created_at"]),
             row["title"],
             row["status"],
             as_utc(row["updated_at"]),
@@ -83,27 +85,6 @@ def listing_pages(meetings: list[MeetingState]) -> int:
     """The pages of one full meetings listing (what the warehouse holds, plus a page's worth of slack for
     meetings created since)."""
     return pages(len(meetings) + 1)
-
-
-@dataclass(frozen=True)
-class Cycle:
-    """A full cycle: every due meeting's participants listed once, with the meetings listings it takes."""
-
-    requests: int
-    runs: int
-
-
-def cycle(meetings: list[MeetingState], budget: int) -> Cycle:
-    """Requests and runs of a full cycle at `budget` per run. A listing that fits `listing_share` is sent
-    whole by every run; a larger one advances through windows across runs, one share per run."""
-    listing = listing_pages(meetings)
-    participant_pages = sum(pages(m.participants) for m in due(meetings))
-    share = listing_share(budget)
-    if listing <= share:
-        runs = max(1, math.ceil(participant_pages / max(1, budget - listing)))
-        return Cycle(runs * listing + participant_pages, runs)
-    runs = max(math.ceil(listing / share), math.ceil(participant_pages / max(1, budget - share)), 1)
-    return Cycle(listing + participant_pages, runs)
 
 
 def behind(meetings: list[MeetingState], now: datetime, max_age_days: int) -> int:

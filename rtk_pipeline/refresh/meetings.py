@@ -1,6 +1,7 @@
 """The refresh's meetings phase: list the app's meetings (whole, or one window after another across runs
-when a whole listing does not fit the run's listing share), and replace by id the rows that changed or
-are new. Rows never leave the warehouse here: a meeting missing from a listing is kept.
+when a whole listing does not fit the run's listing share: `cycle.runs` cuts the windows, a busy day
+inside the day, so every window fits a run), and replace by id the rows that changed or are new. Rows
+never leave the warehouse here: a meeting missing from a listing is kept.
 
 Completeness is judged as `backfill` judges it: a pass counts only when `paging.total_count` held still
 for all its pages and the distinct ids seen cover it; otherwise the window is listed again."""
@@ -9,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 import pyarrow as pa
 
@@ -19,15 +19,14 @@ from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import PagingError
 from rtk_pipeline.normalize import normalize_meetings
 from rtk_pipeline.refresh.budget import RequestCap
-from rtk_pipeline.refresh.cost import MeetingState, listing_pages, listing_share, pages
+from rtk_pipeline.refresh.cost import MeetingState, listing_pages, listing_share
+from rtk_pipeline.refresh.cycle import created, next_windows
 from rtk_pipeline.store import RefreshStore, SyncRun
 from rtk_pipeline.store.reads.refresh import REFRESH_WINDOW
 from rtk_pipeline.sync import MAX_PASSES
 from rtk_pipeline.utc import now_utc
 
 log = logging.getLogger("rtk_pipeline.refresh")
-
-Window = tuple[datetime | None, datetime | None]
 
 
 @dataclass
@@ -47,7 +46,7 @@ def refresh_meetings(
     known = {m.id: m for m in stored}
     share = listing_share(cap.limit)
     windowed = listing_pages(stored) > share
-    plan = windows(stored, store.refresh_cursor(), share) if windowed else [(None, None)]
+    plan = next_windows(created(stored), store.refresh_cursor(), share) if windowed else [(None, None)]
     for lo, hi in plan:
         started = now_utc()
         records = list_window(client, lo, hi)
@@ -120,47 +119,3 @@ def _upsert_changed(
         keep.append(True)
     if any(keep):
         store.upsert_meetings(batch.filter(pa.array(keep, pa.bool_())))
-
-
-def windows(stored: list[MeetingState], cursor: datetime | None, share: int) -> list[Window]:
-    """This run's windows: from `cursor` (None: from the beginning of time), consecutive creation days
-    whose stored meetings fit `share` pages in all, each window a whole number of days. The first window
-    of a cycle is open at the start and the last one open at the end, so a cycle covers every instant
-    whatever timestamp the API's window filters on."""
-    per_day: dict[date, int] = {}
-    for m in stored:
-        per_day[m.day] = per_day.get(m.day, 0) + 1
-    days = sorted(d for d in per_day if cursor is None or _midnight(d) >= cursor)
-    out: list[Window] = []
-    lo = cursor
-    spent = 0
-    for chunk in _chunks(days, per_day):
-        cost = pages(sum(per_day[d] for d in chunk))
-        if spent + cost > share and out:
-            break
-        spent += cost
-        hi = _midnight(chunk[-1]) + timedelta(days=1)
-        out.append((lo, hi))
-        lo = hi
-    if not out or out[-1][1] == _midnight(days[-1]) + timedelta(days=1):
-        start = out.pop()[0] if out else lo
-        out.append((start, None))  # the cycle's last window: open to now, so a new meeting is in it
-    return out
-
-
-def _chunks(days: list[date], per_day: dict[date, int]) -> Iterator[list[date]]:
-    """Consecutive days holding about a page of meetings each (a big day is a chunk of its own)."""
-    chunk: list[date] = []
-    rows = 0
-    for day in days:
-        chunk.append(day)
-        rows += per_day[day]
-        if rows >= 100:
-            yield chunk
-            chunk, rows = [], 0
-    if chunk:
-        yield chunk
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)

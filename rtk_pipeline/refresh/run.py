@@ -9,6 +9,7 @@ from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import APIError, PagingError, RefreshFailedError
 from rtk_pipeline.refresh import cost
 from rtk_pipeline.refresh.budget import BudgetSpent, RequestCap
+from rtk_pipeline.refresh.cycle import cycle
 from rtk_pipeline.refresh.meetings import MeetingsOutcome, refresh_meetings
 from rtk_pipeline.refresh.participants import ParticipantsOutcome, refresh_participants
 from rtk_pipeline.refresh.report import RefreshPlan, RefreshReport
@@ -97,12 +98,12 @@ def plan(
     settings = settings or RefreshSettings.from_env()
     budget = _budget(max_requests, settings)
     stored = cost.states(store.meeting_states())
-    cycle = cost.cycle(stored, budget)
+    full = cycle(stored, budget)
     return RefreshPlan(
         active_meetings=sum(1 for m in stored if m.active),
         active_behind=cost.behind(stored, now_utc(), settings.participants_max_age_days),
-        cycle_requests=cycle.requests,
-        cycle_runs=cycle.runs,
+        cycle_requests=full.requests,
+        cycle_runs=full.runs,
         budget=budget,
         oldest_active_sync=cost.oldest_active_sync(stored),
     )

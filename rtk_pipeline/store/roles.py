@@ -131,8 +131,8 @@ class RefreshStore(Protocol):
     def lock(self, job: str) -> AbstractContextManager[None]: ...
 
     def meeting_states(self) -> pa.Table:
-        """id, created_day, title, status, updated_at, participants_synced_at, participants (stored count)
-        of every meeting of the app."""
+        """id, created_day, created_at, title, status, updated_at, participants_synced_at, participants
+        (stored count) of every meeting of the app."""
         ...
 
     def refresh_cursor(self) -> datetime | None:

@@ -3,16 +3,14 @@ end equal to its own API, and the other app's rows are exactly as they were."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rtk_pipeline.refresh import RefreshSettings, refresh
-from rtk_pipeline.store.delta import DeltaStore
 from rtk_pipeline.sync import sync_meetings
 from tests.support.emulator import client_for, emulator_days
-from tests.support.stores import open_duckdb_store, rows
+from tests.support.stores import rows
 
 from .changes import (
     api_meetings,
@@ -22,20 +20,10 @@ from .changes import (
     stored_participants,
     today,
 )
-from .conftest import backfill
+from .conftest import backfill, two_app_stores
 
 SMALL = {"meetings": 160, "days": 12, "seed": 23}
 APP_A, APP_B = "app-A", "app-B"
-
-
-def _stores(kind: str, tmp_path: Path) -> tuple[Any, Any]:
-    if kind == "delta":
-        root = str(tmp_path / "lake")
-        return (
-            DeltaStore(root, app_id=APP_A, staging_dir=tmp_path / "stage-a"),
-            DeltaStore(root, app_id=APP_B, staging_dir=tmp_path / "stage-b"),
-        )
-    return open_duckdb_store(tmp_path, app_id=APP_A), open_duckdb_store(tmp_path, app_id=APP_B)
 
 
 def _all_rows(store: Any, app: str) -> dict[str, list]:
@@ -50,7 +38,7 @@ def _all_rows(store: Any, app: str) -> dict[str, list]:
 @pytest.mark.parametrize("kind", ["duckdb", "delta"])
 def test_refresh_of_one_app_equals_its_api_and_leaves_the_other_app_alone(emulator_factory, tmp_path, kind):
     emu_a, emu_b = emulator_factory(**SMALL, app_id=APP_A), emulator_factory(**SMALL, app_id=APP_B)
-    store_a, store_b = _stores(kind, tmp_path)
+    store_a, store_b = two_app_stores(kind, tmp_path, APP_A, APP_B)
     backfill(emu_a, store_a)
     backfill(emu_b, store_b)
     before_b = _all_rows(store_b, APP_B)

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never 
     import pandas as pd
 
 # Tables declared only in Python (their DDL is generated), created before the sql/ files run.
+_SCHEMAS = {**TABLE_SCHEMAS, DEACTIVATIONS_TABLE: DEACTIVATIONS_SCHEMA}
 _GENERATED_DDL = [create_table_sql(DEACTIVATIONS_TABLE, DEACTIVATIONS_SCHEMA, primary_key="attempt_id")]
 
 
@@ -84,7 +85,7 @@ class DuckDBStore(Reads):
         self._lock = filelock.FileLock(str(self.lock_path))
         self._schema_ready = False
         self._published = False
-        self._app_columns_seen = False
+        self._schema_current = False  # the state has every column this release declares
         self._read_only = False  # set by require_existing(): nothing may create, migrate or publish
 
     def __repr__(self) -> str:
@@ -116,10 +117,12 @@ class DuckDBStore(Reads):
                 raise repair.missing_error(self)
             self.ensure_schema()
         con = self._open_state(read_only=True)
-        if self._app_columns_seen or migrate.has_app_columns(con):
-            self._app_columns_seen = True
+        if self._schema_current or not migrate.lacks_columns(con, _SCHEMAS):
+            self._schema_current = True
             return con
-        con.close()  # a release's single-app state: reads filter on app_id, so it migrates first
+        if self._read_only and migrate.has_app_columns(con):
+            return con  # only a later column is missing (e.g. participants_synced_at): app filters still work
+        con.close()  # an older release's state: reads filter on app_id and select later columns, so migrate
         if self._read_only:
             raise WarehouseError(
                 f"the pipeline's state {self.state_path} is an older release's: a read-only command does "
@@ -391,9 +394,7 @@ class DuckDBStore(Reads):
         # views select the new column from them.
         con.begin()
         try:
-            widened = migrate.add_missing_columns(
-                con, {**TABLE_SCHEMAS, DEACTIVATIONS_TABLE: DEACTIVATIONS_SCHEMA}, self.app_id
-            )
+            widened = migrate.add_missing_columns(con, _SCHEMAS, self.app_id)
             for ddl in _GENERATED_DDL + table_sql() + self._analyst_views():
                 con.execute(ddl)
             parquet.queue_exports(con, {(t, d) for t, d in _all_days(con) if t in widened})

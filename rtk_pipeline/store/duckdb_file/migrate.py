@@ -58,6 +58,17 @@ def has_app_columns(con: duckdb.DuckDBPyConnection) -> bool:
     return _has_column(con, "meetings", APP_ID)
 
 
+def lacks_columns(con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema]) -> bool:
+    """Whether an existing table lacks a column `schemas` declare: an older release's state, which
+    `add_missing_columns` brings up to date (a release before participants_synced_at has app_id but not
+    that column, and the refresh's reads select it)."""
+    for table, schema in schemas.items():
+        have = _columns(con, table)
+        if have and any(field.name not in have for field in schema):
+            return True
+    return False
+
+
 def add_missing_columns(
     con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema], app_id: str
 ) -> set[str]:

@@ -14,7 +14,7 @@ from rtk_pipeline.utc import as_utc
 REFRESH_WINDOW = "refresh_meetings"
 
 _STATES = """
-SELECT m.id, m.created_day, m.title, m.status, m.updated_at, m.participants_synced_at,
+SELECT m.id, m.created_day, m.created_at, m.title, m.status, m.updated_at, m.participants_synced_at,
        coalesce(p.n, 0)::BIGINT AS participants
 FROM meetings AS m
 LEFT JOIN (SELECT meeting_id, count(*) AS n FROM participants WHERE app_id = $app GROUP BY meeting_id) AS p
@@ -28,8 +28,8 @@ class RefreshReads(BaseReads):
     """The refresh's reads, confined to the store's app."""
 
     def meeting_states(self) -> pa.Table:
-        """id, created_day, title, status, updated_at, participants_synced_at and stored participant
-        count of every meeting of the app, oldest first."""
+        """id, created_day, created_at, title, status, updated_at, participants_synced_at and stored
+        participant count of every meeting of the app, oldest first."""
         with self.connections.connection() as con:
             return con.sql(_STATES, params={"app": self.app_id}).to_arrow_table()
 

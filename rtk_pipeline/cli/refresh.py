@@ -9,7 +9,6 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from rtk_pipeline.errors import ConfigError, WarehouseError
 from rtk_pipeline.refresh import RefreshPlan, plan, refresh
 from rtk_pipeline.settings import APP_ID, RefreshSettings, StoreSettings
 from rtk_pipeline.store.backends import open_store_from, store_app_id
@@ -29,16 +28,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace, settings: RefreshSettings) -> int:
-    """Read-only: a missing warehouse is one line and a non-zero exit, never a new empty one."""
+    """Read-only: a missing warehouse is one line and a non-zero exit, never a new empty one; a warehouse of
+    an earlier release is read as it is (its first write migrates it)."""
     store = open_store_from(StoreSettings.from_env(), store_app_id())
-    if not store.exists():
-        raise ConfigError(f"no warehouse at {store.location}: run `rtk-pipeline backfill` first")
-    try:
-        figures: RefreshPlan = plan(store, max_requests=args.max_requests, settings=settings)
-    except WarehouseError as exc:
-        raise WarehouseError(
-            f"{exc} (a warehouse of an earlier release migrates on the first `rtk-pipeline refresh`)"
-        ) from None
+    store.require_existing()
+    figures: RefreshPlan = plan(store, max_requests=args.max_requests, settings=settings)
     _print(figures.as_json(), args.json, f"refresh plan for app {APP_ID.read()} at {store.location}")
     return 0
 

@@ -115,7 +115,9 @@ class DeltaStore(Reads):
         return True
 
     def require_existing(self) -> None:
-        """Refuse (one line) when no Delta table is under the root: a read never creates them."""
+        """Refuse (one line) when no Delta table is under the root: a read never creates them; from now
+        on tables of an earlier release are read as they are (reader.py), not upgraded."""
+        self.lake.read_only = True
         if not any(self.lake.found().values()):
             raise WarehouseError(
                 f"no Delta tables under {self.root.uri}: check RTK_TABLE_URI for a typo (or the working "

@@ -85,6 +85,8 @@ class Lake:
         self._ready = False
         self._probed = False
         self._current: set[str] = set()  # tables seen with every declared column
+        # Set by a read-only command: a table of an earlier release is read as it is, never upgraded.
+        self.read_only = False
 
     def __repr__(self) -> str:
         return f"Lake({self.root.uri!r})"
@@ -190,7 +192,7 @@ class Lake:
                 table = self._table(name)
             except TableNotFoundError:
                 return self.layouts[name].schema.empty_table()
-            if self._upgrade(name, table):
+            if not self.read_only and self._upgrade(name, table):
                 table = self._table(name)
             return table.to_pyarrow_dataset()
 

@@ -121,7 +121,9 @@ class DuckDBStore(Reads):
             self._schema_current = True
             return con
         if self._read_only and migrate.has_app_columns(con):
-            return con  # only a later column is missing (e.g. participants_synced_at): app filters still work
+            # only a later column is missing (e.g. participants_synced_at): read it as null, migrate nothing
+            migrate.read_as_declared(con, _SCHEMAS)
+            return con
         con.close()  # an older release's state: reads filter on app_id and select later columns, so migrate
         if self._read_only:
             raise WarehouseError(

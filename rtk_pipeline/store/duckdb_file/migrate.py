@@ -69,6 +69,21 @@ def lacks_columns(con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema])
     return False
 
 
+def read_as_declared(con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema]) -> None:
+    """On a read-only connection to a state an older release wrote, temporary views in front of the tables
+    that lack a later column, with that column null: a read-only command reads it as the release left it,
+    without migrating (the first write does that)."""
+    database = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    for table, schema in schemas.items():
+        have = _columns(con, table)
+        missing = [field for field in schema if have and field.name not in have]
+        if missing:
+            nulls = ", ".join(f"CAST(NULL AS {duckdb_type(f)}) AS {q(f.name)}" for f in missing)
+            con.execute(
+                f"CREATE TEMP VIEW {q(table)} AS SELECT *, {nulls} FROM {q(database)}.main.{q(table)}"
+            )
+
+
 def add_missing_columns(
     con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema], app_id: str
 ) -> set[str]:

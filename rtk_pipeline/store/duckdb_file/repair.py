@@ -58,7 +58,7 @@ def missing_error(store: DuckDBStore) -> WarehouseError:
         + (
             f"; a Parquet mirror is at {mirror.parent}: `rtk-pipeline repair` rebuilds from it"
             if mirror.is_dir()
-            else ""
+            else "; `rtk-pipeline backfill` creates one"
         )
         + "; nothing was created"
     )

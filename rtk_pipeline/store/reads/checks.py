@@ -208,7 +208,7 @@ class CheckReads(BaseReads):
                 summaries.append(
                     ViewSummary(
                         name,
-                        one(con, f"SELECT count(*) {rows}", app)[0],
+                        con.sql(f"SELECT count(*) {rows}", params=app).fetchall()[0][0],
                         con.sql(f"SELECT * {rows} LIMIT {int(limit)}", params=app).to_arrow_table(),
                     )
                 )

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from dagster_defs.local import PROJECT_ROOT
-from tests.support.names import M, SYNC_JOB, V
+from tests.support.names import SYNC_JOB, M, V
 from tests.support.stores import rows
 
 # The real sync job (meetings, participants, their checks, the analyst views) over the fixture's window,

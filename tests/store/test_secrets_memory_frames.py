@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import duckdb
 import psutil
 import pyarrow.parquet as pq
 import pytest

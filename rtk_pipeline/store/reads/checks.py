@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
 import pyarrow as pa
@@ -162,9 +163,8 @@ class CheckReads(BaseReads):
             ).to_arrow_table()
         days = rows.column("day").to_pylist()  # ordered: each day's rows are one run
         starts = [i for i, d in enumerate(days) if i == 0 or d != days[i - 1]]
-        ends = [*starts[1:], len(days)]
         return {
-            days[s]: rows.slice(s, e - s).drop_columns(["day"]) for s, e in zip(starts, ends, strict=True)
+            days[s]: rows.slice(s, e - s).drop_columns(["day"]) for s, e in pairwise([*starts, len(days)])
         }
 
     def rejects_by_day(self, table: str, first: date, last: date) -> dict[date, int]:

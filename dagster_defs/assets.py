@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
-import pandas as pd
+import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetObservation,
@@ -37,7 +37,7 @@ from dagster_defs.metadata import kinds, table_metadata, table_name
 from dagster_defs.partitions import window_days
 from dagster_defs.resources import app_resources
 from dagster_defs.scope import App, ComponentScope
-from dagster_defs.secrets import redact_frame
+from dagster_defs.secrets import redact_rows
 from rtk_pipeline.errors import PermanentError
 from rtk_pipeline.settings import SyncSettings
 from rtk_pipeline.store import Store
@@ -114,16 +114,16 @@ def _sync_and_report(
     _report(context, store, result, realtimekit.api_token, table_name(app.scope.store, result.table))
 
 
-def _markdown(frame: pd.DataFrame, api_tokens: list[str]) -> str:
+def _markdown(rows: pa.Table, api_tokens: list[str]) -> str:
     """A small table for the UI; any cell holding something secret-shaped (or any of the tokens) is
     redacted first, because metadata is kept for good and shown to everyone with UI access."""
-    return markdown.frame_table(redact_frame(frame, api_tokens))
+    return markdown.table(rows.column_names, redact_rows(markdown.arrow_rows(rows), api_tokens))
 
 
 def _previews(store: Store, table: str, start_day: date, end_day: date, api_token: str) -> dict[date, str]:
     """Markdown preview of the first stored rows of each day, read back from the (scrubbed) table."""
-    frames = store.day_previews(table, start_day, end_day, _PREVIEW_COLUMNS[table], PREVIEW_ROWS)
-    return {day: _markdown(frame, [api_token]) for day, frame in frames.items()}
+    previews = store.day_previews(table, start_day, end_day, _PREVIEW_COLUMNS[table], PREVIEW_ROWS)
+    return {day: _markdown(rows, [api_token]) for day, rows in previews.items()}
 
 
 def _run_totals(result: SyncResult) -> dict:

@@ -6,7 +6,8 @@ datasets, so the pinned DuckDB needs no extension); otherwise the analysts' file
 answers; the tables and views hold every app's rows, each with its `app_id`.
 
 Read-only in every sense: a missing warehouse is refused (nothing is created), one SELECT runs, and DuckDB
-reaches no file outside the data (store/sandbox.py). Every error is one line.
+reaches no file outside the data (store/sandbox.py). Every error is one line. In Python the same door is
+`rtk_pipeline.frames.read_table`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from rtk_pipeline.store import as_frame
 from rtk_pipeline.store.backends import open_store
 
 
 def run(args: argparse.Namespace) -> int:
-    frame = open_store().query_sandboxed(args.query)
+    frame = as_frame(open_store().query_sandboxed(args.query))
     if args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif args.format == "json":

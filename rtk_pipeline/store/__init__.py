@@ -17,11 +17,13 @@ from rtk_pipeline.store.roles import (
     Previews,
     QualityReads,
     RefreshStore,
+    Session,
     SqlReads,
     Stage,
     Store,
     SyncStore,
 )
+from rtk_pipeline.store.sandbox import as_frame
 from rtk_pipeline.store.stage import ParquetStage
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "Previews",
     "QualityReads",
     "RefreshStore",
+    "Session",
     "SqlReads",
     "Stage",
     "Store",
@@ -44,6 +47,7 @@ __all__ = [
     "TableSpec",
     "WarehouseBusyError",
     "WarehouseError",
+    "as_frame",
     "duckdb_type",
     "open_store",
     "query_file",

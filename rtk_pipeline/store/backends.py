@@ -27,10 +27,17 @@ def open_store(env: Mapping[str, str] | None = None, *, app_id: str | None = Non
     return open_store_from(StoreSettings.from_env(env), app, env=env)
 
 
-def open_store_from(settings: StoreSettings, app_id: str, *, env: Mapping[str, str] | None = None) -> Store:
+def open_store_from(
+    settings: StoreSettings,
+    app_id: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    busy_timeout: float | None = None,
+) -> Store:
     """The backend `settings` name, for one app (cheap: nothing is opened or written until it is used).
     Object-store credentials come from the AWS_* variables of `env`, by default the process's (delta-rs's
-    contract: they are never settings)."""
+    contract: they are never settings). `busy_timeout`: how long a DuckDB open waits for another process
+    (the DuckDB file's default if None; Delta never waits)."""
     if settings.backend == "delta":
         from rtk_pipeline.store.delta import DeltaStore
         from rtk_pipeline.store.delta.objectstore import TableRoot
@@ -38,4 +45,7 @@ def open_store_from(settings: StoreSettings, app_id: str, *, env: Mapping[str, s
         return DeltaStore(TableRoot.from_env(settings.table_uri, env), app_id=app_id)
     from rtk_pipeline.store.duckdb_file import DuckDBStore
 
-    return DuckDBStore(settings.duckdb_path, settings.parquet_dir, app_id=app_id)
+    store = DuckDBStore(settings.duckdb_path, settings.parquet_dir, app_id=app_id)
+    if busy_timeout is not None:
+        store.busy_timeout = busy_timeout
+    return store

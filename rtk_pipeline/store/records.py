@@ -6,10 +6,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
-    import pandas as pd
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -129,4 +127,4 @@ class ViewSummary:
 
     name: str
     rows: int
-    preview: pd.DataFrame
+    preview: pa.Table

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import duckdb
 import pyarrow as pa
 
 from rtk_pipeline.store.records import (
@@ -36,6 +37,10 @@ from rtk_pipeline.store.records import (
 
 if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
     import pandas as pd
+
+
+# An analyst's read-only DuckDB session over the warehouse (`SqlReads.analyst_connection`).
+Session = duckdb.DuckDBPyConnection
 
 
 @runtime_checkable
@@ -241,8 +246,8 @@ class Previews(Protocol):
 
     def day_previews(
         self, table: str, first: date, last: date, columns: Sequence[str], limit: int
-    ) -> dict[date, pd.DataFrame]:
-        """The first `limit` rows (by created_at, id) of each day, only `columns`."""
+    ) -> dict[date, pa.Table]:
+        """The first `limit` rows (by created_at, id) of each day, only `columns` (Arrow: no pandas)."""
         ...
 
     def rejects_by_day(self, table: str, first: date, last: date) -> dict[date, int]: ...
@@ -272,9 +277,15 @@ class SqlReads(Protocol):
         from then on the store only reads (read-only commands: nothing is created, migrated or published)."""
         ...
 
-    def query_sandboxed(self, name_or_sql: str) -> pd.DataFrame:
-        """`rtk-pipeline sql`: one SELECT, read-only in every sense, reaching no file outside the data, and
-        holding nothing a writer needs; every error is one line."""
+    def analyst_connection(self) -> Session:
+        """A read-only DuckDB session on which every table and analyst view answers, as an analyst sees them
+        (close it); refused like `require_existing` when the warehouse is not there. Nothing is created."""
+        ...
+
+    def query_sandboxed(self, name_or_sql: str, params: Sequence | Mapping | None = None) -> pa.Table:
+        """`rtk-pipeline sql` and `frames.read_table`: one SELECT over `analyst_connection()`, read-only in
+        every sense, reaching no file outside the data, and holding nothing a writer needs; every error is
+        one line."""
         ...
 
     def query(self, name_or_sql: str, params: Sequence | Mapping | None = None) -> pa.Table:

@@ -1,5 +1,5 @@
-"""The sandbox of `rtk-pipeline sql`: one SELECT over a read-only connection that reaches no file outside the
-data folders (ARCHITECTURE.md).
+"""The sandbox of the analysts' SQL door (`rtk-pipeline sql`, `rtk_pipeline.frames.read_table`): one SELECT
+over a read-only connection that reaches no file outside the data folders (ARCHITECTURE.md).
 
 DuckDB's own switches do most of it: `allowed_directories` (the Parquet folder), then
 `enable_external_access = false` and `lock_configuration = true`, so `read_text('/proc/self/environ')`, an
@@ -10,17 +10,19 @@ analysts' file with DuckDB directly (README).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow as pa
 
 from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.nopandas import pandas_ready
+from rtk_pipeline.store.connect import memory_connection
 from rtk_pipeline.store.sqltext import as_query, lit
 
-if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
+if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; only a caller that asks for a frame pays
     import pandas as pd
 
 
@@ -43,8 +45,25 @@ def one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def select_df(con: duckdb.DuckDBPyConnection, name_or_sql: str) -> pd.DataFrame:
-    """Run one SELECT (a name or table-macro call becomes one) on a locked-down `con`, as a DataFrame.
+def query(
+    con: duckdb.DuckDBPyConnection,
+    allowed: Iterable[Path],
+    name_or_sql: str,
+    params: Sequence | Mapping | None = None,
+) -> pa.Table:
+    """Lock `con` down to `allowed`, run one SELECT on it as Arrow, and close it (the one door of both
+    backends: each supplies its analysts' connection and data folders)."""
+    try:
+        lock_down(con, allowed)
+        return select(con, name_or_sql, params)
+    finally:
+        con.close()
+
+
+def select(
+    con: duckdb.DuckDBPyConnection, name_or_sql: str, params: Sequence | Mapping | None = None
+) -> pa.Table:
+    """Run one SELECT (a name or table-macro call becomes one) on a locked-down `con`, as Arrow.
 
     Anything else (COPY, ATTACH, SET, CREATE, several statements) is refused before it runs; every error is
     one line (a WarehouseError)."""
@@ -57,8 +76,15 @@ def select_df(con: duckdb.DuckDBPyConnection, name_or_sql: str) -> pd.DataFrame:
                 f"sql runs one SELECT (got {kinds}): to write, attach or copy, open the analysts' file "
                 "with DuckDB directly (README, 'Reading the data')"
             )
-        frame = con.execute(text).df()
+        return con.sql(text, params=params).to_arrow_table()
     except duckdb.Error as exc:
         raise WarehouseError(f"sql: {one_line(exc)}") from None
+
+
+def as_frame(table: pa.Table) -> pd.DataFrame:
+    """An answer of the door as the DataFrame DuckDB itself makes (nullable integers stay integers, decimals
+    become floats, timestamps UTC-aware): what `rtk-pipeline sql` prints and `read_table` returns."""
+    with memory_connection() as con:
+        frame = con.from_arrow(table).df()
     pandas_ready()
     return frame

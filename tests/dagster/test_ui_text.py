@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd
+import pyarrow as pa
 
 from dagster_defs import cursor, markdown
 from dagster_defs.stale import _decisions_markdown, counts_line, why_none
@@ -50,11 +50,18 @@ def test_a_title_with_a_newline_or_a_pipe_stays_in_its_cell():
 
 
 def test_missing_values_read_null():
-    frame = pd.DataFrame({"id": ["a", "b"], "title": [None, float("nan")], "updated_at": [pd.NaT, NOW]})
-    lines = markdown.frame_table(frame).splitlines()
+    rows = pa.table(
+        {
+            "id": pa.array(["a", "b"]),
+            "score": pa.array([None, float("nan")], pa.float64()),
+            "updated_at": pa.array([None, NOW], pa.timestamp("us", "UTC")),
+        }
+    )
+    text = markdown.table(rows.column_names, markdown.arrow_rows(rows))
+    lines = text.splitlines()
     assert lines[2] == "| a | NULL | NULL |"
     assert lines[3].startswith("| b | NULL | 2026-12-07 01:00:00")
-    assert "nan" not in markdown.frame_table(frame)
+    assert "nan" not in text
 
 
 def test_log_lines_name_decisions_not_enum_reprs():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import duckdb
 import psutil
 import pyarrow.parquet as pq
 import pytest
 
+from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.frames import read_table
 from rtk_pipeline.normalize import normalize_meetings
 from rtk_pipeline.store import SyncRun
@@ -108,7 +108,7 @@ def test_read_table_takes_names_macro_calls_and_sql_read_only(warehouse, api, mo
     assert got.status.tolist() == ["INACTIVE"]
     monkeypatch.setenv("RTK_DUCKDB_PATH", str(path))
     assert len(read_table("meetings")) == 2
-    with pytest.raises(duckdb.Error, match="read-only"):
+    with pytest.raises(WarehouseError, match="one SELECT"):
         read_table("CREATE TABLE notes (n INTEGER)", path)
     with pytest.raises(FileNotFoundError, match="rtk-pipeline backfill"):
         read_table("meetings", path.with_name("missing.duckdb"))

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -57,9 +57,6 @@ from rtk_pipeline.store.stage import (
     ready,
     staged_source,
 )
-
-if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
-    import pandas as pd
 
 LAYOUTS: dict[str, Layout] = {
     **{name: Layout(spec.schema, spec.day) for name, spec in TABLES.items()},
@@ -124,13 +121,16 @@ class DeltaStore(Reads):
                 "directory, if it is relative); `rtk-pipeline backfill` creates them; nothing was created"
             )
 
-    def query_sandboxed(self, name_or_sql: str) -> pd.DataFrame:
-        """`rtk-pipeline sql`: one SELECT over an in-memory DuckDB of the tables' current versions (Arrow
-        datasets, so no file access is needed at all: sandbox.py)."""
+    def analyst_connection(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB over the tables' current versions with the analyst views (reader.py);
+        refused in one line when no table is there (a read never creates them)."""
         self.require_existing()
-        with self._open_reader() as con:
-            sandbox.lock_down(con, [])
-            return sandbox.select_df(con, name_or_sql)
+        return self._open_reader()
+
+    def query_sandboxed(self, name_or_sql: str, params: Sequence | Mapping | None = None) -> pa.Table:
+        """The analysts' SQL door: one SELECT over `analyst_connection()` (Arrow datasets, so no file access
+        is needed at all: sandbox.py)."""
+        return sandbox.query(self.analyst_connection(), [], name_or_sql, params)
 
     def repair(self) -> list[str]:
         """The Delta log is the state: nothing to rebuild, so say what each table holds; one line that

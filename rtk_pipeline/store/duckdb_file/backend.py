@@ -16,11 +16,11 @@ file holds every app's rows of the day), but what it commits, reads and audits i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import filelock
@@ -49,9 +49,6 @@ from rtk_pipeline.store.records import Deactivation, MirrorDiff, SyncRun
 from rtk_pipeline.store.runs import failed_run_table, of_app, sync_run_table
 from rtk_pipeline.store.sqltext import file_part, q
 from rtk_pipeline.store.stage import ParquetStage, conform, describe, new_stage, ready
-
-if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
-    import pandas as pd
 
 # Tables declared only in Python (their DDL is generated), created before the sql/ files run.
 _SCHEMAS = {**TABLE_SCHEMAS, DEACTIVATIONS_TABLE: DEACTIVATIONS_SCHEMA}
@@ -151,9 +148,9 @@ class DuckDBStore(Reads):
         file (repair.py); the lines that say what was done."""
         return repair.describe(repair.repair(self), self)
 
-    def query_sandboxed(self, name_or_sql: str) -> pd.DataFrame:
-        """`rtk-pipeline sql`: one SELECT over the analysts' file (views over immutable Parquet snapshots,
-        read-only like any session), so it never holds the private state a writer needs (sandbox.py)."""
+    def analyst_connection(self) -> duckdb.DuckDBPyConnection:
+        """A read-only session of the analysts' file (views over immutable Parquet snapshots), so it never
+        holds the private state a writer needs; refused in one line when the warehouse is not there."""
         self.require_existing()
         con = connect_duckdb(
             self.duckdb_path,
@@ -165,10 +162,15 @@ class DuckDBStore(Reads):
             con.execute(
                 f"SET VARIABLE {analysts.PARQUET_DIR_VARIABLE} = ?", [str(self.parquet_dir.resolve())]
             )
-            sandbox.lock_down(con, [self.parquet_dir])
-            return sandbox.select_df(con, name_or_sql)
-        finally:
+        except BaseException:
             con.close()
+            raise
+        return con
+
+    def query_sandboxed(self, name_or_sql: str, params: Sequence | Mapping | None = None) -> pa.Table:
+        """The analysts' SQL door: one SELECT over `analyst_connection()`, reaching no file outside the
+        Parquet folder (sandbox.py)."""
+        return sandbox.query(self.analyst_connection(), [self.parquet_dir], name_or_sql, params)
 
     @property
     def location(self) -> str:

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rtk_pipeline import normalize
+from rtk_pipeline.arrowpool import use_system_allocator
 from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.schemas import APP_ID, APP_ID_FIELD, TABLES, TableSpec
 from rtk_pipeline.store.connect import memory_connection
@@ -208,6 +209,7 @@ def new_stage(app_id: str, table: str, days: Iterable[date], staging_dir: Path) 
     dead processes of this host left there (a SIGKILLed sync leaves its stage)."""
     if table not in TABLES:
         raise ValueError(f"cannot stage {table!r}: expected one of {', '.join(TABLES)}")
+    use_system_allocator()
     _sweep(staging_dir)
     # <time>-<pid>-<random>-<table>@<host>: sorts in creation order; the sweep can tell dead owners.
     name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{table}@{socket.gethostname()}"

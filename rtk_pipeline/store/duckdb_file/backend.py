@@ -51,6 +51,7 @@ from rtk_pipeline.store.sqltext import file_part, q
 from rtk_pipeline.store.stage import ParquetStage, conform, describe, new_stage, ready
 
 # Tables declared only in Python (their DDL is generated), created before the sql/ files run.
+WRITER_MEMORY_LIMIT = "64MB"
 _SCHEMAS = {**TABLE_SCHEMAS, DEACTIVATIONS_TABLE: DEACTIVATIONS_SCHEMA}
 _GENERATED_DDL = [create_table_sql(DEACTIVATIONS_TABLE, DEACTIVATIONS_SCHEMA, primary_key="attempt_id")]
 
@@ -340,6 +341,9 @@ class DuckDBStore(Reads):
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
         con = self._open_state(read_only=False)
         try:
+            # DuckDB would take up to 80% of RAM for a commit's dedup and sort, and keep it; past this it
+            # spills to the state folder instead (issue 22: W1's peak was the commit).
+            con.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
             if not self._schema_ready:
                 self._apply_schema(con)
             if migrated:  # the older release's mirror is rewritten from the migrated rows

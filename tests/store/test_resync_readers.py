@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -85,3 +85,80 @@ def test_a_reader_looping_through_resyncs_never_errors_nor_sees_half_a_day(tmp_p
     assert report["errors"] == []
     assert report["queries"] > VERSIONS  # the reader really ran through the re-syncs...
     assert len(report["versions"]) > 2  # ...and saw several versions of the days come and go
+
+
+SHORT_READER = """
+import json, sys, duckdb
+from pathlib import Path
+stop = Path(sys.argv[2])
+print("open", flush=True)
+seen, errors, days = 0, [], set()
+while not stop.exists():
+    try:  # a session per query: versions get collected between them
+        con = duckdb.connect(sys.argv[1], read_only=True)
+    except duckdb.IOException as exc:  # the pipeline holds the file for a moment: query_file waits too
+        if "lock" not in str(exc):
+            errors.append(f"{type(exc).__name__}: {exc}")
+        continue
+    try:
+        try:
+            rows = con.execute(
+                "SELECT created_day, count(*), count(DISTINCT title), min(title) FROM meetings GROUP BY ALL"
+            ).fetchall()
+        finally:
+            con.close()
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+        continue
+    seen += 1
+    for day, n, titles, title in rows:
+        days.add(str(day))
+        if titles != 1 or n != int(sys.argv[3]) + int(sys.argv[4]) * (int(title[1:]) % 3):
+            errors.append(f"half a day: {day} {n} rows, {titles} versions ({title})")
+print(json.dumps({"queries": seen, "errors": errors[:8], "days": len(days)}), flush=True)
+"""
+
+
+def _commit_days(wh: DuckDBStore, version: int, days: list[date]) -> None:
+    stages = []
+    for day in days:
+        records = [
+            {"id": f"{day}-{version}-{i}", "title": f"v{version}", "created_at": f"{day}T12:00:00.000Z"}
+            for i in range(rows_of(version))
+        ]
+        stage = wh.stage("meetings", [day])
+        stage.write(normalize_meetings(records, synced_at=datetime.now(UTC)))
+        stages.append(stage)
+    wh.commit(stages, SyncRun(run_id=f"v{version}"))
+
+
+@pytest.mark.parametrize("session", ["held", "per-query"])
+def test_new_days_and_their_first_resync_are_never_seen_half_or_twice(tmp_path, session):
+    """Each commit adds a day and re-syncs the day the previous one added: a day goes from one version to
+    two while queries run (the moment a day listed with one version gains a newer file), and with
+    per-query sessions the older version is collected between queries (two versions back to one)."""
+    wh = open_duckdb_store(tmp_path, app_id=APP)
+    days = [date(2026, 10, 1) + timedelta(days=n) for n in range(VERSIONS + 1)]
+    _commit_days(wh, 0, days[:1])
+    stop = tmp_path / "stop"
+    script, args = (READER, ["ro", str(stop)]) if session == "held" else (SHORT_READER, [str(stop)])
+    reader = subprocess.Popen(
+        [sys.executable, "-c", script, str(wh.duckdb_path), *args, "300", "170"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        for version in range(1, VERSIONS + 1):
+            _commit_days(wh, version, days[version - 1 : version + 1])
+        stop.touch()
+        report = json.loads(reader.communicate(timeout=120)[0])
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    assert report["errors"] == []
+    assert report["queries"] > VERSIONS
+    versions = sorted((wh.parquet_dir / ".snapshots" / "meetings").glob("*=2026-*/v-*.parquet"))
+    if session == "per-query":  # the older versions went while no session held the file
+        assert len(versions) < 2 * len(days)

@@ -4,6 +4,8 @@ One warehouse is written through the store's own commit and publish path (the ex
 writes: mirror, snapshots, analysts' file), from rows generated in DuckDB SQL. Then, in one process, each
 query of the set runs against four contenders, each warmed once and then timed `--runs` times:
   rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it
+  rtk.duckdb+cache
+              the same session with `SET parquet_metadata_cache = true` (off by default in DuckDB)
   before      the views of main@ffbf680 (a window over every row picks each day's newest snapshot), over
               the same snapshot folders: the old design, measured in the same run
   glob        a plain `read_parquet` of the mirror (<parquet>/<table>/*/*.parquet)
@@ -12,7 +14,7 @@ Printed: a Markdown table of medians (ms), each contender's ratio against native
 (`os.getloadavg()`, 1 minute) when each figure was taken.
 
   python benchmarks/analysts_workload.py [--meetings 1000000] [--runs 7]   # also `run.py --workloads A`
-  python benchmarks/analysts_workload.py --quick                           # 5,000 meetings, 3 runs
+  python benchmarks/analysts_workload.py --quick   # 2,000 meetings, 1 run, answers compared
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from rtk_pipeline.store.duckdb_file import parquet  # noqa: E402
 APP = "bench-app"
 FIRST_DAY = date(2026, 9, 1)
 SIZES = (100_000, 1_000_000)
-QUICK = 5_000
+QUICK = 2_000
 # The week the filtered queries read, and a meeting in it (ids are generated: m-<number>).
 WEEK = (FIRST_DAY + timedelta(days=20), FIRST_DAY + timedelta(days=26))
 
@@ -64,7 +66,8 @@ def queries(meetings: int) -> dict[str, str]:
         "count by day": "SELECT created_day, count(*) FROM meetings GROUP BY 1 ORDER BY 1",
         "7 days by status": f"SELECT status, count(*) FROM meetings WHERE created_day BETWEEN {week} "
         "GROUP BY 1 ORDER BY 1",
-        "one meeting by id": f"SELECT * FROM meetings WHERE app_id = '{APP}' AND id = '{one}'",
+        "one meeting by id": "SELECT id, title, status, created_at, created_day FROM meetings "
+        f"WHERE app_id = '{APP}' AND id = '{one}'",
         "full scan": "SELECT count(*), count(DISTINCT id), max(updated_at), max(length(title)) FROM meetings",
         "participants x meetings, 7 days": "SELECT m.status, count(*) FROM meetings AS m JOIN participants "
         "AS p ON p.app_id = m.app_id AND p.meeting_id = m.id "
@@ -142,7 +145,9 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
     before = duckdb.connect()
     for table in ("meetings", "participants"):
         spec = TABLES[table]
-        glob.execute(f"CREATE VIEW {table} AS FROM {_GLOB.format(root=parquet_dir, table=table, day=spec.day)}")
+        glob.execute(
+            f"CREATE VIEW {table} AS FROM {_GLOB.format(root=parquet_dir, table=table, day=spec.day)}"
+        )
         old = _BEFORE_DAY.format(root=parquet_dir, table=table, day=spec.day)
         before.execute(f"CREATE VIEW {table} AS SELECT * EXCLUDE (filename) FROM {old}")
     for con in (native, glob, before):
@@ -150,9 +155,15 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
         for ddl in view_sql():
             con.execute(ddl)
     analysts = duckdb.connect(str(store.duckdb_path), read_only=True)
-    cached = analysts.cursor()  # the same file as rtk-pipeline's own sessions open it (settings.py)
+    cached = analysts.cursor()  # a held session that caches Parquet footers (README)
     cached.execute("SET parquet_metadata_cache = true")
-    return {"rtk.duckdb": analysts, "rtk.duckdb+cache": cached, "before": before, "glob": glob, "native": native}
+    return {
+        "rtk.duckdb": analysts,
+        "rtk.duckdb+cache": cached,
+        "before": before,
+        "glob": glob,
+        "native": native,
+    }
 
 
 def _median_ms(run: Callable[[], object], runs: int) -> float:
@@ -163,6 +174,15 @@ def _median_ms(run: Callable[[], object], runs: int) -> float:
         run()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1000
+
+
+def same_answers(cons: dict[str, duckdb.DuckDBPyConnection], sql: dict[str, str]) -> None:
+    """Every contender answers every query with native's rows (a faster wrong answer is no answer)."""
+    for name, text in sql.items():
+        answers = {c: sorted(con.sql(text).fetchall(), key=repr) for c, con in cons.items()}
+        wrong = [c for c, rows in answers.items() if rows != answers["native"]]
+        if wrong:
+            raise AssertionError(f"{name}: {', '.join(wrong)} answer differently from native")
 
 
 def measure(cons: dict[str, duckdb.DuckDBPyConnection], sql: dict[str, str], runs: int) -> list[dict]:
@@ -194,13 +214,15 @@ def table(rows: list[dict], meetings: int, participants: int, runs: int) -> str:
     return "\n".join(lines)
 
 
-def report(meetings: int, runs: int) -> str:
+def report(meetings: int, runs: int, *, check: bool = False) -> str:
     with tempfile.TemporaryDirectory(prefix="rtk-bench-a-") as tmp:
         root = Path(tmp)
         store = build(root, meetings)
         cons = contenders(root, store)
         try:
             [(participants,)] = cons["native"].execute("SELECT count(*) FROM participants").fetchall()
+            if check:
+                same_answers(cons, queries(meetings))
             rows = measure(cons, queries(meetings), runs)
         finally:
             for con in cons.values():
@@ -210,13 +232,15 @@ def report(meetings: int, runs: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK:,} meetings, 3 runs (a smoke test)")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK:,} meetings, 1 run, answers compared (a smoke test)"
+    )
     parser.add_argument("--meetings", default=",".join(str(n) for n in SIZES), help="comma-separated sizes")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per query and contender")
     args = parser.parse_args(argv)
     sizes = [QUICK] if args.quick else [int(n) for n in args.meetings.split(",")]
     for meetings in sizes:
-        print(report(meetings, 3 if args.quick else args.runs), flush=True)
+        print(report(meetings, 1 if args.quick else args.runs, check=args.quick), flush=True)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 One warehouse is written through the store's own commit and publish path (the exact layout the pipeline
 writes: mirror, snapshots, analysts' file), from rows generated in DuckDB SQL. Then, in one process, each
-query of the set runs against four contenders, each warmed once and then timed `--runs` times:
+query of the set runs against five contenders, each warmed once and then timed `--runs` times:
   rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it
   rtk.duckdb+cache
               the same session with `SET parquet_metadata_cache = true` (off by default in DuckDB)

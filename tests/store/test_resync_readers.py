@@ -27,7 +27,11 @@ def rows_of(version: int) -> int:
 READER = """
 import json, sys, duckdb
 from pathlib import Path
-con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
+if sys.argv[2] == "attach":  # another DuckDB session that attaches the file: it holds it like a session
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{sys.argv[1]}' AS rtk (READ_ONLY); USE rtk")
+else:
+    con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
 stop = Path(sys.argv[3])
 print("open", flush=True)
 seen, errors, versions = 0, [], set()
@@ -62,7 +66,7 @@ def _resync(wh: DuckDBStore, version: int) -> None:
     wh.commit(stages, SyncRun(run_id=f"v{version}"))
 
 
-@pytest.mark.parametrize("mode", ["ro", "rw"])
+@pytest.mark.parametrize("mode", ["ro", "rw", "attach"])
 def test_a_reader_looping_through_resyncs_never_errors_nor_sees_half_a_day(tmp_path, mode):
     wh = open_duckdb_store(tmp_path, app_id=APP)
     _resync(wh, 0)

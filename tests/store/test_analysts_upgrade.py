@@ -28,7 +28,8 @@ for version in (1, 2):  # two commits, one day each
         con.execute(
             "INSERT INTO meetings BY NAME SELECT 'm' || i AS id, 'v' || $v AS title, "
             "TIMESTAMPTZ '2026-10-01 12:00:00+00' + to_days($v - 1) AS created_at, "
-            "CAST(created_at AS DATE) AS created_day, now() AS synced_at, $app AS app_id FROM range(3) AS t(i)",
+            "CAST(created_at AS DATE) AS created_day, now() AS synced_at, $app AS app_id "
+            "FROM range(3) AS t(i)",
             {"v": version, "app": sys.argv[2]},
         )
         parquet.queue_exports(con, {("meetings", date(2026, 10, version))})
@@ -69,7 +70,9 @@ def test_a_file_of_the_window_release_is_rewritten_on_the_first_write_and_reads_
     tree = _old_tree(tmp_path)
     data = tmp_path / "data"
     env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-c", OLD_WRITER, str(data), APP], check=True, env=env, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", OLD_WRITER, str(data), APP], check=True, env=env, cwd=tmp_path, timeout=120
+    )  # not from the work tree: `-c` puts the working directory first on sys.path
     old = _view_sql(data / "rtk.duckdb")
     assert "OVER (PARTITION BY" in old and "_rtk_listed" not in old  # the window over every row
     before = _counts(data / "rtk.duckdb")

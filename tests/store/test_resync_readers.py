@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -53,17 +55,25 @@ print(json.dumps({"queries": seen, "errors": errors[:8], "versions": sorted(vers
 
 
 def _resync(wh: DuckDBStore, version: int) -> None:
-    stages = []
-    for day in DAYS:
-        created = f"{day}T12:00:00.000Z"
-        records = [
-            {"id": f"{day}-{version}-{i}", "title": f"v{version}", "created_at": created}
-            for i in range(rows_of(version))
-        ]
-        stage = wh.stage("meetings", [day])
-        stage.write(normalize_meetings(records, synced_at=datetime.now(UTC)))
-        stages.append(stage)
-    wh.commit(stages, SyncRun(run_id=f"v{version}"))
+    _commit_days(wh, version, DAYS)
+
+
+def _read_through(reader_args: list[str], stop: Path, commit: Callable[[int], None]) -> dict:
+    """Start a reader script (`-c` and its arguments, then the expected sizes), run the commits of versions
+    1..VERSIONS while it loops, stop it, and return its report."""
+    reader = subprocess.Popen(
+        [sys.executable, "-c", *reader_args, "300", "170"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        for version in range(1, VERSIONS + 1):
+            commit(version)
+        stop.touch()
+        return json.loads(reader.communicate(timeout=120)[0])
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
 
 
 @pytest.mark.parametrize("mode", ["ro", "rw", "attach"])
@@ -71,21 +81,9 @@ def test_a_reader_looping_through_resyncs_never_errors_nor_sees_half_a_day(tmp_p
     wh = open_duckdb_store(tmp_path, app_id=APP)
     _resync(wh, 0)
     stop = tmp_path / "stop"
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(wh.duckdb_path), mode, str(stop), "300", "170"],
-        stdout=subprocess.PIPE,
-        text=True,
+    report = _read_through(
+        [READER, str(wh.duckdb_path), mode, str(stop)], stop, lambda version: _resync(wh, version)
     )
-    try:
-        assert reader.stdout.readline().strip() == "open"
-        for version in range(1, VERSIONS + 1):
-            _resync(wh, version)
-        stop.touch()
-        report = json.loads(reader.communicate(timeout=120)[0])
-    finally:
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
     assert report["errors"] == []
     assert report["queries"] > VERSIONS  # the reader really ran through the re-syncs...
     assert len(report["versions"]) > 2  # ...and saw several versions of the days come and go
@@ -146,21 +144,11 @@ def test_new_days_and_their_first_resync_are_never_seen_half_or_twice(tmp_path, 
     _commit_days(wh, 0, days[:1])
     stop = tmp_path / "stop"
     script, args = (READER, ["ro", str(stop)]) if session == "held" else (SHORT_READER, [str(stop)])
-    reader = subprocess.Popen(
-        [sys.executable, "-c", script, str(wh.duckdb_path), *args, "300", "170"],
-        stdout=subprocess.PIPE,
-        text=True,
+    report = _read_through(
+        [script, str(wh.duckdb_path), *args],
+        stop,
+        lambda version: _commit_days(wh, version, days[version - 1 : version + 1]),
     )
-    try:
-        assert reader.stdout.readline().strip() == "open"
-        for version in range(1, VERSIONS + 1):
-            _commit_days(wh, version, days[version - 1 : version + 1])
-        stop.touch()
-        report = json.loads(reader.communicate(timeout=120)[0])
-    finally:
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
     assert report["errors"] == []
     assert report["queries"] > VERSIONS
     versions = sorted((wh.parquet_dir / ".snapshots" / "meetings").glob("*=2026-*/v-*.parquet"))

@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -166,12 +165,12 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
     }
 
 
-def _median_ms(run: Callable[[], object], runs: int) -> float:
-    run()  # warm: the first run pays for opening files and compiling
+def _median_ms(con: duckdb.DuckDBPyConnection, text: str, runs: int) -> float:
+    con.sql(text).to_arrow_table()  # warm: the first run pays for opening files and compiling
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        run()
+        con.sql(text).to_arrow_table()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1000
 
@@ -191,7 +190,7 @@ def measure(cons: dict[str, duckdb.DuckDBPyConnection], sql: dict[str, str], run
     for name, text in sql.items():
         row: dict = {"query": name}
         for contender, con in cons.items():
-            ms = _median_ms(lambda con=con, text=text: con.sql(text).to_arrow_table(), runs)
+            ms = _median_ms(con, text, runs)
             row[contender] = (ms, os.getloadavg()[0])
         rows.append(row)
     return rows

@@ -137,7 +137,7 @@ def _day_source(root: str, spec: DayTable) -> str:
     of days listed with several versions go through the window that keeps each day's newest file. The
     scan lists its own files, maybe before or after that listing, but no version is removed while a
     session holds the analysts' file: either way each day comes from one whole file, the newest the scan
-    saw or the one the listing named (ARCHITECTURE.md, "The analysts' file").
+    saw or the one the listing named (snapshots.py: when versions are removed).
     """
     files = f"{root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}"
     scan = (

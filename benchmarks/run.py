@@ -19,6 +19,7 @@ run) and a target check.
   python benchmarks/run.py --quick                       # every workload at a tenth of its size
   python benchmarks/run.py --workloads W1 --profile      # plus one run per profiler per rtk contender
   python benchmarks/run.py --before ''                   # no "before" contenders
+  python benchmarks/run.py --workloads A                 # the analysts' queries (analysts_workload.py)
 """
 
 from __future__ import annotations
@@ -545,7 +546,9 @@ def w3_targets(results: list[tuple[Case, dict, dict]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--workloads", default="W1,W2,W3,W4,R", help="comma-separated subset of W1,W2,W3,W4,R (refresh)"
+        "--workloads",
+        default="W1,W2,W3,W4,R,A",
+        help="comma-separated subset of W1,W2,W3,W4,R (refresh),A (analysts' queries)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="runs per contender (median reported)")
     parser.add_argument("--quick", action="store_true", help="every workload at a tenth of its size")
@@ -581,6 +584,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < (0 if args.profile else 1):
         parser.error("--rounds must be at least 1 (0 only with --profile)")
+    if "A" in args.workloads.split(","):  # issue 22's analysts' queries: no emulator, contenders of its own
+        from analysts_workload import QUICK, SIZES
+        from analysts_workload import report as analysts_report
+
+        for meetings in [QUICK] if args.quick else SIZES:
+            print(analysts_report(meetings, 1 if args.quick else 7, check=args.quick), flush=True)
+        args.workloads = ",".join(w for w in args.workloads.split(",") if w != "A")
+        if not args.workloads:
+            return 0
     if "R" in args.workloads.split(","):  # issue 19's refresh workload: its own emulator, no contenders
         from refresh_workload import report
 

@@ -119,19 +119,39 @@ def view_ddl(
 def snapshot_sources(root: str, day_tables: Iterable[DayTable]) -> dict[str, str]:
     """Table name -> the FROM clause of its newest snapshots under the folder expression `root` (with a
     `filename` column): what the analysts' views read, and what `repair` rebuilds the state from."""
-    # Each folder of snapshots holds its newest version and, while sessions are open, older ones.
-    sources = {
-        spec.name: f"read_parquet({root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}, "
-        f"hive_partitioning = true, hive_types = {{{lit(spec.day)}: DATE}}, hive_types_autocast = false, "
-        f"filename = true) QUALIFY filename = max(filename) OVER (PARTITION BY {q(spec.day)})"
-        for spec in day_tables
-    }
+    sources = {spec.name: _day_source(root, spec) for spec in day_tables}
     sources |= {
         t: f"read_parquet({root} || {lit(f'/{FOLDER}/{t}/*.parquet')}, filename = true) "
         "QUALIFY filename = max(filename) OVER ()"
         for t in SMALL_TABLES
     }
     return sources
+
+
+def _day_source(root: str, spec: DayTable) -> str:
+    """The newest snapshot of each day of a day table, without a window over every row.
+
+    A day folder holds one version except while an older one waits for the sessions that may read it to
+    close. So the versions are listed first (`glob`: names only, no rows): a day listed with one version
+    is read from that file alone, with the day and column filters pushed into the scan, and only the rows
+    of days listed with several versions go through the window that keeps each day's newest file. The
+    scan lists its own files, maybe before or after that listing, but no version is removed while a
+    session holds the analysts' file: either way each day comes from one whole file, the newest the scan
+    saw or the one the listing named (snapshots.py: when versions are removed).
+    """
+    files = f"{root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}"
+    scan = (
+        f"read_parquet({files}, hive_partitioning = true, hive_types = {{{lit(spec.day)}: DATE}}, "
+        "hive_types_autocast = false, filename = true)"
+    )
+    day, pattern = q(spec.day), lit(f"/{re.escape(spec.day)}=([^/]*)/[^/]*$")
+    return (
+        f"(WITH _rtk_listed AS (SELECT TRY_CAST(regexp_extract(file, {pattern}, 1) AS DATE) AS day, "
+        f"count(*) AS versions, max(file) AS file FROM glob({files}) GROUP BY 1) "
+        f"SELECT * FROM {scan} SEMI JOIN _rtk_listed AS v ON v.versions = 1 AND filename = v.file "
+        f"UNION ALL SELECT * FROM {scan} SEMI JOIN _rtk_listed AS v ON v.versions > 1 AND {day} = v.day "
+        f"QUALIFY filename = max(filename) OVER (PARTITION BY {day}))"
+    )
 
 
 def _fingerprint(ddl: str) -> str:

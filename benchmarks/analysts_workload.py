@@ -1,0 +1,247 @@
+"""Workload A (issue 22): the analysts' queries, the analysts' file beside a raw glob and a native table.
+
+One warehouse is written through the store's own commit and publish path (the exact layout the pipeline
+writes: mirror, snapshots, analysts' file), from rows generated in DuckDB SQL. Then, in one process, each
+query of the set runs against five contenders, each warmed once and then timed `--runs` times:
+  rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it
+  rtk.duckdb+cache
+              the same session with `SET parquet_metadata_cache = true` (off by default in DuckDB)
+  before      the views of main@ffbf680 (a window over every row picks each day's newest snapshot), over
+              the same snapshot folders: the old design, measured in the same run
+  glob        a plain `read_parquet` of the mirror (<parquet>/<table>/*/*.parquet)
+  native      the same rows in native DuckDB tables, with the same analyst views
+Printed: a Markdown table of medians (ms), each contender's ratio against native, and the load average
+(`os.getloadavg()`, 1 minute) when each figure was taken.
+
+  python benchmarks/analysts_workload.py [--meetings 1000000] [--runs 7]   # also `run.py --workloads A`
+  python benchmarks/analysts_workload.py --quick   # 2,000 meetings, 1 run, answers compared
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from rtk_pipeline.schemas import TABLES  # noqa: E402
+from rtk_pipeline.store import DuckDBStore  # noqa: E402
+from rtk_pipeline.store.ddl import view_sql  # noqa: E402
+from rtk_pipeline.store.duckdb_file import parquet  # noqa: E402
+
+APP = "bench-app"
+FIRST_DAY = date(2026, 9, 1)
+SIZES = (100_000, 1_000_000)
+QUICK = 2_000
+# The week the filtered queries read, and a meeting in it (ids are generated: m-<number>).
+WEEK = (FIRST_DAY + timedelta(days=20), FIRST_DAY + timedelta(days=26))
+
+# main@ffbf680's views (analysts.py `snapshot_sources`): the "before" contender.
+_BEFORE_DAY = (
+    "read_parquet('{root}/.snapshots/{table}/*/*.parquet', hive_partitioning = true, "
+    "hive_types = {{'{day}': DATE}}, hive_types_autocast = false, filename = true) "
+    "QUALIFY filename = max(filename) OVER (PARTITION BY {day})"
+)
+_GLOB = (
+    "read_parquet('{root}/{table}/*/*.parquet', hive_partitioning = true, "
+    "hive_types = {{'{day}': DATE}}, hive_types_autocast = false)"
+)
+
+
+def queries(meetings: int) -> dict[str, str]:
+    """The query set of issue 22: name -> SQL over `meetings`, `participants` and the analyst views."""
+    week = f"DATE '{WEEK[0]}' AND DATE '{WEEK[1]}'"
+    one = f"m-{_meeting_in_week(meetings):09d}"
+    return {
+        "count by day": "SELECT created_day, count(*) FROM meetings GROUP BY 1 ORDER BY 1",
+        "7 days by status": f"SELECT status, count(*) FROM meetings WHERE created_day BETWEEN {week} "
+        "GROUP BY 1 ORDER BY 1",
+        "one meeting by id": "SELECT id, title, status, created_at, created_day FROM meetings "
+        f"WHERE app_id = '{APP}' AND id = '{one}'",
+        "full scan": "SELECT count(*), count(DISTINCT id), max(updated_at), max(length(title)) FROM meetings",
+        "participants x meetings, 7 days": "SELECT m.status, count(*) FROM meetings AS m JOIN participants "
+        "AS p ON p.app_id = m.app_id AND p.meeting_id = m.id "
+        f"WHERE m.created_day BETWEEN {week} AND p.meeting_created_day BETWEEN {week} GROUP BY 1 ORDER BY 1",
+        "FROM meetings_per_day": "FROM meetings_per_day",
+        "FROM participants_per_meeting": "FROM participants_per_meeting",
+        "FROM preset_usage": "FROM preset_usage",
+        "FROM meeting_last_activity": "FROM meeting_last_activity",
+        "FROM stale_candidates(30, ...)": "FROM stale_candidates(30, TIMESTAMPTZ '2026-12-01 00:00:00+00')",
+    }
+
+
+def _days(meetings: int) -> int:
+    return 60 if meetings >= 50_000 else 30
+
+
+def _meeting_in_week(meetings: int) -> int:
+    """The number of a meeting created on the week's third day (meetings are spread evenly over the days)."""
+    per_day = meetings / _days(meetings)
+    return int(per_day * ((WEEK[0] - FIRST_DAY).days + 2) + per_day / 2)
+
+
+def build(root: Path, meetings: int) -> DuckDBStore:
+    """A warehouse of `meetings` meetings (about 5 participants each) over the size's days, written
+    through the store's commit path: the rows go into the pipeline's state, every day is queued and the
+    store publishes the mirror, the snapshots and the analysts' file as after a sync."""
+    store = DuckDBStore(root / "rtk.duckdb", root / "parquet", app_id=APP)
+    days = _days(meetings)
+    seconds_per_meeting = 86_400 * days / meetings
+    with store.connect() as con:
+        con.execute(
+            f"""
+            INSERT INTO meetings BY NAME
+            SELECT printf('m-%09d', i) AS id, 'Meeting ' || i AS title,
+                   CASE WHEN i % 4 = 0 THEN 'INACTIVE' ELSE 'ACTIVE' END AS status,
+                   TIMESTAMPTZ '{FIRST_DAY} 00:00:00+00' + to_microseconds(CAST(i * {seconds_per_meeting}
+                       * 1e6 AS BIGINT)) AS created_at,
+                   created_at + INTERVAL 40 MINUTE AS updated_at,
+                   i % 7 = 0 AS live_stream_on_start, i % 2 = 0 AS persist_chat, i % 3 = 0 AS record_on_start,
+                   i % 5 = 0 AS summarize_on_end, i % 6 = 0 AS transcribe_on_end,
+                   60 AS session_keep_alive_time_in_secs, CAST(created_at AT TIME ZONE 'UTC' AS DATE)
+                   AS created_day, now() AS synced_at, now() AS participants_synced_at, '{APP}' AS app_id
+            FROM range({meetings}) AS t(i)
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO participants BY NAME
+            SELECT m.id AS meeting_id, m.id || '-p' || j AS id, 'user-' || (j * 7919 % 1000) AS
+                   custom_participant_id, CASE WHEN j % 3 = 0 THEN 'host' ELSE 'participant' END AS
+                   preset_name, 'Person ' || j AS name, m.created_at + to_minutes(j) AS created_at,
+                   m.created_at + to_minutes(j + 30) AS updated_at, m.created_day AS meeting_created_day,
+                   now() AS synced_at, '{APP}' AS app_id
+            FROM meetings AS m, range(1, 2 + CAST(hash(m.id) % 9 AS BIGINT)) AS r(j)
+            """
+        )
+        affected = {
+            (table, day)
+            for table in ("meetings", "participants")
+            for (day,) in con.execute(f"SELECT DISTINCT {TABLES[table].day} FROM {table}").fetchall()
+        }
+        parquet.queue_exports(con, affected)
+    return store
+
+
+def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConnection]:
+    """Name -> an open connection whose `meetings`, `participants` and analyst views are the contender's."""
+    parquet_dir = store.parquet_dir.resolve()
+    native = duckdb.connect(str(root / "native.duckdb"))
+    native.execute(f"ATTACH '{store.state_path}' AS state (READ_ONLY)")
+    for table in ("meetings", "participants"):
+        native.execute(f"CREATE TABLE {table} AS SELECT * FROM state.{table} ORDER BY {TABLES[table].order}")
+    native.execute("DETACH state")
+    glob = duckdb.connect()
+    before = duckdb.connect()
+    for table in ("meetings", "participants"):
+        spec = TABLES[table]
+        glob.execute(
+            f"CREATE VIEW {table} AS FROM {_GLOB.format(root=parquet_dir, table=table, day=spec.day)}"
+        )
+        old = _BEFORE_DAY.format(root=parquet_dir, table=table, day=spec.day)
+        before.execute(f"CREATE VIEW {table} AS SELECT * EXCLUDE (filename) FROM {old}")
+    for con in (native, glob, before):
+        con.execute("SET TimeZone = 'UTC'")
+        for ddl in view_sql():
+            con.execute(ddl)
+    analysts = duckdb.connect(str(store.duckdb_path), read_only=True)
+    cached = analysts.cursor()  # a held session that caches Parquet footers (README)
+    cached.execute("SET parquet_metadata_cache = true")
+    return {
+        "rtk.duckdb": analysts,
+        "rtk.duckdb+cache": cached,
+        "before": before,
+        "glob": glob,
+        "native": native,
+    }
+
+
+def _median_ms(con: duckdb.DuckDBPyConnection, text: str, runs: int) -> float:
+    con.sql(text).to_arrow_table()  # warm: the first run pays for opening files and compiling
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        con.sql(text).to_arrow_table()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def same_answers(cons: dict[str, duckdb.DuckDBPyConnection], sql: dict[str, str]) -> None:
+    """Every contender answers every query with native's rows (a faster wrong answer is no answer)."""
+    for name, text in sql.items():
+        answers = {c: sorted(con.sql(text).fetchall(), key=repr) for c, con in cons.items()}
+        wrong = [c for c, rows in answers.items() if rows != answers["native"]]
+        if wrong:
+            raise AssertionError(f"{name}: {', '.join(wrong)} answer differently from native")
+
+
+def measure(cons: dict[str, duckdb.DuckDBPyConnection], sql: dict[str, str], runs: int) -> list[dict]:
+    """Per query: each contender's median ms and the 1-minute load average when it was taken."""
+    rows = []
+    for name, text in sql.items():
+        row: dict = {"query": name}
+        for contender, con in cons.items():
+            ms = _median_ms(con, text, runs)
+            row[contender] = (ms, os.getloadavg()[0])
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict], meetings: int, participants: int, runs: int) -> str:
+    names = [k for k in rows[0] if k != "query"]
+    lines = [
+        f"### Workload A: analysts' queries, {meetings:,} meetings / {participants:,} participants over "
+        f"{_days(meetings)} days (median of {runs} runs, ms; ratio against native; 1-min load average)\n",
+        "| query | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for row in rows:
+        native = row["native"][0]
+        cells = [f"{ms:.1f} ({ms / native:.1f}x) @{load:.1f}" for ms, load in (row[n] for n in names)]
+        lines.append(f"| {row['query']} | " + " | ".join(cells) + " |")
+    worst = max(row["rtk.duckdb"][0] / row["native"][0] for row in rows)
+    lines.append(f"\nworst rtk.duckdb / native: {worst:.2f}x (target <= 2)")
+    return "\n".join(lines)
+
+
+def report(meetings: int, runs: int, *, check: bool = False) -> str:
+    with tempfile.TemporaryDirectory(prefix="rtk-bench-a-") as tmp:
+        root = Path(tmp)
+        store = build(root, meetings)
+        cons = contenders(root, store)
+        try:
+            [(participants,)] = cons["native"].execute("SELECT count(*) FROM participants").fetchall()
+            if check:
+                same_answers(cons, queries(meetings))
+            rows = measure(cons, queries(meetings), runs)
+        finally:
+            for con in cons.values():
+                con.close()
+    return table(rows, meetings, participants, runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK:,} meetings, 1 run, answers compared (a smoke test)"
+    )
+    parser.add_argument("--meetings", default=",".join(str(n) for n in SIZES), help="comma-separated sizes")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per query and contender")
+    args = parser.parse_args(argv)
+    sizes = [QUICK] if args.quick else [int(n) for n in args.meetings.split(",")]
+    for meetings in sizes:
+        print(report(meetings, 1 if args.quick else args.runs, check=args.quick), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

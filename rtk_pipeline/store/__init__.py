@@ -10,7 +10,7 @@ from rtk_pipeline.errors import DeactivationBusyError, JobBusyError, WarehouseBu
 from rtk_pipeline.schemas import TABLES, TableSpec
 from rtk_pipeline.store.backends import open_store
 from rtk_pipeline.store.ddl import duckdb_type, sql_dir, sql_files
-from rtk_pipeline.store.duckdb_file import DuckDBStore, query_file
+from rtk_pipeline.store.duckdb_file import DuckDBStore
 from rtk_pipeline.store.records import Deactivation, MeetingSnapshot, SyncRun
 from rtk_pipeline.store.roles import (
     DeactivationLog,
@@ -50,7 +50,6 @@ __all__ = [
     "as_frame",
     "duckdb_type",
     "open_store",
-    "query_file",
     "sql_dir",
     "sql_files",
 ]

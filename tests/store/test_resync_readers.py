@@ -98,7 +98,7 @@ seen, errors, days = 0, [], set()
 while not stop.exists():
     try:  # a session per query: versions get collected between them
         con = duckdb.connect(sys.argv[1], read_only=True)
-    except duckdb.IOException as exc:  # the pipeline holds the file for a moment: query_file waits too
+    except duckdb.IOException as exc:  # the pipeline holds the file for a moment: read_table waits too
         if "lock" not in str(exc):
             errors.append(f"{type(exc).__name__}: {exc}")
         continue

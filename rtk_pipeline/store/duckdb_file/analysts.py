@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,13 +30,11 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
-from rtk_pipeline.nopandas import pandas_ready
-from rtk_pipeline.store.connect import connect_duckdb
 from rtk_pipeline.store.duckdb_file.snapshots import FOLDER, remove_superseded
-from rtk_pipeline.store.sqltext import as_query, lit, q
+from rtk_pipeline.store.sqltext import lit, q
 
 if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
-    import pandas as pd
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +53,6 @@ RELEASE_TABLES = ("meetings", "participants", *SMALL_TABLES, "parquet_exports_pe
 def state_path(duckdb_path: Path) -> Path:
     """The pipeline's private DuckDB file for the analysts' file `duckdb_path` (in a folder beside it)."""
     return duckdb_path.parent / f".{duckdb_path.name}.state" / "pipeline.duckdb"
-
-
-def query_file(
-    duckdb_path: Path,
-    name_or_sql: str,
-    params: Sequence | Mapping | None = None,
-    *,
-    busy_timeout: float = 30.0,
-) -> pd.DataFrame:
-    """A table, view, table-macro call or SELECT of the analysts' file as a DataFrame, through a short
-    read-only connection (a notebook never blocks a sync for longer than one query)."""
-    if not duckdb_path.exists():
-        raise FileNotFoundError(
-            f"no warehouse at {duckdb_path}: run `rtk-pipeline backfill` (or `rtk-pipeline demo`) first, "
-            "or pass duckdb_path= / set RTK_DUCKDB_PATH"
-        )
-    con = connect_duckdb(duckdb_path, read_only=True, busy_timeout=busy_timeout)
-    try:
-        frame = con.execute(as_query(name_or_sql), params).df()
-    finally:
-        con.close()
-    pandas_ready()
-    return frame
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,25 @@ def ideal(emu: Emulator) -> int:
     return max(1, math.ceil(len(meetings) / PAGE)) + sum(pages)
 
 
+def _budgeted_cycle(client, store: DuckDBStore, settings: RefreshSettings) -> tuple[int, int]:
+    """Refresh at the default budget until every ACTIVE meeting's participants were listed after the first
+    run began: (runs, requests), what `--plan`'s cycle estimate is checked against."""
+    began = datetime.now(UTC)
+    runs = requests = 0
+    while True:
+        done = refresh(client, store, settings=settings)
+        runs, requests = runs + 1, requests + done.requests
+        states = store.meeting_states().to_pylist()
+        behind = [
+            m
+            for m in states
+            if m["status"] == "ACTIVE"
+            and (m["participants_synced_at"] is None or m["participants_synced_at"] < began)
+        ]
+        if not behind or runs >= 20:
+            return runs, requests
+
+
 def report(quick: bool) -> str:
     meetings, days = (2_000, 30) if quick else (20_000, 60)
     settings = RefreshSettings()
@@ -62,27 +81,34 @@ def report(quick: bool) -> str:
         Emulator(EmulatorConfig(meetings=meetings, days=days, seed=3, end=END)) as emu,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        store = DuckDBStore(Path(tmp) / "rtk.duckdb", Path(tmp) / "parquet", app_id=emu.app_id)
         first, last = (END - timedelta(days=days)).date(), (END - timedelta(microseconds=1)).date()
+        whole = DuckDBStore(Path(tmp) / "a" / "rtk.duckdb", Path(tmp) / "a" / "parquet", app_id=emu.app_id)
+        budgeted = DuckDBStore(Path(tmp) / "b" / "rtk.duckdb", Path(tmp) / "b" / "parquet", app_id=emu.app_id)
         with _client(emu) as client:
-            sync_range(client, store, first, last)
+            sync_range(client, whole, first, last)
+            sync_range(client, budgeted, first, last)
+            best = ideal(emu)
+            cycle = plan(budgeted, settings=settings)
             t0 = time.perf_counter()
-            done = refresh(client, store, settings=settings)
+            # one run with budget for the whole cycle: its requests against the ideal
+            done = refresh(client, whole, max_requests=10 * best, settings=settings)
             seconds = time.perf_counter() - t0
-        best = ideal(emu)
-        cycle = plan(store, settings=settings)
+            runs, spent = _budgeted_cycle(client, budgeted, settings)
     return "\n".join(
         [
-            f"### Workload R: one full refresh ({meetings:,} meetings over {days} days)\n",
+            f"### Workload R: a full refresh cycle ({meetings:,} meetings over {days} days)\n",
             "| figure | value |",
             "|---|---:|",
-            f"| requests of one full refresh | {done.requests:,} |",
+            f"| requests of one refresh with budget for the whole cycle | {done.requests:,} |",
             f"| ideal (listing pages + ACTIVE meetings' participant pages) | {best:,} |",
             f"| ratio (target <= 1.15) | {done.requests / best:.3f} |",
-            f"| wall time against the local emulator, unpaced | {seconds:.1f} s |",
+            f"| wall time of that run against the local emulator, unpaced | {seconds:.1f} s |",
             f"| cycle under the default budget: requests / {rate:g} per s "
-            f"| {cycle.cycle_requests / rate / 60:.1f} min |",
-            f"| runs per cycle at the default budget ({cycle.budget:,}) | {cycle.cycle_runs} |",
+            f"| {done.requests / rate / 60:.1f} min |",
+            f"| `--plan`: cycle requests, runs at the default budget ({cycle.budget:,}) "
+            f"| {cycle.cycle_requests:,}, {cycle.cycle_runs} |",
+            f"| measured: runs at the default budget until every ACTIVE meeting was re-listed, requests "
+            f"| {runs}, {spent:,} |",
         ]
     )
 

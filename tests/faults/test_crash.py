@@ -1,11 +1,11 @@
 """Crash consistency: `rtk-pipeline backfill` SIGKILLed at random points, many times, over changing data.
 
 Between runs the emulator's data changes on every day (a title, a new participant, a deleted participant,
-a new meeting), so each day has distinguishable versions. After every kill: the DuckDB file opens, each
-day of each table holds exactly the version it held before the run or the new one, in full; every
-Parquet day file is readable and holds one whole version, never newer than DuckDB's (it may lag: the
-next writer finishes what a killed one queued); no half-written file is visible to a dataset reader. A
-final run converges to the ground truth in both.
+a new meeting), so each day has distinguishable versions. After every kill: the pipeline's DuckDB state
+opens, each day of each table holds exactly the version it held before the run or the new one, in full;
+every Parquet day file, and every day the analysts' file (rtk.duckdb) answers, holds one whole version,
+never newer than the state's (they may lag: the next writer publishes what a killed one queued); no
+half-written file is visible to a dataset reader. A final run converges to the ground truth in all three.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
+from rtk_pipeline.store.duckdb_file.analysts import state_path
 from tests.support.emulator import END
 from tests.support.processes import cli, cli_env, kill_after, run_cli
 from tests.support.truth import truth_meetings, truth_participants, ts
@@ -51,7 +52,8 @@ def _days() -> list[date]:
 
 
 def duckdb_versions(path) -> Version:
-    """The same projection read from the DuckDB file (which must open after any kill)."""
+    """The same projection read from a DuckDB file (which must open after any kill): the pipeline's state,
+    or the analysts' file (views over the published snapshots)."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -148,6 +150,8 @@ def test_sigkill_at_random_points_keeps_every_day_whole_and_a_rerun_converges(tm
         versions = [truth_versions(emu)]
         db_held = dict.fromkeys(versions[0], 0)
         pq_held = dict.fromkeys(versions[0], 0)
+        analysts_held = dict.fromkeys(versions[0], 0)
+        assert duckdb_versions(state_path(tmp_path / "rtk.duckdb")) == versions[0]
         assert duckdb_versions(tmp_path / "rtk.duckdb") == versions[0]
         assert parquet_versions(tmp_path / "parquet") == versions[0]
 
@@ -162,16 +166,22 @@ def test_sigkill_at_random_points_keeps_every_day_whole_and_a_rerun_converges(tm
                 killed += kill_after(proc, rng.uniform(0.1, full_run * 1.1))
                 stderr.seek(0)
                 assert proc.returncode in (0, -9), f"run {n} failed: {stderr.read().decode()[-2000:]}"
-            moved = settle(db_held, duckdb_versions(tmp_path / "rtk.duckdb"), versions, n, f"run {n} DuckDB")
+            state = duckdb_versions(state_path(tmp_path / "rtk.duckdb"))
+            moved = settle(db_held, state, versions, n, f"run {n} DuckDB")
             settle_parquet(
                 pq_held, parquet_versions(tmp_path / "parquet"), versions, db_held, f"run {n} Parquet"
             )
+            # The analysts' file reads what was published: like the mirror, it may lag the state (a run killed
+            # after its commit leaves the export queued for the next writer), never half a day.
+            analysts = duckdb_versions(tmp_path / "rtk.duckdb")
+            settle_parquet(analysts_held, analysts, versions, db_held, f"run {n} analysts' file")
             mixed += 0 < len(moved) < len(db_held)
         assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were killed before they finished"
 
         done = run_cli(args, env)
         assert done.returncode == 0, done.stderr
         final = len(versions) - 1
+        assert duckdb_versions(state_path(tmp_path / "rtk.duckdb")) == versions[final]
         assert duckdb_versions(tmp_path / "rtk.duckdb") == versions[final]
         assert parquet_versions(tmp_path / "parquet") == versions[final]
         staging = tmp_path / ".rtk.duckdb.staging"

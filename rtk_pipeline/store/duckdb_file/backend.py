@@ -83,6 +83,7 @@ class DuckDBStore(Reads):
         self._lock = filelock.FileLock(str(self.lock_path))
         self._schema_ready = False
         self._published = False
+        self._checked: tuple[int, int, int] | None = None  # the analysts' file as last checked
         self._schema_current = False  # the state has every column this release declares
         self._read_only = False  # set by require_existing(): nothing may create, migrate or publish
 
@@ -387,7 +388,9 @@ class DuckDBStore(Reads):
             snapshots.adopt(self.parquet_dir, self.parquet_dir.glob("*/*=*/data.parquet"))
             mirror = tuple(analysts.SMALL_TABLES)
         snapshots.publish_tables(con, self.parquet_dir, {t: analysts.SMALL_TABLES[t] for t in mirror})
-        analysts.refresh_file(con, self.duckdb_path, self.parquet_dir, day_tables, self._analyst_views())
+        views = self._analyst_views()
+        if analysts.refresh_file(con, self.duckdb_path, self.parquet_dir, day_tables, views, self._checked):
+            self._checked = analysts.file_signature(self.duckdb_path)
         snapshots.collect(self.parquet_dir, self.duckdb_path)
         self._published = True
 
@@ -411,6 +414,7 @@ class DuckDBStore(Reads):
             con.rollback()
             raise
         self._schema_ready = True
+        self._checked = None  # the definitions may differ now: the next publish compares them again
 
 
 def _all_days(con: duckdb.DuckDBPyConnection) -> set[tuple[str, date]]:

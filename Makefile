@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy || status=1; \
 	$(BIN)/lint-imports || status=1; \
 	$(BIN)/deptry . || status=1; \
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_structure.py || status=1; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_structure.py -n 0 || status=1; \
 	exit $$status
 
 # Emulator + Dagster UI together, for clicking through the pipeline.

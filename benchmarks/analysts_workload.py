@@ -1,13 +1,17 @@
 """Workload A (issue 22): the analysts' queries, the analysts' file beside a raw glob and a native table.
 
 One warehouse is written through the store's own commit and publish path (the exact layout the pipeline
-writes: mirror, snapshots, analysts' file), from rows generated in DuckDB SQL. Then, in one process, each
-query of the set runs against five contenders, each warmed once and then timed `--runs` times:
-  rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it
-  rtk.duckdb+cache
-              the same session with `SET parquet_metadata_cache = true` (off by default in DuckDB)
-  before      the views of main@ffbf680 (a window over every row picks each day's newest snapshot), over
-              the same snapshot folders: the old design, measured in the same run
+writes: mirror, snapshots with their compacted base, analysts' file), from rows generated in DuckDB SQL.
+Then, in one process, each query of the set runs against six contenders, each warmed once and then timed
+`--runs` times:
+  rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it: every day in the base
+  rtk.duckdb+3d
+              the same file over a copy of the folder where the 3 newest days of each table were published
+              again since the base (what a daily run leaves before the next compaction: the steady state's
+              worst case)
+  8f6a58c     the previous release's views (no base; each day's newest file, days listed first), over one
+              file per day (the mirror's files)
+  ffbf680     the views before that (a window over every row picks each day's newest file), same files
   glob        a plain `read_parquet` of the mirror (<parquet>/<table>/*/*.parquet)
   native      the same rows in native DuckDB tables, with the same analyst views
 Printed: a Markdown table of medians (ms), each contender's ratio against native, and the load average
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,7 +41,8 @@ sys.path.insert(0, str(REPO))
 from rtk_pipeline.schemas import TABLES  # noqa: E402
 from rtk_pipeline.store import DuckDBStore  # noqa: E402
 from rtk_pipeline.store.ddl import view_sql  # noqa: E402
-from rtk_pipeline.store.duckdb_file import parquet  # noqa: E402
+from rtk_pipeline.store.duckdb_file import parquet, snapshots  # noqa: E402
+from rtk_pipeline.store.duckdb_file.analysts import PARQUET_DIR_VARIABLE  # noqa: E402
 
 APP = "bench-app"
 FIRST_DAY = date(2026, 9, 1)
@@ -45,12 +51,25 @@ QUICK = 2_000
 # The week the filtered queries read, and a meeting in it (ids are generated: m-<number>).
 WEEK = (FIRST_DAY + timedelta(days=20), FIRST_DAY + timedelta(days=26))
 
-# main@ffbf680's views (analysts.py `snapshot_sources`): the "before" contender.
-_BEFORE_DAY = (
-    "read_parquet('{root}/.snapshots/{table}/*/*.parquet', hive_partitioning = true, "
+# The two earlier designs of the analysts' views, over one file per day (the mirror's own layout).
+_FFBF680 = (
+    "read_parquet('{root}/{table}/*/*.parquet', hive_partitioning = true, "
     "hive_types = {{'{day}': DATE}}, hive_types_autocast = false, filename = true) "
     "QUALIFY filename = max(filename) OVER (PARTITION BY {day})"
 )
+_8F6A58C = (
+    "(WITH _rtk_listed AS (SELECT TRY_CAST(regexp_extract(file, '/{day}=([^/]*)/[^/]*$', 1) AS DATE) AS day, "
+    "count(*) AS versions, max(file) AS file FROM glob('{root}/{table}/*/*.parquet') GROUP BY 1) "
+    "SELECT * FROM {scan} SEMI JOIN _rtk_listed AS v ON v.versions = 1 AND filename = v.file "
+    "UNION ALL SELECT * FROM {scan} SEMI JOIN _rtk_listed AS v ON v.versions > 1 AND {day} = v.day "
+    "QUALIFY filename = max(filename) OVER (PARTITION BY {day}))"
+)
+_SCAN = (
+    "read_parquet('{root}/{table}/*/*.parquet', hive_partitioning = true, hive_types = {{'{day}': DATE}}, "
+    "hive_types_autocast = false, filename = true)"
+)
+# Days of each table published again since the base in the `rtk.duckdb+3d` contender.
+SINCE_BASE = 3
 _GLOB = (
     "read_parquet('{root}/{table}/*/*.parquet', hive_partitioning = true, "
     "hive_types = {{'{day}': DATE}}, hive_types_autocast = false)"
@@ -140,29 +159,45 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
     for table in ("meetings", "participants"):
         native.execute(f"CREATE TABLE {table} AS SELECT * FROM state.{table} ORDER BY {TABLES[table].order}")
     native.execute("DETACH state")
-    glob = duckdb.connect()
-    before = duckdb.connect()
+    glob, ffbf680, previous = duckdb.connect(), duckdb.connect(), duckdb.connect()
     for table in ("meetings", "participants"):
         spec = TABLES[table]
-        glob.execute(
-            f"CREATE VIEW {table} AS FROM {_GLOB.format(root=parquet_dir, table=table, day=spec.day)}"
-        )
-        old = _BEFORE_DAY.format(root=parquet_dir, table=table, day=spec.day)
-        before.execute(f"CREATE VIEW {table} AS SELECT * EXCLUDE (filename) FROM {old}")
-    for con in (native, glob, before):
+        names = {"root": parquet_dir, "table": table, "day": spec.day}
+        glob.execute(f"CREATE VIEW {table} AS FROM {_GLOB.format(**names)}")
+        ffbf680.execute(f"CREATE VIEW {table} AS SELECT * EXCLUDE (filename) FROM {_FFBF680.format(**names)}")
+        source = _8F6A58C.format(scan=_SCAN.format(**names), **names)
+        previous.execute(f"CREATE VIEW {table} AS SELECT * EXCLUDE (filename) FROM {source}")
+    for con in (native, glob, ffbf680, previous):
         con.execute("SET TimeZone = 'UTC'")
         for ddl in view_sql():
             con.execute(ddl)
     analysts = duckdb.connect(str(store.duckdb_path), read_only=True)
-    cached = analysts.cursor()  # a held session that caches Parquet footers (README)
-    cached.execute("SET parquet_metadata_cache = true")
     return {
         "rtk.duckdb": analysts,
-        "rtk.duckdb+cache": cached,
-        "before": before,
+        "rtk.duckdb+3d": _since_base(root, store),
+        "8f6a58c": previous,
+        "ffbf680": ffbf680,
         "glob": glob,
         "native": native,
     }
+
+
+def _since_base(root: Path, store: DuckDBStore) -> duckdb.DuckDBPyConnection:
+    """The analysts' file over a copy of the folder in which the newest days of each table are published
+    again since the base: the day versions a re-sync of unchanged days leaves (hard links, as the store's
+    own publish makes), read through `rtk_parquet_dir` as the README says for a copy."""
+    copy = root / "since-base"
+    shutil.copytree(store.parquet_dir, copy / "parquet", copy_function=os.link)
+    shutil.copy(store.duckdb_path, copy / "rtk.duckdb")
+    for table in ("meetings", "participants"):
+        days = sorted((copy / "parquet" / table).glob("*=2*"))[-SINCE_BASE:]
+        for day in days:
+            folder = copy / "parquet" / snapshots.FOLDER / table / day.name
+            folder.mkdir(parents=True)
+            os.link(day / "data.parquet", folder / "v-000000000001.parquet")
+    con = duckdb.connect(str(copy / "rtk.duckdb"), read_only=True)
+    con.execute(f"SET VARIABLE {PARQUET_DIR_VARIABLE} = '{(copy / 'parquet').resolve()}'")
+    return con
 
 
 def _median_ms(con: duckdb.DuckDBPyConnection, text: str, runs: int) -> float:

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
+from rtk_pipeline.store.duckdb_file import snapshots
 from tests.support.stores import open_duckdb_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,12 +76,13 @@ def test_a_file_of_the_window_release_is_rewritten_on_the_first_write_and_reads_
         [sys.executable, "-c", OLD_WRITER, str(data), APP], check=True, env=env, cwd=tmp_path, timeout=120
     )  # not from the work tree: `-c` puts the working directory first on sys.path
     old = _view_sql(data / "rtk.duckdb")
-    assert "OVER (PARTITION BY" in old and "_rtk_listed" not in old  # the window over every row
+    assert "OVER (PARTITION BY" in old and "_rtk_days" not in old  # the window over every row
     before = _counts(data / "rtk.duckdb")
     assert [n for _, n, _ in before] == [3, 3]
 
     store = open_duckdb_store(data, app_id=APP)
     with store.connect():  # any write of this release brings the definitions up to date
         pass
-    assert "_rtk_listed" in _view_sql(data / "rtk.duckdb")
+    assert "_rtk_days" in _view_sql(data / "rtk.duckdb")  # the base and the days since it
     assert _counts(data / "rtk.duckdb") == before
+    assert pq.read_metadata(snapshots.base_path(data / "parquet", "meetings")).num_rows == 6

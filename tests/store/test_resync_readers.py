@@ -1,6 +1,7 @@
 """Readers during a re-sync: an analyst's process loops `SELECT ... GROUP BY created_day` on RTK_DUCKDB_PATH
 while the same days are re-synced again and again. Every version of a day has its own row count and title,
-so a query that saw half a day (or rows of two versions) would show it. It never errors and never does."""
+so a query that saw half a day (or rows of two versions) would show it, and days are only added, so a day
+missing from an answer would too. It never errors and never does."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ else:
     con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
 stop = Path(sys.argv[3])
 print("open", flush=True)
-seen, errors, versions = 0, [], set()
+seen, errors, versions, most = 0, [], set(), 0
 while not stop.exists():
     try:
         rows = con.execute(
@@ -46,6 +47,9 @@ while not stop.exists():
         errors.append(f"{type(exc).__name__}: {exc}")
         continue
     seen += 1
+    if len(rows) < most:  # days are only ever added or re-synced here
+        errors.append(f"a day vanished: {len(rows)} days after {most}")
+    most = max(most, len(rows))
     for day, n, titles, title in rows:
         versions.add(title)
         if titles != 1 or n != int(sys.argv[4]) + int(sys.argv[5]) * (int(title[1:]) % 3):
@@ -94,7 +98,7 @@ import json, sys, duckdb
 from pathlib import Path
 stop = Path(sys.argv[2])
 print("open", flush=True)
-seen, errors, days = 0, [], set()
+seen, errors, days, most = 0, [], set(), 0
 while not stop.exists():
     try:  # a session per query: versions get collected between them
         con = duckdb.connect(sys.argv[1], read_only=True)
@@ -113,6 +117,9 @@ while not stop.exists():
         errors.append(f"{type(exc).__name__}: {exc}")
         continue
     seen += 1
+    if len(rows) < most:
+        errors.append(f"a day vanished: {len(rows)} days after {most}")
+    most = max(most, len(rows))
     for day, n, titles, title in rows:
         days.add(str(day))
         if titles != 1 or n != int(sys.argv[3]) + int(sys.argv[4]) * (int(title[1:]) % 3):

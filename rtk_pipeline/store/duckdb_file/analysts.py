@@ -25,16 +25,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
-from rtk_pipeline.store.duckdb_file.snapshots import FOLDER, remove_superseded
+from rtk_pipeline.store.duckdb_file import compaction
+from rtk_pipeline.store.duckdb_file.snapshots import EMPTY_DAY_MARKER, FOLDER, remove_superseded
 from rtk_pipeline.store.sqltext import lit, q
-
-if TYPE_CHECKING:  # pandas costs ~70 MB and ~0.8 s to import; a backfill never needs it
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -104,28 +101,32 @@ def snapshot_sources(root: str, day_tables: Iterable[DayTable]) -> dict[str, str
 
 
 def _day_source(root: str, spec: DayTable) -> str:
-    """The newest snapshot of each day of a day table, without a window over every row.
+    """The table's base (its compacted days), but for the days published since, and those days from their
+    newest versions.
 
-    A day folder holds one version except while an older one waits for the sessions that may read it to
-    close. So the versions are listed first (`glob`: names only, no rows): a day listed with one version
-    is read from that file alone, with the day and column filters pushed into the scan, and only the rows
-    of days listed with several versions go through the window that keeps each day's newest file. The
-    scan lists its own files, maybe before or after that listing, but no version is removed while a
-    session holds the analysts' file: either way each day comes from one whole file, the newest the scan
-    saw or the one the listing named (snapshots.py: when versions are removed).
+    Every day version has rows: an emptied day's version holds one row whose id is null (a marker, see
+    parquet.py). So one scan of the day folders tells both which days replace the base's copy and what
+    they hold, from one listing of files: a second listing (`glob`) could see a version the scan did not,
+    and that day would vanish from the answer. The days since the base are few (compaction.py), so the
+    window that keeps each day's newest version runs over few rows; no version is removed and no base
+    replaced while a session holds the analysts' file, so whichever versions the scan saw are whole. One
+    scan, materialized, answers both: DuckDB plans each reference to a scan as a scan of its own, with its
+    own listing, and rewrites `x = max(x) OVER (...)` as a join of two scans (a day whose newest version
+    one listing saw and the other did not vanished from the answer); `rank()` keeps one.
     """
     files = f"{root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}"
+    base = f"{root} || {lit(f'/{FOLDER}/.base/{spec.name}/data.parquet')}"
     scan = (
         f"read_parquet({files}, hive_partitioning = true, hive_types = {{{lit(spec.day)}: DATE}}, "
         "hive_types_autocast = false, filename = true)"
     )
-    day, pattern = q(spec.day), lit(f"/{re.escape(spec.day)}=([^/]*)/[^/]*$")
+    day = q(spec.day)
     return (
-        f"(WITH _rtk_listed AS (SELECT TRY_CAST(regexp_extract(file, {pattern}, 1) AS DATE) AS day, "
-        f"count(*) AS versions, max(file) AS file FROM glob({files}) GROUP BY 1) "
-        f"SELECT * FROM {scan} SEMI JOIN _rtk_listed AS v ON v.versions = 1 AND filename = v.file "
-        f"UNION ALL SELECT * FROM {scan} SEMI JOIN _rtk_listed AS v ON v.versions > 1 AND {day} = v.day "
-        f"QUALIFY filename = max(filename) OVER (PARTITION BY {day}))"
+        f"(WITH _rtk_days AS MATERIALIZED (SELECT * FROM {scan} "
+        f"QUALIFY rank() OVER (PARTITION BY {day} ORDER BY filename DESC) = 1) "
+        f"SELECT * FROM read_parquet({base}, filename = true) "
+        f"ANTI JOIN (SELECT DISTINCT {day} AS day FROM _rtk_days) AS v ON {day} = v.day "
+        f"UNION ALL BY NAME SELECT * FROM _rtk_days WHERE {q(EMPTY_DAY_MARKER)} IS NOT NULL)"
     )
 
 
@@ -160,7 +161,8 @@ def refresh_file(
     views. Never for new rows (the views read the files). Returns False, with a warning that says why, when
     another process holds the file; the next call retries. `checked`: the `file_signature` this process saw
     after its last successful call; while the file still has it, nothing changed and nothing is read (a
-    backfill commits many times, and the check cost ~0.1 s each).
+    backfill commits many times, and the check cost ~0.1 s each). Rewritten definitions may read new
+    columns, so the day tables' bases are rewritten from `con` first (compaction.py).
     """
     if checked is not None and file_signature(duckdb_path) == checked:
         return True
@@ -180,7 +182,7 @@ def refresh_file(
         reason = "an analyst replaced or dropped one of its views: they are put back"
     else:
         reason = _why(row, inode, str(parquet_dir.resolve()))
-    written = _write_definitions(duckdb_path, parquet_dir, ddl, names, reason)
+    written = _write_definitions(con, duckdb_path, parquet_dir, ddl, names, reason)
     if written is None:
         return False
     con.execute("DELETE FROM analysts_file WHERE path = ?", [target])
@@ -234,7 +236,12 @@ def _read_definitions(duckdb_path: Path, names: list[str]) -> str | None:
 
 
 def _write_definitions(
-    duckdb_path: Path, parquet_dir: Path, ddl: str, names: list[str], reason: str
+    con: duckdb.DuckDBPyConnection,
+    duckdb_path: Path,
+    parquet_dir: Path,
+    ddl: str,
+    names: list[str],
+    reason: str,
 ) -> str | None:
     """(Re)write the definitions; the digest of what the file now holds, or None (warned) if held."""
     try:
@@ -252,6 +259,7 @@ def _write_definitions(
         return None
     try:
         remove_superseded(parquet_dir)  # the new views bind to files of the current schema only
+        compaction.rebuild(con, parquet_dir)
         analysts.begin()
         for table, kind in analysts.execute(
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"

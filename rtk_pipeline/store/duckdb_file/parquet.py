@@ -57,8 +57,8 @@ def export_pending(con: duckdb.DuckDBPyConnection, parquet_dir: Path) -> list[Pa
 
 
 def _export_day(con: duckdb.DuckDBPyConnection, spec: TableSpec, day: date, parquet_dir: Path) -> Path | None:
-    """Rewrite one day's file from DuckDB: temporary name, fsync, a snapshot, os.replace. No rows: an empty
-    snapshot and no file."""
+    """Rewrite one day's file from DuckDB: temporary name, fsync, a snapshot, os.replace. No rows: a marker
+    snapshot (snapshots.empty_day_version) and no file."""
     final = parquet_path(parquet_dir, spec.name, day)
     file_schema = spec.schema.remove(spec.schema.get_field_index(spec.day))
     columns = ", ".join(q(n) for n in file_schema.names)
@@ -77,7 +77,7 @@ def _export_day(con: duckdb.DuckDBPyConnection, spec: TableSpec, day: date, parq
                 writer = pq.ParquetWriter(tmp, file_schema, compression="zstd")
             writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=file_schema))
         if writer is None:
-            pq.write_table(file_schema.empty_table(), tmp, compression="zstd")
+            pq.write_table(snapshots.empty_day_version(file_schema), tmp, compression="zstd")
             snapshots.install(tmp, final, parquet_dir, keep=False)
             return None
         writer.close()

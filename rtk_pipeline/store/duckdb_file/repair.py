@@ -20,7 +20,7 @@ import duckdb
 from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
 from rtk_pipeline.schemas import TABLES
 from rtk_pipeline.store.connect import connect_duckdb
-from rtk_pipeline.store.duckdb_file import analysts, snapshots
+from rtk_pipeline.store.duckdb_file import analysts, compaction, snapshots
 from rtk_pipeline.store.sqltext import lit, q
 
 
@@ -146,6 +146,7 @@ def _rebuild(store: DuckDBStore) -> dict[str, int]:
     for leftover in (tmp, Path(f"{tmp}.wal")):
         leftover.unlink(missing_ok=True)
     day_tables = [analysts.DayTable(s.name, s.day, s.schema) for s in TABLES.values() if s.parquet]
+    compaction.ensure_bases(store.parquet_dir)  # an older release's mirror has none
     sources = analysts.snapshot_sources(lit(str(store.parquet_dir.resolve())), day_tables)
     rows = {}
     con = duckdb.connect(str(tmp))

@@ -7,6 +7,7 @@ version of a mirror file is also hard-linked (no copy) under a name used once:
 
     <parquet_dir>/.snapshots/<table>/<day column>=YYYY-MM-DD/v-000000000007.parquet   (a day table)
     <parquet_dir>/.snapshots/<table>/v-000000000007.parquet                           (a small table)
+    <parquet_dir>/.snapshots/.base/<table>/data.parquet        (a day table's compacted days, compaction.py)
 
 A view reads the newest version of each folder; older versions are removed only while no session holds
 the analysts' file, so no query can be between its listing and its reads. Each day table also has an
@@ -29,6 +30,9 @@ import pyarrow.parquet as pq
 from rtk_pipeline.store.sqltext import lit, q
 
 FOLDER = ".snapshots"
+# An emptied day's version holds one row with this column null (the day tables' id is never null), so
+# the day is listed by a scan of the versions like any other (analysts.py).
+EMPTY_DAY_MARKER = "id"
 EMPTY_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _VERSION = re.compile(r"^v-(\d{12})\.parquet$")
 
@@ -38,13 +42,22 @@ def versions_dir(parquet_dir: Path, final: Path) -> Path:
     return parquet_dir / FOLDER / final.parent.relative_to(parquet_dir)
 
 
+def base_path(parquet_dir: Path, table: str) -> Path:
+    """Where a day table's compacted days are (compaction.py)."""
+    return parquet_dir / FOLDER / ".base" / table / "data.parquet"
+
+
+def is_version(path: Path) -> bool:
+    return _VERSION.match(path.name) is not None
+
+
 def _versions(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if _VERSION.match(p.name))
+    return sorted(p for p in folder.iterdir() if is_version(p))
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -59,7 +72,7 @@ def _add_version(source: Path, folder: Path) -> None:
     latest = _VERSION.match(existing[-1].name) if existing else None
     number = int(latest.group(1)) + 1 if latest else 1
     os.link(source, folder / f"v-{number:012d}.parquet")
-    _fsync(folder)
+    fsync(folder)
 
 
 def tmp_beside(final: Path) -> Path:
@@ -68,14 +81,21 @@ def tmp_beside(final: Path) -> Path:
     return final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
 
 
+def empty_day_version(schema: pa.Schema) -> pa.Table:
+    """The rows of an emptied day's version: one marker row, every column null."""
+    nullable = pa.schema([f.with_nullable(True) for f in schema])
+    return pa.table([pa.nulls(1, f.type) for f in nullable], schema=nullable)
+
+
 def install(tmp: Path, final: Path, parquet_dir: Path, *, keep: bool = True) -> None:
     """Publish a fully written `tmp` as the new version of `final`: a snapshot first, then the mirror file
-    itself, replaced atomically (`keep=False`: the version has no rows; the mirror file is removed)."""
-    _fsync(tmp)
+    itself, replaced atomically (`keep=False`: the day has no rows, `tmp` is its marker version; the mirror
+    file is removed)."""
+    fsync(tmp)
     _add_version(tmp, versions_dir(parquet_dir, final))
     if keep:
         os.replace(tmp, final)
-        _fsync(final.parent)
+        fsync(final.parent)
     else:
         final.unlink(missing_ok=True)
         tmp.unlink()
@@ -106,47 +126,33 @@ def publish_empty_partition(parquet_dir: Path, table: str, day_column: str, sche
     tmp = folder / f".empty.{uuid.uuid4().hex}.tmp"
     try:
         pq.write_table(schema.empty_table(), tmp, compression="zstd")
-        _fsync(tmp)
+        fsync(tmp)
         _add_version(tmp, folder)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def adopt(parquet_dir: Path, mirror_files: Iterable[Path]) -> None:
-    """Snapshot mirror files no snapshot holds yet (a mirror written by an older release)."""
+    """Snapshot mirror files no snapshot holds yet (a mirror written by an older release). A day file
+    older than its table's base is in the base (compaction removed its versions), not new."""
     for final in mirror_files:
         existing = _versions(versions_dir(parquet_dir, final))
-        if not existing or existing[-1].stat().st_ino != final.stat().st_ino:
-            _add_version(final, versions_dir(parquet_dir, final))
+        if existing and existing[-1].stat().st_ino == final.stat().st_ino:
+            continue
+        base = base_path(parquet_dir, final.parent.parent.name)
+        if not existing and base.exists() and final.stat().st_mtime_ns <= base.stat().st_mtime_ns:
+            continue
+        _add_version(final, versions_dir(parquet_dir, final))
 
 
-def _superseded(parquet_dir: Path) -> list[Path]:
+def superseded(parquet_dir: Path) -> list[Path]:
     root = parquet_dir / FOLDER
     return [old for folder in root.glob("**/") for old in _versions(folder)[:-1]] if root.is_dir() else []
 
 
 def remove_superseded(parquet_dir: Path) -> int:
     """Remove every version but the newest; only while holding the analysts' file read-write."""
-    stale = _superseded(parquet_dir)
+    stale = superseded(parquet_dir)
     for old in stale:
         old.unlink(missing_ok=True)
     return len(stale)
-
-
-def collect(parquet_dir: Path, analysts_file: Path) -> int:
-    """`remove_superseded`, if no process holds the analysts' file; versions removed.
-
-    The file is held read-write for that moment, so no session can open it and list the old versions.
-    """
-    if not _superseded(parquet_dir) or not analysts_file.exists():
-        return 0
-    try:
-        con = duckdb.connect(str(analysts_file))
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        if "lock" in str(exc) or "different configuration" in str(exc):
-            return 0  # a session is open: the versions stay until a later write finds it closed
-        raise
-    try:
-        return remove_superseded(parquet_dir)
-    finally:
-        con.close()

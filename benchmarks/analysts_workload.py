@@ -43,6 +43,7 @@ from rtk_pipeline.store import DuckDBStore  # noqa: E402
 from rtk_pipeline.store.ddl import view_sql  # noqa: E402
 from rtk_pipeline.store.duckdb_file import parquet, snapshots  # noqa: E402
 from rtk_pipeline.store.duckdb_file.analysts import PARQUET_DIR_VARIABLE  # noqa: E402
+from rtk_pipeline.store.duckdb_file.backend import WRITER_MEMORY_LIMIT  # noqa: E402
 
 APP = "bench-app"
 FIRST_DAY = date(2026, 9, 1)
@@ -116,6 +117,9 @@ def build(root: Path, meetings: int) -> DuckDBStore:
     days = _days(meetings)
     seconds_per_meeting = 86_400 * days / meetings
     with store.connect() as con:
+        # Generating the rows is not the pipeline's work: it gets room; the publish below (Parquet days,
+        # the compacted bases, the analysts' file) runs within the writer's own memory limit.
+        con.execute("SET memory_limit = '2GB'")
         con.execute(
             f"""
             INSERT INTO meetings BY NAME
@@ -148,6 +152,7 @@ def build(root: Path, meetings: int) -> DuckDBStore:
             for (day,) in con.execute(f"SELECT DISTINCT {TABLES[table].day} FROM {table}").fetchall()
         }
         parquet.queue_exports(con, affected)
+        con.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
     return store
 
 

@@ -259,7 +259,19 @@ def _write_definitions(
         return None
     try:
         remove_superseded(parquet_dir)  # the new views bind to files of the current schema only
-        compaction.rebuild(con, parquet_dir)
+        try:
+            compaction.rebuild(con, parquet_dir)
+        except (duckdb.Error, OSError) as exc:  # a later write retries
+            stale = not compaction.bases_current(parquet_dir)
+            log.warning(
+                "rewriting the base files of the analysts' file %s failed (%s)%s: %s",
+                duckdb_path,
+                reason,
+                ", so it keeps its definitions" if stale else "; its views read the bases as they are",
+                str(exc).splitlines()[0],
+            )
+            if stale:  # new views could not read the bases' older columns
+                return None
         analysts.begin()
         for table, kind in analysts.execute(
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"

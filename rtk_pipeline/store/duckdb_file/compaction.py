@@ -14,6 +14,7 @@ a million rows) and swapped in within it (milliseconds), so an analyst opening t
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from rtk_pipeline.schemas import TABLES, TableSpec
 from rtk_pipeline.store.duckdb_file import snapshots
 from rtk_pipeline.store.sqltext import q
 from rtk_pipeline.store.stage import FLUSH_ROWS
+
+log = logging.getLogger(__name__)
 
 # Days published since the last base before a write compacts again: each costs a query one more file
 # open (~0.5-1 ms), and each compaction rewrites the table (~3 s per million meetings on 2 cores).
@@ -74,27 +77,46 @@ def ensure_bases(parquet_dir: Path) -> None:
 
 def write_base(con: duckdb.DuckDBPyConnection, parquet_dir: Path, spec: TableSpec) -> Path:
     """The table's rows from the state, sorted by day then the table's order, under a temporary name
-    (fsynced). Streamed: DuckDB sorts within the writer's memory limit (spilling), Arrow writes."""
+    (fsynced), streamed: DuckDB sorts, Arrow writes."""
     tmp = snapshots.tmp_beside(snapshots.base_path(parquet_dir, spec.name))
-    columns = ", ".join(q(n) for n in spec.schema.names)
-    blooms = {name: True for name in spec.key if name != "app_id"}
-    pending: list[pa.RecordBatch] = []
-    with (
-        con.cursor() as cursor,  # its own result: the caller's connection may hold one unfinished
-        pq.ParquetWriter(tmp, spec.schema, compression="zstd", bloom_filter_options=blooms) as writer,
-    ):
-        reader = cursor.sql(
-            f"SELECT {columns} FROM {q(spec.name)} ORDER BY {q(spec.day)}, {spec.order}"
-        ).to_arrow_reader(FLUSH_ROWS)
-        for batch in reader:
-            pending.append(pa.RecordBatch.from_arrays(batch.columns, schema=spec.schema))
-            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
-                writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
-                pending.clear()
-        if pending:
-            writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
+    try:
+        _write_sorted(con, tmp, spec)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     snapshots.fsync(tmp)
     return tmp
+
+
+def _write_sorted(con: duckdb.DuckDBPyConnection, tmp: Path, spec: TableSpec) -> None:
+    """Day by day, each sorted by DuckDB: one sort of a whole table of 5M rows does not fit the writer's
+    memory limit even spilling ("failed to pin block"); a day's does, like the day exports."""
+    columns = ", ".join(q(n) for n in spec.schema.names)
+    # Sized for a row group's values: Arrow's default sizing took ~6 KB of memory per row (3 GB for 500k).
+    blooms = {name: {"ndv": ROW_GROUP_ROWS} for name in spec.key if name != "app_id"}
+    pending: list[pa.RecordBatch] = []
+    with (
+        con.cursor() as cursor,  # its own results: the caller's connection may hold one unfinished
+        pq.ParquetWriter(tmp, spec.schema, compression="zstd", bloom_filter_options=blooms) as writer,
+    ):
+        days = [
+            d
+            for (d,) in cursor.execute(
+                f"SELECT DISTINCT {q(spec.day)} FROM {q(spec.name)} ORDER BY 1"
+            ).fetchall()
+        ]
+        for day in days:
+            reader = cursor.sql(
+                f"SELECT {columns} FROM {q(spec.name)} WHERE {q(spec.day)} = $day ORDER BY {spec.order}",
+                params={"day": day},
+            ).to_arrow_reader(FLUSH_ROWS)
+            for batch in reader:
+                pending.append(pa.RecordBatch.from_arrays(batch.columns, schema=spec.schema))
+                if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
+                    pending.clear()
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
 
 
 def install_bases(parquet_dir: Path, written: dict[str, Path]) -> None:
@@ -126,7 +148,8 @@ def _hold(analysts_file: Path) -> duckdb.DuckDBPyConnection | None:
 
 def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Path) -> None:
     """Compact the due day tables and remove superseded versions, if no session holds the analysts'
-    file; otherwise leave both to a later write."""
+    file; otherwise leave both to a later write. Never fails the write it follows: its rows are committed
+    and published, and the views are right without a new base, only slower (a warning says why)."""
     compact = due(parquet_dir)
     if not analysts_file.exists() or not (compact or snapshots.superseded(parquet_dir)):
         return
@@ -135,8 +158,10 @@ def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Pa
         if probe is None:
             return
         probe.close()
-    written = {spec.name: write_base(con, parquet_dir, spec) for spec in compact}
+    written: dict[str, Path] = {}
     try:
+        for spec in compact:
+            written[spec.name] = write_base(con, parquet_dir, spec)
         analysts = _hold(analysts_file)
         if analysts is None:
             return
@@ -145,9 +170,25 @@ def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Pa
             snapshots.remove_superseded(parquet_dir)
         finally:
             analysts.close()
+    except (duckdb.Error, OSError) as exc:
+        log.warning(
+            "compacting %s into its base file failed, so the analysts' views keep reading those days one "
+            "file each (slower, not wrong); a later write retries: %s",
+            ", ".join(spec.name for spec in compact) or "the snapshots",
+            str(exc).splitlines()[0],
+        )
     finally:
         for tmp in written.values():
             tmp.unlink(missing_ok=True)
+
+
+def bases_current(parquet_dir: Path) -> bool:
+    """Whether every base has its table's current columns (the views can read it as it is)."""
+    for spec in _day_tables():
+        path = snapshots.base_path(parquet_dir, spec.name)
+        if not path.exists() or not set(spec.schema.names) <= set(pq.read_schema(path).names):
+            return False
+    return True
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, parquet_dir: Path) -> None:

@@ -137,6 +137,19 @@ def test_a_crash_between_the_base_and_the_removal_of_its_days_reads_the_same_row
     assert _analysts(wh) == _state(wh) and len(_state(wh)) == 2 * FIRST_COMPACTION
 
 
+def test_a_base_a_killed_writer_left_half_written_goes_with_the_next_writer(tmp_path, api):
+    wh = open_duckdb_store(tmp_path, app_id=APP)
+    _sync_days(wh, api, DAYS[:1], "v1")
+    base = snapshots.base_path(wh.parquet_dir, "meetings")
+    leftover = snapshots.tmp_beside(base)
+    leftover.write_bytes(b"PAR1 half a file")  # what a writer killed mid-compaction leaves
+    _sync_days(wh, api, DAYS[1:2], "v1")  # the same process: its lock was never lost, nothing to clean
+    assert leftover.exists()
+    _sync_days(open_duckdb_store(tmp_path, app_id=APP), api, DAYS[2:3], "v1")  # a new writer
+    assert not leftover.exists() and base.exists()
+    assert _analysts(wh) == _state(wh)
+
+
 def test_repair_rebuilds_the_state_from_the_base_and_the_days_since(tmp_path, api):
     wh = open_duckdb_store(tmp_path, app_id=APP)
     _sync_days(wh, api, DAYS[:FIRST_COMPACTION], "v1")

@@ -60,9 +60,12 @@ def due(parquet_dir: Path) -> list[TableSpec]:
 
 
 def ensure_bases(parquet_dir: Path) -> None:
-    """An empty base for each day table that has none yet: the views always read one."""
+    """An empty base for each day table that has none yet: the views always read one. A new writer's
+    first publish (under the write lock) also removes what a killed one left half written."""
     for spec in _day_tables():
         final = snapshots.base_path(parquet_dir, spec.name)
+        for leftover in final.parent.glob(f".{final.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
         if final.exists():
             continue
         tmp = snapshots.tmp_beside(final)

@@ -4,12 +4,12 @@ One warehouse is written through the store's own commit and publish path (the ex
 writes: mirror, snapshots with their compacted base, analysts' file), from rows generated in DuckDB SQL.
 Then, in one process, each query of the set runs against six contenders, each warmed once and then timed
 `--runs` times:
-  rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it: every day in the base
+  rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it: every day in its
+              native base tables, as a write leaves it whenever no session is open
   rtk.duckdb+3d
               the same file over a copy of the folder where the 3 newest days of each table were published
-              again since the base (what a daily run leaves before the next compaction: the steady state's
-              worst case)
-  8f6a58c     the previous release's views (no base; each day's newest file, days listed first), over one
+              again since the base (what three writes leave while a session holds the file)
+  8f6a58c     an earlier release's views (no base; each day's newest file, days listed first), over one
               file per day (the mirror's files)
   ffbf680     the views before that (a window over every row picks each day's newest file), same files
   glob        a plain `read_parquet` of the mirror (<parquet>/<table>/*/*.parquet)

@@ -106,10 +106,12 @@ def test_a_release_file_migrates_with_every_row_the_history_and_the_audit(
     con = duckdb.connect(str(release_file), read_only=True)
     kinds = {
         kind
-        for (kind,) in con.execute("SELECT DISTINCT table_type FROM information_schema.tables").fetchall()
+        for (kind,) in con.execute(
+            "SELECT DISTINCT table_type FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
     }
     con.close()
-    assert kinds == {"VIEW"}
+    assert kinds == {"VIEW"}  # the old tables went; the base is in a schema of its own
     # The Parquet mirror was rewritten from the migrated rows, and they are the emulator's meetings.
     mirror = pq.read_table(release_file.parent / "parquet" / "meetings")
     typed = [m["id"] for m in _release_meetings() if m["title"] != "bad keep-alive"]

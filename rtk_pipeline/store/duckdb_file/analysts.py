@@ -89,8 +89,8 @@ def view_ddl(
 
 
 def snapshot_sources(root: str, day_tables: Iterable[DayTable]) -> dict[str, str]:
-    """Table name -> the FROM clause of its newest snapshots under the folder expression `root` (with a
-    `filename` column): what the analysts' views read, and what `repair` rebuilds the state from."""
+    """Table name -> the FROM clause the analysts' views read: the base and the newest snapshots under
+    the folder expression `root` (with a `filename` column)."""
     sources = {spec.name: _day_source(root, spec) for spec in day_tables}
     sources |= {
         t: f"read_parquet({root} || {lit(f'/{FOLDER}/{t}/*.parquet')}, filename = true) "
@@ -101,21 +101,21 @@ def snapshot_sources(root: str, day_tables: Iterable[DayTable]) -> dict[str, str
 
 
 def _day_source(root: str, spec: DayTable) -> str:
-    """The table's base (its compacted days), but for the days published since, and those days from their
-    newest versions.
+    """The table's base (a native table, compaction.py), but for the days published since, and those days
+    from their newest versions.
 
     Every day version has rows: an emptied day's version holds one row whose id is null (a marker, see
     parquet.py). So one scan of the day folders tells both which days replace the base's copy and what
     they hold, from one listing of files: a second listing (`glob`) could see a version the scan did not,
-    and that day would vanish from the answer. The days since the base are few (compaction.py), so the
-    window that keeps each day's newest version runs over few rows; no version is removed and no base
-    replaced while a session holds the analysts' file, so whichever versions the scan saw are whole. One
-    scan, materialized, answers both: DuckDB plans each reference to a scan as a scan of its own, with its
-    own listing, and rewrites `x = max(x) OVER (...)` as a join of two scans (a day whose newest version
-    one listing saw and the other did not vanished from the answer); `rank()` keeps one.
+    and that day would vanish from the answer. The days since the base are few (a write folds them in
+    whenever no session is open), so the window that keeps each day's newest version runs over few rows;
+    no version is removed and the base does not change while a session holds the analysts' file, so
+    whichever versions the scan saw are whole. One scan, materialized, answers both: DuckDB plans each
+    reference to a scan as a scan of its own, with its own listing, and rewrites `x = max(x) OVER (...)`
+    as a join of two scans (a day whose newest version one listing saw and the other did not vanished
+    from the answer); `rank()` keeps one.
     """
     files = f"{root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}"
-    base = f"{root} || {lit(f'/{FOLDER}/.base/{spec.name}/data.parquet')}"
     scan = (
         f"read_parquet({files}, hive_partitioning = true, hive_types = {{{lit(spec.day)}: DATE}}, "
         "hive_types_autocast = false, filename = true)"
@@ -124,7 +124,7 @@ def _day_source(root: str, spec: DayTable) -> str:
     return (
         f"(WITH _rtk_days AS MATERIALIZED (SELECT * FROM {scan} "
         f"QUALIFY rank() OVER (PARTITION BY {day} ORDER BY filename DESC) = 1) "
-        f"SELECT * FROM read_parquet({base}, filename = true) "
+        f"SELECT * FROM {compaction.base_table(spec.name)} "
         f"ANTI JOIN (SELECT DISTINCT {day} AS day FROM _rtk_days) AS v ON {day} = v.day "
         f"UNION ALL BY NAME SELECT * FROM _rtk_days WHERE {q(EMPTY_DAY_MARKER)} IS NOT NULL)"
     )
@@ -162,7 +162,7 @@ def refresh_file(
     another process holds the file; the next call retries. `checked`: the `file_signature` this process saw
     after its last successful call; while the file still has it, nothing changed and nothing is read (a
     backfill commits many times, and the check cost ~0.1 s each). Rewritten definitions may read new
-    columns, so the day tables' bases are rewritten from `con` first (compaction.py).
+    columns, so the day tables' bases are rewritten from `con` with them (compaction.py).
     """
     if checked is not None and file_signature(duckdb_path) == checked:
         return True
@@ -213,9 +213,9 @@ def _definitions(analysts: duckdb.DuckDBPyConnection, names: list[str]) -> str:
     """A digest of how the file defines `names` now (views, macros, and tables an analyst put there)."""
     rows = analysts.execute(
         "SELECT 'view', view_name, sql FROM duckdb_views() "
-        "WHERE NOT internal AND list_contains($names, view_name) "
+        "WHERE NOT internal AND schema_name = 'main' AND list_contains($names, view_name) "
         "UNION ALL SELECT 'table', table_name, sql FROM duckdb_tables() "
-        "WHERE list_contains($names, table_name) "
+        "WHERE schema_name = 'main' AND list_contains($names, table_name) "
         "UNION ALL SELECT function_type, function_name, macro_definition FROM duckdb_functions() "
         "WHERE NOT internal AND list_contains($names, function_name) ORDER BY 2, 1",
         {"names": names},
@@ -244,8 +244,9 @@ def _write_definitions(
     reason: str,
 ) -> str | None:
     """(Re)write the definitions; the digest of what the file now holds, or None (warned) if held."""
+    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
     try:
-        analysts = duckdb.connect(str(duckdb_path))
+        analysts = duckdb.connect(str(duckdb_path), config={"memory_limit": limit})
     except duckdb.Error as exc:
         held = "lock" in str(exc) or "different configuration" in str(exc)
         log.warning(
@@ -259,19 +260,7 @@ def _write_definitions(
         return None
     try:
         remove_superseded(parquet_dir)  # the new views bind to files of the current schema only
-        try:
-            compaction.rebuild(con, parquet_dir)
-        except (duckdb.Error, OSError) as exc:  # a later write retries
-            stale = not compaction.bases_current(parquet_dir)
-            log.warning(
-                "rewriting the base files of the analysts' file %s failed (%s)%s: %s",
-                duckdb_path,
-                reason,
-                ", so it keeps its definitions" if stale else "; its views read the bases as they are",
-                str(exc).splitlines()[0],
-            )
-            if stale:  # new views could not read the bases' older columns
-                return None
+        analysts.execute("SET TimeZone = 'UTC'")
         analysts.begin()
         for table, kind in analysts.execute(
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"
@@ -279,11 +268,13 @@ def _write_definitions(
             if kind == "BASE TABLE" and (table in RELEASE_TABLES or table in names):
                 analysts.execute(f"DROP TABLE {q(table)}")  # an older release's copy, or an analyst's
         analysts.execute("DROP VIEW IF EXISTS parquet_exports_pending")
+        rebuilt = compaction.rebuild(con, analysts)  # the new views may read new columns
         analysts.execute(ddl)
         analysts.commit()
+        compaction.folded(parquet_dir, rebuilt)
         analysts.execute("CHECKPOINT")
         return _definitions(analysts, names)
-    finally:
+    finally:  # a failure rolls the definitions and the base back together; the state is committed
         analysts.close()
 
 

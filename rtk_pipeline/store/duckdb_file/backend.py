@@ -387,13 +387,16 @@ class DuckDBStore(Reads):
             for spec in day_tables:
                 snapshots.publish_empty_partition(self.parquet_dir, spec.name, spec.day, spec.file_schema)
             snapshots.adopt(self.parquet_dir, self.parquet_dir.glob("*/*=*/data.parquet"))
-            compaction.ensure_bases(self.parquet_dir)  # after: a day file older than a base is in it
             mirror = tuple(analysts.SMALL_TABLES)
         snapshots.publish_tables(con, self.parquet_dir, {t: analysts.SMALL_TABLES[t] for t in mirror})
         views = self._analyst_views()
-        if analysts.refresh_file(con, self.duckdb_path, self.parquet_dir, day_tables, views, self._checked):
+        current = analysts.refresh_file(
+            con, self.duckdb_path, self.parquet_dir, day_tables, views, self._checked
+        )
+        if current:
             self._checked = analysts.file_signature(self.duckdb_path)
-        compaction.collect(con, self.parquet_dir, self.duckdb_path)
+        if compaction.collect(con, self.parquet_dir, self.duckdb_path) and current:
+            self._checked = analysts.file_signature(self.duckdb_path)  # the fold changed only the base
         self._published = True
 
     def _analyst_views(self) -> list[str]:

@@ -1,26 +1,28 @@
-"""Compaction: each day table's published days folded into one sorted base file, read with few file opens.
+"""Compaction: each day table's published days folded into a native table inside the analysts' file.
 
-A query over the snapshots opens one file per day (footer, row group statistics), which cost analysts
-5-20x a native DuckDB table (issue 22). So, while no session holds the analysts' file, the pipeline writes
-each day table whole from its state into `<parquet_dir>/.snapshots/.base/<table>/data.parquet`, sorted by
-day and key in row groups with min/max statistics and bloom filters (a 7-day filter or an id lookup skips
-most of the file), and removes every day version the base now holds. A day published later gets a day
-version again; the views read such a day from it and the rest from the base (analysts.py).
+A query over the snapshots opens one Parquet file per day (footer, row group statistics), which cost
+analysts 5-20x a native DuckDB table (issue 22); one compacted Parquet file still cost 2-3x at a million
+meetings (its footer alone is parsed on every query). So the days live where DuckDB reads them fastest:
+a native table per day table, `_rtk_base.<table>` in the analysts' file, and the views read it but for
+the days published since, which they read from their newest snapshots (analysts.py).
 
-The base is replaced in place: only while the analysts' file is held read-write here, so no session can be
-between a query's footer read and its row group reads. The base is written before that moment (seconds at
-a million rows) and swapped in within it (milliseconds), so an analyst opening the file rarely waits.
+The base changes only while the pipeline holds the analysts' file read-write, so no session can be
+between two reads of it. Whenever a write finds no session open, it folds the days published since into
+the base (the state's rows of those days replace the base's, in one transaction) and removes their
+snapshots: a day is a few hundred milliseconds at a million meetings, during which an analyst opening the
+file gets DuckDB's lock error and opens it again. A definitions change (new columns) rewrites the base
+whole, in the transaction that writes the definitions.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rtk_pipeline.schemas import TABLES, TableSpec
 from rtk_pipeline.store.duckdb_file import snapshots
@@ -29,12 +31,15 @@ from rtk_pipeline.store.stage import FLUSH_ROWS
 
 log = logging.getLogger(__name__)
 
-# Days published since the last base before a write compacts again: each costs a query one more file
-# open (~0.5-1 ms), and each compaction rewrites the table (~3 s per million meetings on 2 cores).
-COMPACT_AFTER_DAYS = 4
-# Rows per row group: what a lookup reads of each group its bloom filter and statistics let through
-# (100k rows: 15 ms for one id at 100k meetings; 25k: 6.8 ms, count by day 2.5 vs 2.2 ms; 10k: 4.3 and 4.3).
-ROW_GROUP_ROWS = 25_000
+# The schema of the base tables in the analysts' file (an analyst's `SHOW TABLES` lists `main` only).
+SCHEMA = "_rtk_base"
+# Days published since the base before a write folds them in: every day since costs each query a file
+# open and a share of a materialized scan (~2-5 ms at a million meetings), a fold ~0.3 s per day.
+COMPACT_AFTER_DAYS = 1
+
+
+def base_table(table: str) -> str:
+    return f"{SCHEMA}.{q(table)}"
 
 
 def _day_tables() -> list[TableSpec]:
@@ -54,83 +59,69 @@ def _day_folders(parquet_dir: Path, table: str) -> list[Path]:
     ]
 
 
-def due(parquet_dir: Path) -> list[TableSpec]:
-    """The day tables with enough days published outside their base to compact."""
-    return [t for t in _day_tables() if len(_day_folders(parquet_dir, t.name)) >= COMPACT_AFTER_DAYS]
+def _folder_day(folder: Path) -> date:
+    return date.fromisoformat(folder.name.split("=", 1)[1])
 
 
-def ensure_bases(parquet_dir: Path) -> None:
-    """An empty base for each day table that has none yet: the views always read one. A new writer's
-    first publish (under the write lock) also removes what a killed one left half written."""
-    for spec in _day_tables():
-        final = snapshots.base_path(parquet_dir, spec.name)
-        for leftover in final.parent.glob(f".{final.name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
-        if final.exists():
-            continue
-        tmp = snapshots.tmp_beside(final)
-        try:
-            pq.write_table(spec.schema.empty_table(), tmp, compression="zstd")
-            snapshots.fsync(tmp)
-            os.replace(tmp, final)
-            snapshots.fsync(final.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+def due(parquet_dir: Path) -> dict[str, list[Path]]:
+    """Table name -> its day folders published since the base, for the tables with enough of them."""
+    folders = {spec.name: _day_folders(parquet_dir, spec.name) for spec in _day_tables()}
+    return {table: found for table, found in folders.items() if len(found) >= COMPACT_AFTER_DAYS}
 
 
-def write_base(con: duckdb.DuckDBPyConnection, parquet_dir: Path, spec: TableSpec) -> Path:
-    """The table's rows from the state, sorted by day then the table's order, under a temporary name
-    (fsynced), streamed: DuckDB sorts, Arrow writes."""
-    tmp = snapshots.tmp_beside(snapshots.base_path(parquet_dir, spec.name))
-    try:
-        _write_sorted(con, tmp, spec)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    snapshots.fsync(tmp)
-    return tmp
+def _column_ddl(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The state table's columns with their DuckDB types: the base has exactly those."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return ", ".join(f"{q(name)} {dtype}" for name, dtype in rows)
 
 
-def _write_sorted(con: duckdb.DuckDBPyConnection, tmp: Path, spec: TableSpec) -> None:
-    """Day by day, each sorted by DuckDB: one sort of a whole table of 5M rows does not fit the writer's
-    memory limit even spilling ("failed to pin block"); a day's does, like the day exports."""
+def _copy_days(
+    con: duckdb.DuckDBPyConnection, analysts: duckdb.DuckDBPyConnection, spec: TableSpec, days: Iterable[date]
+) -> None:
+    """Append the state's rows of `days` to the base, day by day, each sorted by the table's order (the
+    base's row groups then hold few days: a day filter skips the rest). Streamed through Arrow batches:
+    two DuckDB databases of one process cannot attach each other's files."""
     columns = ", ".join(q(n) for n in spec.schema.names)
-    # Sized for a row group's values: Arrow's default sizing took ~6 KB of memory per row (3 GB for 500k).
-    blooms = {name: {"ndv": ROW_GROUP_ROWS} for name in spec.key if name != "app_id"}
-    pending: list[pa.RecordBatch] = []
-    with (
-        con.cursor() as cursor,  # its own results: the caller's connection may hold one unfinished
-        pq.ParquetWriter(tmp, spec.schema, compression="zstd", bloom_filter_options=blooms) as writer,
-    ):
-        days = [
-            d
-            for (d,) in cursor.execute(
-                f"SELECT DISTINCT {q(spec.day)} FROM {q(spec.name)} ORDER BY 1"
-            ).fetchall()
-        ]
-        for day in days:
-            reader = cursor.sql(
+    with con.cursor() as cursor:  # its own results: the caller's connection may hold one unfinished
+        for day in sorted(days):
+            rows = cursor.sql(
                 f"SELECT {columns} FROM {q(spec.name)} WHERE {q(spec.day)} = $day ORDER BY {spec.order}",
                 params={"day": day},
             ).to_arrow_reader(FLUSH_ROWS)
-            for batch in reader:
-                pending.append(pa.RecordBatch.from_arrays(batch.columns, schema=spec.schema))
-                if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
-                    writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
-                    pending.clear()
-        if pending:
-            writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS)
+            analysts.register("_rtk_rows", rows)
+            try:
+                analysts.execute(f"INSERT INTO {base_table(spec.name)} ({columns}) SELECT * FROM _rtk_rows")
+            finally:
+                analysts.unregister("_rtk_rows")
 
 
-def install_bases(parquet_dir: Path, written: dict[str, Path]) -> None:
-    """Swap each written base in and remove the day versions it holds; the caller holds the analysts' file.
+def rebuild(con: duckdb.DuckDBPyConnection, analysts: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every base created anew from the state (new columns, a new or moved file), in the caller's
+    transaction on the analysts' file (its definitions are written in the same one); the tables."""
+    analysts.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    for spec in _day_tables():
+        analysts.execute(f"CREATE OR REPLACE TABLE {base_table(spec.name)} ({_column_ddl(con, spec.name)})")
+        days = con.execute(f"SELECT DISTINCT {q(spec.day)} FROM {q(spec.name)}").fetchall()
+        _copy_days(con, analysts, spec, [d for (d,) in days])
+    return [spec.name for spec in _day_tables()]
 
-    A crash between the two leaves day versions equal to the base's rows for those days: the views read
-    those days from them, the same rows, and the next compaction removes them."""
-    for table, tmp in written.items():
-        final = snapshots.base_path(parquet_dir, table)
-        os.replace(tmp, final)
-        snapshots.fsync(final.parent)
+
+def folded(parquet_dir: Path, tables: Iterable[str]) -> None:
+    """After the base's transaction: stamp each table's fold (a mirror day file older than the stamp is
+    in the base, see snapshots.adopt) and remove the day versions the base now holds. A crash before the
+    removal leaves versions equal to the base's rows: the views read those days from them, the same rows,
+    and the next fold takes them in again."""
+    for table in tables:
+        stamp = snapshots.fold_stamp(parquet_dir, table)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_bytes(b"")
+        os.utime(stamp)
+        snapshots.fsync(stamp)
+        snapshots.fsync(stamp.parent)
         for folder in _day_folders(parquet_dir, table):
             for version in folder.iterdir():
                 if snapshots.is_version(version):
@@ -139,66 +130,57 @@ def install_bases(parquet_dir: Path, written: dict[str, Path]) -> None:
                 folder.rmdir()
 
 
-def _hold(analysts_file: Path) -> duckdb.DuckDBPyConnection | None:
+def _fold(
+    con: duckdb.DuckDBPyConnection, analysts: duckdb.DuckDBPyConnection, folders: dict[str, list[Path]]
+) -> None:
+    """In one transaction: the base's rows of the folders' days replaced with the state's."""
+    analysts.begin()
+    for table, found in folders.items():
+        days = [_folder_day(folder) for folder in found]
+        day = q(TABLES[table].day)
+        analysts.execute(f"DELETE FROM {base_table(table)} WHERE list_contains($days, {day})", {"days": days})
+        _copy_days(con, analysts, TABLES[table], days)
+    analysts.commit()
+
+
+def _hold(analysts_file: Path, memory_limit: str) -> duckdb.DuckDBPyConnection | None:
     """The analysts' file opened read-write (no session can open it meanwhile), or None while one has it."""
     try:
-        return duckdb.connect(str(analysts_file))
+        analysts = duckdb.connect(str(analysts_file), config={"memory_limit": memory_limit})
     except (duckdb.IOException, duckdb.ConnectionException) as exc:
         if "lock" in str(exc) or "different configuration" in str(exc):
             return None  # a session is open: the work waits for a later write that finds it closed
         raise
+    analysts.execute("SET TimeZone = 'UTC'")
+    return analysts
 
 
-def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Path) -> None:
-    """Compact the due day tables and remove superseded versions, if no session holds the analysts'
-    file; otherwise leave both to a later write. Never fails the write it follows: its rows are committed
-    and published, and the views are right without a new base, only slower (a warning says why)."""
-    compact = due(parquet_dir)
-    if not analysts_file.exists() or not (compact or snapshots.superseded(parquet_dir)):
-        return
-    if compact:  # a base nobody can swap in is seconds wasted: look first
-        probe = _hold(analysts_file)
-        if probe is None:
-            return
-        probe.close()
-    written: dict[str, Path] = {}
+def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Path) -> bool:
+    """Fold the days published since the base into it and remove superseded versions, if no session
+    holds the analysts' file; otherwise leave both to a later write. True when it changed the file.
+    Never fails the write it follows: its rows are committed and published, and the views are right
+    without a fold, only slower (a warning says why)."""
+    folders = due(parquet_dir)
+    if not analysts_file.exists() or not (folders or snapshots.superseded(parquet_dir)):
+        return False
+    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
     try:
-        for spec in compact:
-            written[spec.name] = write_base(con, parquet_dir, spec)
-        analysts = _hold(analysts_file)
+        analysts = _hold(analysts_file, limit)
         if analysts is None:
-            return
+            return False
         try:
-            install_bases(parquet_dir, written)
+            if folders:
+                _fold(con, analysts, folders)
+                folded(parquet_dir, folders)
             snapshots.remove_superseded(parquet_dir)
         finally:
             analysts.close()
     except (duckdb.Error, OSError) as exc:
         log.warning(
-            "compacting %s into its base file failed, so the analysts' views keep reading those days one "
-            "file each (slower, not wrong); a later write retries: %s",
-            ", ".join(spec.name for spec in compact) or "the snapshots",
+            "folding %s into the analysts' file failed, so its views keep reading those days one file "
+            "each (slower, not wrong); a later write retries: %s",
+            ", ".join(folders) or "the snapshots",
             str(exc).splitlines()[0],
         )
-    finally:
-        for tmp in written.values():
-            tmp.unlink(missing_ok=True)
-
-
-def bases_current(parquet_dir: Path) -> bool:
-    """Whether every base has its table's current columns (the views can read it as it is)."""
-    for spec in _day_tables():
-        path = snapshots.base_path(parquet_dir, spec.name)
-        if not path.exists() or not set(spec.schema.names) <= set(pq.read_schema(path).names):
-            return False
+        return False
     return True
-
-
-def rebuild(con: duckdb.DuckDBPyConnection, parquet_dir: Path) -> None:
-    """Every base rewritten from the state (new columns), while the caller holds the analysts' file."""
-    written = {spec.name: write_base(con, parquet_dir, spec) for spec in _day_tables()}
-    try:
-        install_bases(parquet_dir, written)
-    finally:
-        for tmp in written.values():
-            tmp.unlink(missing_ok=True)

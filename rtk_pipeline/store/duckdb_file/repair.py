@@ -1,7 +1,8 @@
 """`rtk-pipeline repair` for the DuckDB backend: rebuild the private state from the Parquet mirror.
 
-Every row a commit kept is in the mirror's newest snapshots (snapshots.py): the day tables, the audit
-(`meeting_deactivations`) and the sync history (`sync_runs`), `rejected_records` too. So a damaged or lost
+Every row a commit kept is in the mirror: the day tables in their day files, the audit
+(`meeting_deactivations`), the sync history (`sync_runs`) and `rejected_records` in their newest snapshots
+(snapshots.py). So a damaged or lost
 `pipeline.duckdb` is rebuilt from them under the write lock, in a new file moved into place only once
 loaded; the damaged one is kept aside (renamed), never deleted. The analysts' file is re-created by the
 first publish after it (a damaged one is moved aside too). Also the one-line errors that point here.
@@ -20,7 +21,7 @@ import duckdb
 from rtk_pipeline.errors import WarehouseBusyError, WarehouseError
 from rtk_pipeline.schemas import TABLES
 from rtk_pipeline.store.connect import connect_duckdb
-from rtk_pipeline.store.duckdb_file import analysts, compaction, snapshots
+from rtk_pipeline.store.duckdb_file import analysts, snapshots
 from rtk_pipeline.store.sqltext import lit, q
 
 
@@ -118,8 +119,8 @@ def _damaged(path: Path, hint: str) -> str:
     except WarehouseError as exc:
         return str(exc)
     try:
-        for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
-            con.execute(f"SELECT min(hash(COLUMNS(*))) FROM {q(name)}").fetchall()  # reads every block
+        for schema, name in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall():
+            con.execute(f"SELECT min(hash(COLUMNS(*))) FROM {q(schema)}.{q(name)}").fetchall()  # every block
     except duckdb.Error as exc:
         return str(exc).splitlines()[0]
     finally:
@@ -139,15 +140,23 @@ def _set_aside(path: Path) -> list[Path]:
 
 
 def _rebuild(store: DuckDBStore) -> dict[str, int]:
-    """A new state file loaded from the newest snapshots of every table, moved into place when complete."""
+    """A new state file loaded from the Parquet mirror (each day table's day files, each small table's
+    newest snapshot), moved into place when complete."""
     snapshots.adopt(store.parquet_dir, store.parquet_dir.glob("*/*=*/data.parquet"))
     store.state_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.state_path.with_name(f"{store.state_path.name}.repairing")
     for leftover in (tmp, Path(f"{tmp}.wal")):
         leftover.unlink(missing_ok=True)
-    day_tables = [analysts.DayTable(s.name, s.day, s.schema) for s in TABLES.values() if s.parquet]
-    compaction.ensure_bases(store.parquet_dir)  # an older release's mirror has none
-    sources = analysts.snapshot_sources(lit(str(store.parquet_dir.resolve())), day_tables)
+    root = store.parquet_dir.resolve()
+    sources = analysts.snapshot_sources(lit(str(root)), [])
+    files = {table: root / snapshots.FOLDER / table for table in sources}
+    for spec in TABLES.values():
+        if spec.parquet:
+            sources[spec.name] = (
+                f"read_parquet({lit(f'{root}/{spec.name}/*/data.parquet')}, hive_partitioning = true, "
+                f"hive_types = {{{lit(spec.day)}: DATE}}, hive_types_autocast = false, filename = true)"
+            )
+            files[spec.name] = root / spec.name
     rows = {}
     con = duckdb.connect(str(tmp))
     try:
@@ -155,8 +164,7 @@ def _rebuild(store: DuckDBStore) -> dict[str, int]:
         store._apply_schema(con)
         con.begin()
         for table, source in sources.items():
-            folder = store.parquet_dir / snapshots.FOLDER / table
-            if not any(folder.glob("**/*.parquet")):
+            if not any(files[table].glob("**/*.parquet")):
                 rows[table] = 0
                 continue
             con.execute(f"INSERT INTO {q(table)} BY NAME SELECT * EXCLUDE (filename) FROM {source}")

@@ -7,7 +7,7 @@ version of a mirror file is also hard-linked (no copy) under a name used once:
 
     <parquet_dir>/.snapshots/<table>/<day column>=YYYY-MM-DD/v-000000000007.parquet   (a day table)
     <parquet_dir>/.snapshots/<table>/v-000000000007.parquet                           (a small table)
-    <parquet_dir>/.snapshots/.base/<table>/data.parquet        (a day table's compacted days, compaction.py)
+    <parquet_dir>/.snapshots/.base/<table>.folded   (when the table's days were last folded, compaction.py)
 
 A view reads the newest version of each folder; older versions are removed only while no session holds
 the analysts' file, so no query can be between its listing and its reads. Each day table also has an
@@ -42,9 +42,9 @@ def versions_dir(parquet_dir: Path, final: Path) -> Path:
     return parquet_dir / FOLDER / final.parent.relative_to(parquet_dir)
 
 
-def base_path(parquet_dir: Path, table: str) -> Path:
-    """Where a day table's compacted days are (compaction.py)."""
-    return parquet_dir / FOLDER / ".base" / table / "data.parquet"
+def fold_stamp(parquet_dir: Path, table: str) -> Path:
+    """A file whose mtime is when the day table's days were last folded into the analysts' file."""
+    return parquet_dir / FOLDER / ".base" / f"{table}.folded"
 
 
 def is_version(path: Path) -> bool:
@@ -134,13 +134,13 @@ def publish_empty_partition(parquet_dir: Path, table: str, day_column: str, sche
 
 def adopt(parquet_dir: Path, mirror_files: Iterable[Path]) -> None:
     """Snapshot mirror files no snapshot holds yet (a mirror written by an older release). A day file
-    older than its table's base is in the base (compaction removed its versions), not new."""
+    older than its table's last fold is in the analysts' file (compaction removed its versions), not new."""
     for final in mirror_files:
         existing = _versions(versions_dir(parquet_dir, final))
         if existing and existing[-1].stat().st_ino == final.stat().st_ino:
             continue
-        base = base_path(parquet_dir, final.parent.parent.name)
-        if not existing and base.exists() and final.stat().st_mtime_ns <= base.stat().st_mtime_ns:
+        stamp = fold_stamp(parquet_dir, final.parent.parent.name)
+        if not existing and stamp.exists() and final.stat().st_mtime_ns <= stamp.stat().st_mtime_ns:
             continue
         _add_version(final, versions_dir(parquet_dir, final))
 

@@ -25,6 +25,12 @@ def as_warehouse_error(doing: str) -> Iterator[None]:
         raise WarehouseError(f"{doing} the warehouse failed: {type(exc).__name__}: {exc}") from exc
 
 
+def held_elsewhere(exc: BaseException) -> bool:
+    """Whether DuckDB refused an open because another connection holds the file (a lock conflict, or this
+    process has it open with another configuration)."""
+    return "lock" in str(exc) or "different configuration" in str(exc)
+
+
 def connect_duckdb(
     path: Path, *, read_only: bool, busy_timeout: float = 30.0, damaged_hint: str = ""
 ) -> duckdb.DuckDBPyConnection:
@@ -42,7 +48,7 @@ def connect_duckdb(
             con = duckdb.connect(str(path), read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             message = str(exc)
-            if "lock" not in message and "different configuration" not in message:
+            if not held_elsewhere(exc):
                 if _DAMAGED.search(message):
                     raise damaged(path, message, damaged_hint) from None
                 raise

@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from rtk_pipeline.store.connect import held_elsewhere
 from rtk_pipeline.store.duckdb_file import compaction
 from rtk_pipeline.store.duckdb_file.snapshots import EMPTY_DAY_MARKER, FOLDER, remove_superseded
 from rtk_pipeline.store.sqltext import lit, q
@@ -100,6 +101,15 @@ def snapshot_sources(root: str, day_tables: Iterable[DayTable]) -> dict[str, str
     return sources
 
 
+def day_scan(files: str, day: str) -> str:
+    """A scan of the day files the SQL expression `files` globs, with their `<day>=YYYY-MM-DD` folder as
+    the DATE column `day` and a `filename` column."""
+    return (
+        f"read_parquet({files}, hive_partitioning = true, hive_types = {{{lit(day)}: DATE}}, "
+        "hive_types_autocast = false, filename = true)"
+    )
+
+
 def _day_source(root: str, spec: DayTable) -> str:
     """The table's base (a native table, compaction.py), but for the days published since, and those days
     from their newest versions.
@@ -115,11 +125,7 @@ def _day_source(root: str, spec: DayTable) -> str:
     as a join of two scans (a day whose newest version one listing saw and the other did not vanished
     from the answer); `rank()` keeps one.
     """
-    files = f"{root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}"
-    scan = (
-        f"read_parquet({files}, hive_partitioning = true, hive_types = {{{lit(spec.day)}: DATE}}, "
-        "hive_types_autocast = false, filename = true)"
-    )
+    scan = day_scan(f"{root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}", spec.day)
     day = q(spec.day)
     return (
         f"(WITH _rtk_days AS MATERIALIZED (SELECT * FROM {scan} "
@@ -244,11 +250,10 @@ def _write_definitions(
     reason: str,
 ) -> str | None:
     """(Re)write the definitions; the digest of what the file now holds, or None (warned) if held."""
-    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
     try:
-        analysts = duckdb.connect(str(duckdb_path), config={"memory_limit": limit})
+        analysts = compaction.open_writable(con, duckdb_path)
     except duckdb.Error as exc:
-        held = "lock" in str(exc) or "different configuration" in str(exc)
+        held = held_elsewhere(exc)
         log.warning(
             "the analysts' file %s %s, so its definitions were not updated (%s); the pipeline's data is "
             "safe and every later sync retries: %s",
@@ -260,7 +265,6 @@ def _write_definitions(
         return None
     try:
         remove_superseded(parquet_dir)  # the new views bind to files of the current schema only
-        analysts.execute("SET TimeZone = 'UTC'")
         analysts.begin()
         for table, kind in analysts.execute(
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"

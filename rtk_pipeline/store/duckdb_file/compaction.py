@@ -17,7 +17,6 @@ whole, in the transaction that writes the definitions.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from rtk_pipeline.schemas import TABLES, TableSpec
+from rtk_pipeline.store.connect import held_elsewhere
 from rtk_pipeline.store.duckdb_file import snapshots
 from rtk_pipeline.store.sqltext import q
 from rtk_pipeline.store.stage import FLUSH_ROWS
@@ -119,7 +119,6 @@ def folded(parquet_dir: Path, tables: Iterable[str]) -> None:
         stamp = snapshots.fold_stamp(parquet_dir, table)
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_bytes(b"")
-        os.utime(stamp)
         snapshots.fsync(stamp)
         snapshots.fsync(stamp.parent)
         for folder in _day_folders(parquet_dir, table):
@@ -143,16 +142,23 @@ def _fold(
     analysts.commit()
 
 
-def _hold(analysts_file: Path, memory_limit: str) -> duckdb.DuckDBPyConnection | None:
-    """The analysts' file opened read-write (no session can open it meanwhile), or None while one has it."""
-    try:
-        analysts = duckdb.connect(str(analysts_file), config={"memory_limit": memory_limit})
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        if "lock" in str(exc) or "different configuration" in str(exc):
-            return None  # a session is open: the work waits for a later write that finds it closed
-        raise
+def open_writable(con: duckdb.DuckDBPyConnection, analysts_file: Path) -> duckdb.DuckDBPyConnection:
+    """The analysts' file opened read-write (no session can open it meanwhile) within the memory limit
+    of the writer's connection `con`; raises while a session holds it."""
+    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    analysts = duckdb.connect(str(analysts_file), config={"memory_limit": limit})
     analysts.execute("SET TimeZone = 'UTC'")
     return analysts
+
+
+def _hold(con: duckdb.DuckDBPyConnection, analysts_file: Path) -> duckdb.DuckDBPyConnection | None:
+    """`open_writable`, or None while a session has the file."""
+    try:
+        return open_writable(con, analysts_file)
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        if held_elsewhere(exc):
+            return None  # a session is open: the work waits for a later write that finds it closed
+        raise
 
 
 def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Path) -> bool:
@@ -163,9 +169,8 @@ def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Pa
     folders = due(parquet_dir)
     if not analysts_file.exists() or not (folders or snapshots.superseded(parquet_dir)):
         return False
-    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
     try:
-        analysts = _hold(analysts_file, limit)
+        analysts = _hold(con, analysts_file)
         if analysts is None:
             return False
         try:

@@ -152,10 +152,7 @@ def _rebuild(store: DuckDBStore) -> dict[str, int]:
     files = {table: root / snapshots.FOLDER / table for table in sources}
     for spec in TABLES.values():
         if spec.parquet:
-            sources[spec.name] = (
-                f"read_parquet({lit(f'{root}/{spec.name}/*/data.parquet')}, hive_partitioning = true, "
-                f"hive_types = {{{lit(spec.day)}: DATE}}, hive_types_autocast = false, filename = true)"
-            )
+            sources[spec.name] = analysts.day_scan(lit(f"{root}/{spec.name}/*/data.parquet"), spec.day)
             files[spec.name] = root / spec.name
     rows = {}
     con = duckdb.connect(str(tmp))

@@ -9,6 +9,9 @@ Then, in one process, each query of the set runs against six contenders, each wa
   rtk.duckdb+3d
               the same file over a copy of the folder where the 3 newest days of each table were published
               again since the base (what three writes leave while a session holds the file)
+  0bd6465, 0bd6465+3d
+              the previous release's views over the same two folders and base (each day's newest version
+              picked by a window over the days since the base, under a projection that casts every column)
   8f6a58c     an earlier release's views (no base; each day's newest file, days listed first), over one
               file per day (the mirror's files)
   ffbf680     the views before that (a window over every row picks each day's newest file), same files
@@ -68,6 +71,13 @@ _8F6A58C = (
 _SCAN = (
     "read_parquet('{root}/{table}/*/*.parquet', hive_partitioning = true, hive_types = {{'{day}': DATE}}, "
     "hive_types_autocast = false, filename = true)"
+)
+# The previous release's views (0bd6465) over the base of the analysts' file attached as `rtk`.
+_0BD6465 = (
+    "SELECT {casts} FROM (WITH _rtk_days AS MATERIALIZED (SELECT * FROM {scan} "
+    "QUALIFY rank() OVER (PARTITION BY {day} ORDER BY filename DESC) = 1) "
+    "SELECT * FROM rtk._rtk_base.{table} ANTI JOIN (SELECT DISTINCT {day} AS day FROM _rtk_days) AS v "
+    "ON {day} = v.day UNION ALL BY NAME SELECT * FROM _rtk_days WHERE id IS NOT NULL)"
 )
 # Days of each table published again since the base in the `rtk.duckdb+3d` contender.
 SINCE_BASE = 3
@@ -177,9 +187,12 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
         for ddl in view_sql():
             con.execute(ddl)
     analysts = duckdb.connect(str(store.duckdb_path), read_only=True)
+    since_base = _since_base(root, store)
     return {
         "rtk.duckdb": analysts,
-        "rtk.duckdb+3d": _since_base(root, store),
+        "rtk.duckdb+3d": since_base,
+        "0bd6465": _release_0bd6465(store.duckdb_path, parquet_dir),
+        "0bd6465+3d": _release_0bd6465(root / "since-base" / "rtk.duckdb", root / "since-base" / "parquet"),
         "8f6a58c": previous,
         "ffbf680": ffbf680,
         "glob": glob,
@@ -202,6 +215,23 @@ def _since_base(root: Path, store: DuckDBStore) -> duckdb.DuckDBPyConnection:
             os.link(day / "data.parquet", folder / "v-000000000001.parquet")
     con = duckdb.connect(str(copy / "rtk.duckdb"), read_only=True)
     con.execute(f"SET VARIABLE {PARQUET_DIR_VARIABLE} = '{(copy / 'parquet').resolve()}'")
+    return con
+
+
+def _release_0bd6465(analysts_file: Path, parquet_dir: Path) -> duckdb.DuckDBPyConnection:
+    """The previous release's views over the base in `analysts_file` and the snapshots in `parquet_dir`."""
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{analysts_file}' AS rtk (READ_ONLY)")
+    for table in ("meetings", "participants"):
+        spec = TABLES[table]
+        columns = con.execute(f"DESCRIBE rtk._rtk_base.{table}").fetchall()
+        casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t, *_ in columns)
+        scan = _SCAN.format(root=f"{parquet_dir.resolve()}/{snapshots.FOLDER}", table=table, day=spec.day)
+        sql = _0BD6465.format(casts=casts, scan=scan, day=spec.day, table=table)
+        con.execute(f"CREATE VIEW {table} AS {sql}")
+    con.execute("SET TimeZone = 'UTC'")
+    for ddl in view_sql():
+        con.execute(ddl)
     return con
 
 

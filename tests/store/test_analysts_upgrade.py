@@ -74,14 +74,14 @@ def test_a_file_of_the_window_release_is_rewritten_on_the_first_write_and_reads_
         [sys.executable, "-c", OLD_WRITER, str(data), APP], check=True, env=env, cwd=tmp_path, timeout=120
     )  # not from the work tree: `-c` puts the working directory first on sys.path
     old = _view_sql(data / "rtk.duckdb")
-    assert "OVER (PARTITION BY" in old and "_rtk_days" not in old  # the window over every row
+    assert "OVER (PARTITION BY" in old and "_rtk_versions" not in old  # the window over every row
     before = _counts(data / "rtk.duckdb")
     assert [n for _, n, _ in before] == [3, 3]
 
     store = open_duckdb_store(data, app_id=APP)
     with store.connect():  # any write of this release brings the definitions up to date
         pass
-    assert "_rtk_days" in _view_sql(data / "rtk.duckdb")  # the base and the days since it
+    assert "_rtk_versions" in _view_sql(data / "rtk.duckdb")  # the base and the days since it
     assert _counts(data / "rtk.duckdb") == before
     con = duckdb.connect(str(data / "rtk.duckdb"), read_only=True)
     try:  # the rows are in the file's own base now, read natively

@@ -148,7 +148,7 @@ def _rebuild(store: DuckDBStore) -> dict[str, int]:
     for leftover in (tmp, Path(f"{tmp}.wal")):
         leftover.unlink(missing_ok=True)
     root = store.parquet_dir.resolve()
-    sources = analysts.snapshot_sources(lit(str(root)), [])
+    sources = analysts.small_table_sources(lit(str(root)))
     files = {table: root / snapshots.FOLDER / table for table in sources}
     for spec in TABLES.values():
         if spec.parquet:

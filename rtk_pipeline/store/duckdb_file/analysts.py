@@ -255,7 +255,7 @@ def _write_definitions(
 ) -> str | None:
     """(Re)write the definitions; the digest of what the file now holds, or None (warned) if held."""
     try:
-        analysts = compaction.open_writable(con, duckdb_path)
+        analysts = compaction.open_writable(duckdb_path)
     except duckdb.Error as exc:
         held = held_elsewhere(exc)
         log.warning(

@@ -161,9 +161,17 @@ KINDS = {
 }
 
 
+def _rss_split() -> str:
+    """Anonymous (heaps, buffer pools) and file-backed (mapped libraries) resident memory: only the first
+    is the process's to lower (/proc/self/status)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    anon, mapped = (int(fields[k].split()[0]) >> 10 for k in ("RssAnon", "RssFile"))
+    return f"[anon {anon} MB, file {mapped} MB]"
+
+
 class _MemTrace:
-    """RSS every 20 ms with what the main thread was doing (its innermost rtk_pipeline/dagster frames):
-    tells which phase sets the peak, which outside sampling cannot."""
+    """RSS every 20 ms with what the main thread was doing (its innermost rtk_pipeline/dagster frames) and
+    how much of it is anonymous: tells which phase sets the peak, which outside sampling cannot."""
 
     def __init__(self) -> None:
         import psutil
@@ -189,7 +197,8 @@ class _MemTrace:
 
     def _run(self) -> None:
         while not self.stop.wait(0.02):
-            self.samples.append((time.perf_counter() - T_START, self.proc.memory_info().rss, self._where()))
+            where = f"{self._where()} {_rss_split()}"
+            self.samples.append((time.perf_counter() - T_START, self.proc.memory_info().rss, where))
 
     def report(self) -> dict:
         self.stop.set()

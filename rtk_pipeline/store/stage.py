@@ -25,12 +25,16 @@ from rtk_pipeline.arrowpool import use_system_allocator
 from rtk_pipeline.errors import WarehouseError
 from rtk_pipeline.schemas import APP_ID, APP_ID_FIELD, TABLES, TableSpec
 from rtk_pipeline.store.connect import memory_connection
-from rtk_pipeline.store.sqltext import as_days, files_sql, q
+from rtk_pipeline.store.sqltext import as_days, files_sql, lit, q
 
 # A stage buffers at most this much before writing a part file (and day files are written in batches of
 # FLUSH_ROWS): what a sync holds in memory does not grow with the rows it syncs.
 FLUSH_ROWS = 16_384
 _FLUSH_BYTES = 8 * 1024 * 1024
+# What reading the part files back (distinct keys per day, before a commit) may hold; past it DuckDB spills
+# into the stage's folder. Unbounded, counting a million staged meetings' keys took ~80 MB more than this
+# (RESULTS.md); 32 MB could not count 5 million staged participants even spilling.
+READ_MEMORY_LIMIT = "64MB"
 # Among staged duplicates with equal updated_at and synced_at, the row written last wins (part files sort in
 # write order, and stage folders in creation order).
 STAGED_TIEBREAK = ", filename DESC, file_row_number DESC"
@@ -151,6 +155,8 @@ class ParquetStage:
     def _query(self, sql: str) -> list[tuple]:
         con = memory_connection()
         try:
+            con.execute(f"SET memory_limit = '{READ_MEMORY_LIMIT}'")
+            con.execute(f"SET temp_directory = {lit(str(self.path / '.spill'))}")
             staged = f"read_parquet({files_sql(self.parts())})"
             return con.execute(sql.replace("{staged}", staged)).fetchall()
         finally:

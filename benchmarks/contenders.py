@@ -107,9 +107,12 @@ def _dagster(spec: dict, workdir: Path) -> dict:
                 "dagster/asset_partition_range_end": spec["end"],
             },
         )
-    from rtk_pipeline.store import DuckDBStore
+    try:  # the `-before` code may predate the rename of its DuckDB backend
+        from rtk_pipeline.store import DuckDBStore as Warehouse
+    except ImportError:
+        from rtk_pipeline.store import Warehouse  # type: ignore[attr-defined, no-redef]
 
-    warehouse = DuckDBStore(workdir / "rtk.duckdb", workdir / "parquet", app_id=os.environ["RTK_APP_ID"])
+    warehouse = Warehouse(workdir / "rtk.duckdb", workdir / "parquet", app_id=os.environ["RTK_APP_ID"])
     with warehouse.connect(read_only=True) as con:
         rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     return {"imported_at": imported, "rows": rows, "success": result.success}

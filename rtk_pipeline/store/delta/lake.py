@@ -197,14 +197,11 @@ class Lake:
                 table = self._table(name)
             return table.to_pyarrow_dataset(filesystem=self._filesystem(name))
 
-    def _filesystem(self, name: str) -> pa_fs.FileSystem | None:
-        """Arrow's own filesystem for a local table. delta-rs's default is a Python one, which Arrow's I/O
+    def _filesystem(self, name: str) -> pa_fs.FileSystem:
+        """Arrow's own filesystem for the table. delta-rs's default is a Python one, which Arrow's I/O
         threads call under the GIL while holding a scan's lock; DuckDB starts a scan holding the GIL and
-        waits for that lock: two threads reading at once hung for good (seen in the suite). S3 keeps
-        delta-rs's (its options are the object store's, not Arrow's)."""
-        if self.root.is_s3:
-            return None
-        return pa_fs.SubTreeFileSystem(self.root.table_uri(name), pa_fs.LocalFileSystem())
+        waits for that lock: two threads reading at once hung for good (seen in the suite)."""
+        return self.root.arrow_filesystem(name)
 
     def found(self) -> dict[str, bool]:
         """Table name -> whether a Delta table is there (nothing is created or upgraded)."""

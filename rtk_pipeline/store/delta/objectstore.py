@@ -13,8 +13,11 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
+
+import pyarrow.fs as pa_fs
 
 from rtk_pipeline.errors import ConfigError, RTKError
 from rtk_pipeline.settings import TABLE_URI, env_text
@@ -75,6 +78,34 @@ class TableRoot:
 
     def table_uri(self, table: str) -> str:
         return f"{self.uri}/{table}"
+
+    def arrow_filesystem(self, table: str) -> pa_fs.FileSystem:
+        """Arrow's own filesystem, rooted at the table, for Arrow to read its files with (lake.py says why
+        not delta-rs's default)."""
+        if not self.is_s3:
+            return pa_fs.SubTreeFileSystem(self.table_uri(table), pa_fs.LocalFileSystem())
+        parsed = urlparse(self.table_uri(table))
+        return pa_fs.SubTreeFileSystem(f"{parsed.netloc}{parsed.path}", self._arrow_s3)
+
+    @cached_property
+    def _arrow_s3(self) -> pa_fs.S3FileSystem:
+        """Arrow's S3 client with delta-rs's endpoint, region and credentials (none given: the AWS default
+        chain, as delta-rs); one per root, so its connections are reused."""
+        opts = self.storage_options
+        options: dict[str, Any] = {}
+        if endpoint := opts.get("AWS_ENDPOINT_URL"):
+            url = urlparse(endpoint)
+            options.update(endpoint_override=url.netloc or url.path, scheme=url.scheme or "https")
+        region = opts.get("AWS_REGION")
+        if not region:
+            region = "us-east-1" if endpoint else pa_fs.resolve_s3_region(urlparse(self.uri).netloc)
+        if opts.get("AWS_ACCESS_KEY_ID") and opts.get("AWS_SECRET_ACCESS_KEY"):
+            options.update(
+                access_key=opts["AWS_ACCESS_KEY_ID"],
+                secret_key=opts["AWS_SECRET_ACCESS_KEY"],
+                session_token=opts.get("AWS_SESSION_TOKEN"),
+            )
+        return pa_fs.S3FileSystem(region=region, **options)
 
     def scrub(self, text: str) -> str:
         """`text` with every credential value replaced, for errors that quote a request."""

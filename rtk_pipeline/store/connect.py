@@ -115,6 +115,15 @@ def memory_connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of each column of the main schema's `table`, in order."""
+    return con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+
+
 def iter_rows(
     con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | None, size: int = 10_000
 ) -> Iterator[tuple]:

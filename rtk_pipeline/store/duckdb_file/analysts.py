@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from rtk_pipeline.store.connect import held_elsewhere
+from rtk_pipeline.store.connect import held_elsewhere, table_columns
 from rtk_pipeline.store.duckdb_file import compaction
 from rtk_pipeline.store.duckdb_file.snapshots import EMPTY_DAY_MARKER, FOLDER, remove_superseded
 from rtk_pipeline.store.sqltext import lit, q
@@ -62,14 +62,6 @@ class DayTable:
     file_schema: pa.Schema  # the table's columns without the partition column
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    return con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-
-
 def view_ddl(
     con: duckdb.DuckDBPyConnection, parquet_dir: Path, day_tables: Iterable[DayTable], analyst_sql: list[str]
 ) -> str:
@@ -77,11 +69,10 @@ def view_ddl(
     root = f"coalesce(getvariable({lit(PARQUET_DIR_VARIABLE)}), {lit(str(parquet_dir.resolve()))})"
     statements = []
     for spec in day_tables:  # the base already has the table's columns and types: no layer on top
-        statements.append(
-            f"CREATE OR REPLACE VIEW {q(spec.name)} AS {_day_source(root, spec, _columns(con, spec.name))};"
-        )
+        source = _day_source(root, spec, table_columns(con, spec.name))
+        statements.append(f"CREATE OR REPLACE VIEW {q(spec.name)} AS {source};")
     for table, source in small_table_sources(root).items():
-        select = ", ".join(f"CAST({q(c)} AS {dtype}) AS {q(c)}" for c, dtype in _columns(con, table))
+        select = _casts(table_columns(con, table))
         statements.append(f"CREATE OR REPLACE VIEW {q(table)} AS SELECT {select} FROM {source};")
     for table in [spec.name for spec in day_tables] + list(SMALL_TABLES):
         for kind, name, comment in con.execute(
@@ -92,6 +83,11 @@ def view_ddl(
         ).fetchall():
             statements.append(f"COMMENT ON {kind} {name} IS {lit(comment)};")
     return "\n".join(statements + analyst_sql)
+
+
+def _casts(columns: list[tuple[str, str]]) -> str:
+    """A select list casting each (name, type) column to its type: the files' types become the table's."""
+    return ", ".join(f"CAST({q(c)} AS {dtype}) AS {q(c)}" for c, dtype in columns)
 
 
 def small_table_sources(root: str) -> dict[str, str]:
@@ -130,7 +126,7 @@ def _day_source(root: str, spec: DayTable, columns: list[tuple[str, str]]) -> st
     """
     scan = day_scan(f"{root} || {lit(f'/{FOLDER}/{spec.name}/*/*.parquet')}", spec.day)
     day = q(spec.day)
-    since = ", ".join(f"CAST({q(c)} AS {dtype}) AS {q(c)}" for c, dtype in columns)
+    since = _casts(columns)
     return (
         f"WITH _rtk_versions AS MATERIALIZED (SELECT * FROM {scan}), "
         f"_rtk_newest AS (SELECT {day} AS day, max(filename) AS file FROM _rtk_versions GROUP BY 1) "

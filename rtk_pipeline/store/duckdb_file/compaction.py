@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from rtk_pipeline.schemas import TABLES, TableSpec
-from rtk_pipeline.store.connect import held_elsewhere
+from rtk_pipeline.store.connect import held_elsewhere, table_columns
 from rtk_pipeline.store.duckdb_file import snapshots
 from rtk_pipeline.store.sqltext import q
 from rtk_pipeline.store.stage import FLUSH_ROWS
@@ -76,12 +76,7 @@ def due(parquet_dir: Path) -> dict[str, list[Path]]:
 
 def _column_ddl(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """The state table's columns with their DuckDB types: the base has exactly those."""
-    rows = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return ", ".join(f"{q(name)} {dtype}" for name, dtype in rows)
+    return ", ".join(f"{q(name)} {dtype}" for name, dtype in table_columns(con, table))
 
 
 def _copy_days(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import rtk_pipeline  # noqa: F401  first, before anything imports pyarrow: its allocator choice (arrowpool.py)
+
 _COMPONENT = (
     "RealtimeKitApp",
     "RealtimeKitComponent",

@@ -2,13 +2,17 @@
 
 One warehouse is written through the store's own commit and publish path (the exact layout the pipeline
 writes: mirror, snapshots with their compacted base, analysts' file), from rows generated in DuckDB SQL.
-Then, in one process, each query of the set runs against six contenders, each warmed once and then timed
+Then, in one process, each query of the set runs against nine contenders, each warmed once and then timed
 `--runs` times:
   rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it: every day in its
               native base tables, as a write leaves it whenever no session is open
   rtk.duckdb+3d
               the same file over a copy of the folder where the 3 newest days of each table were published
               again since the base (what three writes leave while a session holds the file)
+  rtk views, no files
+              the analysts' file's own views with their scan of the day folders replaced by an empty
+              native table of the same columns: what their shape (the union with the days since, the
+              anti join that drops those days from the base) costs a query with no file to open
   0bd6465, 0bd6465+3d
               the previous release's views over the same two folders and base (each day's newest version
               picked by a window over the days since the base, under a projection that casts every column)
@@ -22,17 +26,24 @@ Printed: a Markdown table of medians (ms), each contender's ratio against native
 
   python benchmarks/analysts_workload.py [--meetings 1000000] [--runs 7]   # also `run.py --workloads A`
   python benchmarks/analysts_workload.py --quick   # 2,000 meetings, 1 run, answers compared
+  python benchmarks/analysts_workload.py --via execute   # each query bound once, as the duckdb CLI does
+
+`--via sql` (the default) times `con.sql(text).to_arrow_table()`, the Python API's usual call, which binds
+a query twice (once to build the relation, once to run it); `--via execute` times
+`con.execute(text).to_arrow_table()`, one bind, as the duckdb CLI and `rtk-pipeline sql` run a statement.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -191,6 +202,7 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
     return {
         "rtk.duckdb": analysts,
         "rtk.duckdb+3d": since_base,
+        "rtk views, no files": _views_without_files(store.duckdb_path),
         "0bd6465": _release_0bd6465(store.duckdb_path, parquet_dir),
         "0bd6465+3d": _release_0bd6465(root / "since-base" / "rtk.duckdb", root / "since-base" / "parquet"),
         "8f6a58c": previous,
@@ -235,12 +247,44 @@ def _release_0bd6465(analysts_file: Path, parquet_dir: Path) -> duckdb.DuckDBPyC
     return con
 
 
-def _median_ms(con: duckdb.DuckDBPyConnection, text: str, runs: int) -> float:
-    con.sql(text).to_arrow_table()  # warm: the first run pays for opening files and compiling
+# The views' scan of the day folders, as DuckDB stores a view's text.
+_VIEW_SCAN = re.compile(r"read_parquet\(.*?\(filename = true\)\)")
+
+
+def _views_without_files(analysts_file: Path) -> duckdb.DuckDBPyConnection:
+    """The analysts' file's own `meetings` and `participants` views over its base, their scan of the day
+    folders replaced by an empty native table with the scan's columns."""
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{analysts_file}' AS rtk (READ_ONLY)")
+    for table in ("meetings", "participants"):
+        [(sql,)] = con.execute(
+            "SELECT sql FROM duckdb_views() WHERE database_name = 'rtk' AND view_name = $1", [table]
+        ).fetchall()
+        con.execute(
+            f"CREATE TABLE none_{table} AS SELECT *, '' AS filename FROM rtk._rtk_base.{table} LIMIT 0"
+        )
+        sql, found = _VIEW_SCAN.subn(f"none_{table}", sql.replace("_rtk_base.", "rtk._rtk_base."))
+        assert found == 1, f"the {table} view no longer has the scan this contender replaces"
+        con.execute(sql)
+    con.execute("SET TimeZone = 'UTC'")
+    for ddl in view_sql():
+        con.execute(ddl)
+    return con
+
+
+def _median_ms(con: duckdb.DuckDBPyConnection, text: str, runs: int, via: str) -> float:
+    def once() -> None:
+        if via == "sql":
+            con.sql(text).to_arrow_table()
+        else:  # DuckDB warns that this copies the rows once more: the same copy for every contender
+            with warnings.catch_warnings(action="ignore", category=UserWarning):
+                con.execute(text).to_arrow_table()
+
+    once()  # warm: the first run pays for opening files and compiling
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        con.sql(text).to_arrow_table()
+        once()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1000
 
@@ -254,23 +298,26 @@ def same_answers(cons: dict[str, duckdb.DuckDBPyConnection], sql: dict[str, str]
             raise AssertionError(f"{name}: {', '.join(wrong)} answer differently from native")
 
 
-def measure(cons: dict[str, duckdb.DuckDBPyConnection], sql: dict[str, str], runs: int) -> list[dict]:
+def measure(
+    cons: dict[str, duckdb.DuckDBPyConnection], sql: dict[str, str], runs: int, via: str
+) -> list[dict]:
     """Per query: each contender's median ms and the 1-minute load average when it was taken."""
     rows = []
     for name, text in sql.items():
         row: dict = {"query": name}
         for contender, con in cons.items():
-            ms = _median_ms(con, text, runs)
+            ms = _median_ms(con, text, runs, via)
             row[contender] = (ms, os.getloadavg()[0])
         rows.append(row)
     return rows
 
 
-def table(rows: list[dict], meetings: int, participants: int, runs: int) -> str:
+def table(rows: list[dict], meetings: int, participants: int, runs: int, via: str) -> str:
     names = [k for k in rows[0] if k != "query"]
     lines = [
         f"### Workload A: analysts' queries, {meetings:,} meetings / {participants:,} participants over "
-        f"{_days(meetings)} days (median of {runs} runs, ms; ratio against native; 1-min load average)\n",
+        f"{_days(meetings)} days (median of {runs} runs via `con.{via}`, ms; ratio against native; "
+        "1-min load average)\n",
         "| query | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
     ]
@@ -283,7 +330,7 @@ def table(rows: list[dict], meetings: int, participants: int, runs: int) -> str:
     return "\n".join(lines)
 
 
-def report(meetings: int, runs: int, *, check: bool = False) -> str:
+def report(meetings: int, runs: int, *, check: bool = False, via: str = "sql") -> str:
     with tempfile.TemporaryDirectory(prefix="rtk-bench-a-") as tmp:
         root = Path(tmp)
         store = build(root, meetings)
@@ -292,11 +339,11 @@ def report(meetings: int, runs: int, *, check: bool = False) -> str:
             [(participants,)] = cons["native"].execute("SELECT count(*) FROM participants").fetchall()
             if check:
                 same_answers(cons, queries(meetings))
-            rows = measure(cons, queries(meetings), runs)
+            rows = measure(cons, queries(meetings), runs, via)
         finally:
             for con in cons.values():
                 con.close()
-    return table(rows, meetings, participants, runs)
+    return table(rows, meetings, participants, runs, via)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,10 +353,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--meetings", default=",".join(str(n) for n in SIZES), help="comma-separated sizes")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per query and contender")
+    parser.add_argument(
+        "--via", choices=("sql", "execute"), default="sql", help="con.sql (binds twice) or con.execute (once)"
+    )
     args = parser.parse_args(argv)
     sizes = [QUICK] if args.quick else [int(n) for n in args.meetings.split(",")]
     for meetings in sizes:
-        print(report(meetings, 1 if args.quick else args.runs, check=args.quick), flush=True)
+        runs = 1 if args.quick else args.runs
+        print(report(meetings, runs, check=args.quick, via=args.via), flush=True)
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,16 +32,24 @@ def held_elsewhere(exc: BaseException) -> bool:
 
 
 def connect_duckdb(
-    path: Path, *, read_only: bool, busy_timeout: float = 30.0, damaged_hint: str = ""
+    path: Path,
+    *,
+    read_only: bool,
+    busy_timeout: float = 30.0,
+    damaged_hint: str = "",
+    writer_busy: Callable[[], bool] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting (bounded) while another process has it open; session time zone UTC.
 
     DuckDB lets one process write a file and refuses everyone else meanwhile, so a reader may briefly
     block a commit and a commit may briefly block a reader: both sides retry instead of failing. A file
     that is not a whole DuckDB database (truncated, zeroed, random bytes) is one WarehouseError naming it,
-    followed by `damaged_hint` (what to do about it).
+    followed by `damaged_hint` (what to do about it). `writer_busy`: whether the pipeline is writing now;
+    when the file stays held while it is not (an analyst's read-write session, which may last all day),
+    waiting is pointless and the error says who to ask after `HELD_GRACE` seconds.
     """
     deadline = time.monotonic() + busy_timeout
+    idle_since: float | None = None  # when the file was first seen held while the pipeline was not writing
     delay = 0.02
     while True:
         try:
@@ -52,7 +60,17 @@ def connect_duckdb(
                 if _DAMAGED.search(message):
                     raise damaged(path, message, damaged_hint) from None
                 raise
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            idle_since = None if writer_busy is None or writer_busy() else (idle_since or now)
+            if idle_since is not None and now - idle_since >= HELD_GRACE:
+                holder = _HOLDER_PID.search(message)
+                raise WarehouseBusyError(
+                    f"DuckDB file {path} is open read-write in another process"
+                    f"{f' (PID {holder.group(1)})' if holder else ''} that is not a pipeline write (a "
+                    "session opened without read_only?): close that session or reopen it read-only "
+                    "(duckdb -readonly, or read_only=True), then retry"
+                ) from None
+            if now >= deadline:
                 raise WarehouseBusyError(
                     f"DuckDB file {path} stayed locked by another connection for {busy_timeout:g}s "
                     f"({'read-only' if read_only else 'read-write'} open refused: {message.splitlines()[0]})"
@@ -71,6 +89,11 @@ def connect_duckdb(
         return con
 
 
+# How long a file may stay held while the pipeline is not writing before a reader stops waiting for it: a
+# pipeline write takes the write lock before it opens the file, so this covers only that short gap.
+HELD_GRACE = 2.0
+# Where DuckDB's lock error names the process holding the file.
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 # What DuckDB says when a file's bytes are not a database (or not all of one).
 _DAMAGED = re.compile(r"not a valid DuckDB database|Could not read enough bytes|checksum|[Cc]orrupt")
 _HEADER_BYTES = 3 * 4096  # the file header and its two database headers, before the first block

@@ -29,6 +29,19 @@ def create_lock_file(path: Path) -> None:
         ) from exc
 
 
+def held(path: Path) -> bool:
+    """Whether a holder has the lock file right now; a missing file is not held (and is not created)."""
+    if not path.exists():
+        return False
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
 @contextmanager
 def hold(path: Path, job: str) -> Iterator[None]:
     """Hold `path` for the block; raise the job's busy error when another run holds it."""

@@ -160,6 +160,7 @@ class DuckDBStore(Reads):
             read_only=True,
             busy_timeout=self.busy_timeout,
             damaged_hint=": run `rtk-pipeline repair` to re-create it",
+            writer_busy=lambda: locks.held(self.lock_path),  # the pipeline opens it only under this lock
         )
         try:  # the configured folder, even if the file's views still name the one it was moved from
             con.execute(

@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import EmulatorProcess
-from run import Case, ground_truth, run_once
+from run import ground_truth, run_once
+from workloads import Case
 
 LIMIT = 1.25
 

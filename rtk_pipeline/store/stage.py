@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -153,12 +154,23 @@ class ParquetStage:
         return list(self._parts)
 
     def _query(self, sql: str) -> list[tuple]:
+        """`sql` over the part files (`{staged}`), within READ_MEMORY_LIMIT. Running out is one
+        WarehouseError saying what to do: DuckDB's own advice names settings the user cannot reach."""
         con = memory_connection()
+        spill = self.path / ".spill"
         try:
             con.execute(f"SET memory_limit = '{READ_MEMORY_LIMIT}'")
-            con.execute(f"SET temp_directory = {lit(str(self.path / '.spill'))}")
+            con.execute(f"SET temp_directory = {lit(str(spill))}")
             staged = f"read_parquet({files_sql(self.parts())})"
             return con.execute(sql.replace("{staged}", staged)).fetchall()
+        except duckdb.OutOfMemoryException as exc:
+            raise WarehouseError(
+                f"checking the {self.rows_written:,} staged {self.table} rows ran out of the "
+                f"{READ_MEMORY_LIMIT} DuckDB may use for it, spilling into {spill} "
+                f"({str(exc).splitlines()[0]}): sync a shorter "
+                "range of days (--start/--end, or smaller partitions); nothing was written, the stored days "
+                "are unchanged"
+            ) from exc
         finally:
             con.close()
 

@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
-from rtk_pipeline.errors import AuthError, PagingError
+from rtk_pipeline.errors import AuthError, PagingError, WarehouseError
 from rtk_pipeline.normalize import parse_timestamp
+from rtk_pipeline.store import stage
 from rtk_pipeline.sync import sync_meetings, sync_participants, sync_range
 from tests.support.emulator import END, client_for
 from tests.support.truth import MEETING_PLAIN, query, stored_meetings, stored_participants, truth_participants
@@ -167,3 +168,22 @@ def test_participants_of_a_meeting_that_vanished_are_recorded_not_fatal(month, w
         month.fail_next(1, 404, paths="list_participants")
         result = sync_participants(client, warehouse, FIRST, LAST, workers=1)
     assert len(result.missing_meetings) == 1
+
+
+def test_a_stage_check_that_runs_out_of_memory_says_what_to_do_and_keeps_the_days(
+    month, warehouse, monkeypatch
+):
+    """The check of staged keys before a commit runs in a bounded DuckDB pool; running out of it (forced
+    here with a tiny pool, as a far larger range would) is one error naming the rows and the remedy, and
+    the days already stored stay as they were."""
+    with client_for(month) as client:
+        sync_meetings(client, warehouse, FIRST, LAST)
+        before = stored_meetings(warehouse)
+        monkeypatch.setattr(stage, "READ_MEMORY_LIMIT", "256KB")
+        with pytest.raises(WarehouseError) as failed:
+            sync_meetings(client, warehouse, FIRST, LAST)
+    message = str(failed.value)
+    assert f"checking the {len(before):,} staged meetings rows ran out of the 256KB" in message
+    assert "sync a shorter range of days" in message and "stored days are unchanged" in message
+    assert "SET threads" not in message  # DuckDB's advice names settings a user cannot reach
+    assert stored_meetings(warehouse) == before

@@ -3,6 +3,8 @@ refuses at once (no wait) when another run holds it. The OS drops it when the ho
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,15 +32,23 @@ def create_lock_file(path: Path) -> None:
 
 
 def held(path: Path) -> bool:
-    """Whether a holder has the lock file right now; a missing file is not held (and is not created)."""
-    if not path.exists():
-        return False
-    lock = FileLock(str(path), timeout=0)
+    """Whether a holder has the lock file right now, asked read-only: a shared, non-blocking flock on the
+    file opened for reading conflicts with filelock's exclusive one, so nothing is created or changed and a
+    reader without write access to the data folder (filelock's own try would need it) can ask too. A
+    missing file is not held; where the file cannot be read, the answer is True (the caller keeps waiting,
+    bounded)."""
     try:
-        lock.acquire()
-    except Timeout:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
         return True
-    lock.release()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # drops the shared lock, if taken
     return False
 
 

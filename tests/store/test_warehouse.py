@@ -14,7 +14,7 @@ import pytest
 
 from rtk_pipeline.normalize import normalize_meetings, normalize_participants
 from rtk_pipeline.schemas import MEETINGS_SCHEMA
-from rtk_pipeline.store import DuckDBStore, SqlReads, SyncRun, WarehouseBusyError, WarehouseError
+from rtk_pipeline.store import DuckDBStore, SqlReads, SyncRun, WarehouseBusyError, WarehouseError, locks
 from tests.support.emulator import APP
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
@@ -254,6 +254,21 @@ def test_the_write_lock_is_waited_for_with_a_bound_and_a_clear_error(tmp_path, a
             api.sync_meetings(wh, [D1], [api.meeting(D1)])
     api.sync_meetings(wh, [D1], [api.meeting(D1)])
     assert len(ids(wh)) == 1
+
+
+def test_whether_the_write_lock_is_held_is_asked_without_touching_it(tmp_path, api):
+    """`locks.held` (what `sql` asks before it stops waiting for the analysts' file) sees a writer's lock
+    and its release, and opens the lock file only for reading: no file is created or changed."""
+    wh = DuckDBStore(tmp_path / "w.duckdb", tmp_path / "pq", app_id=APP)
+    assert not locks.held(wh.lock_path) and not wh.lock_path.exists()
+    api.sync_meetings(wh, [D1], [api.meeting(D1)])  # a write leaves its lock file behind, released
+    before = os.stat(wh.lock_path)
+    assert not locks.held(wh.lock_path)
+    after = os.stat(wh.lock_path)
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, 0)
+    with filelock.FileLock(str(wh.lock_path)):  # another writer
+        assert locks.held(wh.lock_path)
+    assert not locks.held(wh.lock_path)
 
 
 def test_schema_setup_is_idempotent_and_adds_columns_a_newer_version_declares(tmp_path, api):

@@ -194,9 +194,7 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
         source = _8F6A58C.format(scan=_SCAN.format(**names), **names)
         previous.execute(f"CREATE VIEW {table} AS SELECT * EXCLUDE (filename) FROM {source}")
     for con in (native, glob, ffbf680, previous):
-        con.execute("SET TimeZone = 'UTC'")
-        for ddl in view_sql():
-            con.execute(ddl)
+        _with_analyst_views(con)
     analysts = duckdb.connect(str(store.duckdb_path), read_only=True)
     since_base = _since_base(root, store)
     return {
@@ -210,6 +208,15 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
         "glob": glob,
         "native": native,
     }
+
+
+def _with_analyst_views(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """`con` with the analyst views and macro over its `meetings` and `participants`, in UTC as the
+    pipeline's own sessions."""
+    con.execute("SET TimeZone = 'UTC'")
+    for ddl in view_sql():
+        con.execute(ddl)
+    return con
 
 
 def _since_base(root: Path, store: DuckDBStore) -> duckdb.DuckDBPyConnection:
@@ -241,10 +248,7 @@ def _release_0bd6465(analysts_file: Path, parquet_dir: Path) -> duckdb.DuckDBPyC
         scan = _SCAN.format(root=f"{parquet_dir.resolve()}/{snapshots.FOLDER}", table=table, day=spec.day)
         sql = _0BD6465.format(casts=casts, scan=scan, day=spec.day, table=table)
         con.execute(f"CREATE VIEW {table} AS {sql}")
-    con.execute("SET TimeZone = 'UTC'")
-    for ddl in view_sql():
-        con.execute(ddl)
-    return con
+    return _with_analyst_views(con)
 
 
 # The views' scan of the day folders, as DuckDB stores a view's text.
@@ -266,10 +270,7 @@ def _views_without_files(analysts_file: Path) -> duckdb.DuckDBPyConnection:
         sql, found = _VIEW_SCAN.subn(f"none_{table}", sql.replace("_rtk_base.", "rtk._rtk_base."))
         assert found == 1, f"the {table} view no longer has the scan this contender replaces"
         con.execute(sql)
-    con.execute("SET TimeZone = 'UTC'")
-    for ddl in view_sql():
-        con.execute(ddl)
-    return con
+    return _with_analyst_views(con)
 
 
 def _median_ms(con: duckdb.DuckDBPyConnection, text: str, runs: int, via: str) -> float:

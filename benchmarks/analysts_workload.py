@@ -2,17 +2,17 @@
 
 One warehouse is written through the store's own commit and publish path (the exact layout the pipeline
 writes: mirror, snapshots with their compacted base, analysts' file), from rows generated in DuckDB SQL.
-Then, in one process, each query of the set runs against eleven contenders, each warmed once and then timed
+Then, in one process, each query of the set runs against ten contenders, each warmed once and then timed
 `--runs` times:
   rtk.duckdb  the analysts' file (RTK_DUCKDB_PATH), read-only, as an analyst opens it: every day in its
               native base tables, as a write leaves it whenever no session is open
   rtk.duckdb+3d
               the same file over a copy of the folder where the 3 newest days of each table were published
               again since the base (what three writes leave while a session holds the file)
-  rtk.duckdb+3dx24, rtk.duckdb+3dx24, collected
-              the same, each day published 24 times an hour apart (a session held through a day of hourly
-              re-syncs): every version kept, as before 2026-12-07, and what a write now leaves (the
-              versions superseded for longer than snapshots.HELD_GRACE_S removed)
+  rtk.duckdb+3dx24
+              the same, each day published 24 times (a session held through a day of hourly re-syncs of
+              the lookback: no version is removed while a session holds the file, and every query reads
+              them all)
   rtk views, no files
               the analysts' file's own views with their scan of the day folders replaced by an empty
               native table of the same columns: what their shape (the union with the days since, the
@@ -207,7 +207,6 @@ def contenders(root: Path, store: DuckDBStore) -> dict[str, duckdb.DuckDBPyConne
         "rtk.duckdb": analysts,
         "rtk.duckdb+3d": since_base,
         "rtk.duckdb+3dx24": _since_base(root, store, "held-day", HELD_DAY),
-        "rtk.duckdb+3dx24, collected": _since_base(root, store, "held-day-collected", HELD_DAY, collect=True),
         "rtk views, no files": _views_without_files(store.duckdb_path),
         "0bd6465": _release_0bd6465(store.duckdb_path, parquet_dir),
         "0bd6465+3d": _release_0bd6465(root / "since-base" / "rtk.duckdb", root / "since-base" / "parquet"),
@@ -228,30 +227,22 @@ def _with_analyst_views(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnec
 
 
 def _since_base(
-    root: Path, store: DuckDBStore, folder: str = "since-base", versions: int = 1, collect: bool = False
+    root: Path, store: DuckDBStore, folder: str = "since-base", versions: int = 1
 ) -> duckdb.DuckDBPyConnection:
     """The analysts' file over a copy of the folder in which the newest days of each table are published
-    again since the base, `versions` times each, an hour apart: the day versions re-syncs of unchanged days
-    leave (hard links, as the store's own publish makes), read through `rtk_parquet_dir` as the README says
-    for a copy. `collect`: then the versions a write removes while a session holds the file (the store's
-    own `remove_superseded`, those superseded for longer than the grace)."""
+    again since the base, `versions` times each: the day versions re-syncs of unchanged days leave while
+    a session holds the file (hard links, as the store's own publish makes), read through
+    `rtk_parquet_dir` as the README says for a copy."""
     copy = root / folder
     shutil.copytree(store.parquet_dir, copy / "parquet", copy_function=os.link)
     shutil.copy(store.duckdb_path, copy / "rtk.duckdb")
-    now = time.time()
-    place = shutil.copyfile if versions > 1 else os.link  # hard links would share one mtime
     for table in ("meetings", "participants"):
         days = sorted((copy / "parquet" / table).glob("*=2*"))[-SINCE_BASE:]
         for day in days:
             target = copy / "parquet" / snapshots.FOLDER / table / day.name
             target.mkdir(parents=True)
             for number in range(1, versions + 1):
-                version = target / f"v-{number:012d}.parquet"
-                place(day / "data.parquet", version)
-                became_newest = now - 3600 * (versions - number)
-                os.utime(version, (became_newest, became_newest))
-    if collect:
-        snapshots.remove_superseded(copy / "parquet", before=now - snapshots.HELD_GRACE_S)
+                os.link(day / "data.parquet", target / f"v-{number:012d}.parquet")
     con = duckdb.connect(str(copy / "rtk.duckdb"), read_only=True)
     con.execute(f"SET VARIABLE {PARQUET_DIR_VARIABLE} = '{(copy / 'parquet').resolve()}'")
     return con

@@ -6,10 +6,8 @@ missing from an answer would too. It never errors and never does."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -163,60 +161,3 @@ def test_new_days_and_their_first_resync_are_never_seen_half_or_twice(tmp_path, 
     versions = sorted((wh.parquet_dir / ".snapshots" / "meetings").glob("*=2026-*/v-*.parquet"))
     if session == "per-query":  # the older versions went while no session held the file
         assert len(versions) < 2 * len(days)
-
-
-HOLDER = """
-import json, sys, time, duckdb
-from pathlib import Path
-con = duckdb.connect(sys.argv[1], read_only=True)
-print("open", flush=True)
-while not Path(sys.argv[2]).exists():
-    time.sleep(0.05)
-rows = con.execute("SELECT created_day, count(*), min(title), max(title) FROM meetings GROUP BY 1 ORDER BY 1")
-print(json.dumps([[str(day), n, low, high] for day, n, low, high in rows.fetchall()]), flush=True)
-"""
-
-
-def _versions(wh: DuckDBStore) -> dict[str, list[str]]:
-    """Snapshot folder (relative) -> its version names."""
-    root = wh.parquet_dir / ".snapshots"
-    found: dict[str, list[str]] = {}
-    for version in sorted(root.rglob("v-*.parquet")):
-        found.setdefault(str(version.parent.relative_to(root)), []).append(version.name)
-    return found
-
-
-def test_a_held_session_keeps_recent_superseded_versions_and_loses_old_ones(tmp_path):
-    """While a session holds the analysts' file, a write removes the versions superseded longer ago than
-    the grace (a day of hourly re-syncs would otherwise leave ~24 per day for every query to scan) and keeps
-    the recent ones (a query may still open them); the session's next query sees the newest rows."""
-    wh = open_duckdb_store(tmp_path, app_id=APP)
-    _resync(wh, 0)  # no session yet: folded into the base, no day versions left
-    stop = tmp_path / "stop"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(wh.duckdb_path), str(stop)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "open"
-        for version in (1, 2, 3):
-            _resync(wh, version)
-        held = _versions(wh)
-        day_folders = [f"meetings/created_day={day}" for day in DAYS]
-        for folder in day_folders:  # all within the grace: nothing removed
-            assert held[folder] == [f"v-{n:012d}.parquet" for n in (1, 2, 3)]
-        assert len(held["sync_runs"]) >= 3
-        an_hour_ago = time.time() - 3600  # each version became the newest an hour ago
-        for version in (tmp_path / "parquet" / ".snapshots").rglob("v-*.parquet"):
-            os.utime(version, (an_hour_ago, an_hour_ago))
-        _resync(wh, 4)
-        after = _versions(wh)
-        for folder in day_folders:  # the one superseded just now stays beside the newest
-            assert after[folder] == [f"v-{n:012d}.parquet" for n in (3, 4)]
-        assert len(after["sync_runs"]) == 2
-        stop.touch()
-        answer = json.loads(holder.communicate(timeout=60)[0])
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-    assert answer == [[str(day), rows_of(4), "v4", "v4"] for day in DAYS]

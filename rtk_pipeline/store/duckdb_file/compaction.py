@@ -17,7 +17,6 @@ whole, in the transaction that writes the definitions.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -163,8 +162,7 @@ def _hold(analysts_file: Path) -> duckdb.DuckDBPyConnection | None:
 
 def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Path) -> bool:
     """Fold the days published since the base into it and remove superseded versions, if no session
-    holds the analysts' file; otherwise leave the fold to a later write and remove only the versions
-    superseded for `snapshots.HELD_GRACE_S`. True when it changed the file.
+    holds the analysts' file; otherwise leave both to a later write. True when it changed the file.
     Never fails the write it follows: its rows are committed and published, and the views are right
     without a fold, only slower (a warning says why)."""
     folders = due(parquet_dir)
@@ -172,8 +170,7 @@ def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Pa
         return False
     try:
         analysts = _hold(analysts_file)
-        if analysts is None:  # a session's queries may still open what it superseded a moment ago
-            snapshots.remove_superseded(parquet_dir, before=time.time() - snapshots.HELD_GRACE_S)
+        if analysts is None:
             return False
         try:
             if folders:

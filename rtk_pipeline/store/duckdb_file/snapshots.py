@@ -9,19 +9,14 @@ version of a mirror file is also hard-linked (no copy) under a name used once:
     <parquet_dir>/.snapshots/<table>/v-000000000007.parquet                           (a small table)
     <parquet_dir>/.snapshots/.base/<table>.folded   (when the table's days were last folded, compaction.py)
 
-A view reads the newest version of each folder. Older versions are removed whenever no session holds the
-analysts' file (no query can be between its listing and its reads), and while one does, once they have been
-superseded for `HELD_GRACE_S`: only a query that listed the folder before the newer version came and opens
-the file that long after could miss it, and it fails with DuckDB's missing-file error, never a wrong answer.
-Without that, a session held through a day of hourly re-syncs scanned ~24 versions of each re-synced day
-(small queries up to 37x native at a million meetings, RESULTS.md). Each day table also has an
+A view reads the newest version of each folder; older versions are removed only while no session holds
+the analysts' file, so no query can be between its listing and its reads. Each day table also has an
 empty version under `<day column>=__HIVE_DEFAULT_PARTITION__` (Hive's NULL partition): a glob that matches
 nothing is an error in DuckDB, a folder of only empty days is not.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import uuid
@@ -40,9 +35,6 @@ FOLDER = ".snapshots"
 EMPTY_DAY_MARKER = "id"
 EMPTY_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _VERSION = re.compile(r"^v-(\d{12})\.parquet$")
-# How long a superseded version stays while a session holds the analysts' file: longer than any query
-# that could still open it (see above); an hourly schedule then keeps two versions of a re-synced day.
-HELD_GRACE_S = 30 * 60
 
 
 def versions_dir(parquet_dir: Path, final: Path) -> Path:
@@ -79,9 +71,7 @@ def _add_version(source: Path, folder: Path) -> None:
     existing = _versions(folder)
     latest = _VERSION.match(existing[-1].name) if existing else None
     number = int(latest.group(1)) + 1 if latest else 1
-    version = folder / f"v-{number:012d}.parquet"
-    os.link(source, version)
-    os.utime(version)  # its mtime: when it became the newest (superseded() reads it)
+    os.link(source, folder / f"v-{number:012d}.parquet")
     fsync(folder)
 
 
@@ -155,24 +145,14 @@ def adopt(parquet_dir: Path, mirror_files: Iterable[Path]) -> None:
         _add_version(final, versions_dir(parquet_dir, final))
 
 
-def superseded(parquet_dir: Path, before: float | None = None) -> list[Path]:
-    """Every version but each folder's newest; with `before` (a `time.time()`), only those whose successor
-    became the newest before it."""
+def superseded(parquet_dir: Path) -> list[Path]:
     root = parquet_dir / FOLDER
-    if not root.is_dir():
-        return []
-    return [
-        old
-        for folder in root.glob("**/")
-        for old, newer in itertools.pairwise(_versions(folder))
-        if before is None or newer.stat().st_mtime < before
-    ]
+    return [old for folder in root.glob("**/") for old in _versions(folder)[:-1]] if root.is_dir() else []
 
 
-def remove_superseded(parquet_dir: Path, before: float | None = None) -> int:
-    """Remove every version but the newest (`before`: superseded before that time, see `superseded`):
-    without `before` only while holding the analysts' file read-write."""
-    stale = superseded(parquet_dir, before)
+def remove_superseded(parquet_dir: Path) -> int:
+    """Remove every version but the newest; only while holding the analysts' file read-write."""
+    stale = superseded(parquet_dir)
     for old in stale:
         old.unlink(missing_ok=True)
     return len(stale)

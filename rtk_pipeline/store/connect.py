@@ -31,6 +31,12 @@ def held_elsewhere(exc: BaseException) -> bool:
     return "lock" in str(exc) or "different configuration" in str(exc)
 
 
+def holder(exc: BaseException) -> str:
+    """The " (PID n)" that DuckDB's lock error names as the file's holder, else an empty string."""
+    found = _HOLDER_PID.search(str(exc))
+    return f" (PID {found.group(1)})" if found else ""
+
+
 def connect_duckdb(
     path: Path,
     *,
@@ -63,10 +69,9 @@ def connect_duckdb(
             now = time.monotonic()
             idle_since = None if writer_busy is None or writer_busy() else (idle_since or now)
             if idle_since is not None and now - idle_since >= HELD_GRACE:
-                holder = _HOLDER_PID.search(message)
                 raise WarehouseBusyError(
-                    f"DuckDB file {path} is open read-write in another process"
-                    f"{f' (PID {holder.group(1)})' if holder else ''} that is not a pipeline write (a "
+                    f"DuckDB file {path} is open read-write in another process{holder(exc)} that is not "
+                    "a pipeline write (a "
                     "session opened without read_only?): close that session or reopen it read-only "
                     "(duckdb -readonly, or read_only=True), then retry"
                 ) from None

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from rtk_pipeline.schemas import TABLES, TableSpec
-from rtk_pipeline.store.connect import held_elsewhere, table_columns
+from rtk_pipeline.store.connect import held_elsewhere, holder, table_columns
 from rtk_pipeline.store.duckdb_file import snapshots
 from rtk_pipeline.store.sqltext import q
 from rtk_pipeline.store.stage import FLUSH_ROWS
@@ -41,6 +41,10 @@ COMPACT_AFTER_DAYS = 1
 # the two pools add up to the write's peak. At a million meetings 16 MB instead of the writer's 64 MB
 # measured 219 vs 241 MB peak RSS for a fold of three days, 1.1 vs 0.9 s (RESULTS.md).
 MEMORY_LIMIT = "16MB"
+# Day versions waiting for a fold before a write warns that a held session keeps them: a day re-synced 24
+# times made its small queries 25-67x native at a million meetings (RESULTS.md, "A session held through a
+# day of hourly re-syncs"); a daily schedule reaches it after about a week, an hourly one within hours.
+WARN_WAITING_VERSIONS = 24
 
 
 def base_table(table: str) -> str:
@@ -150,28 +154,49 @@ def open_writable(analysts_file: Path) -> duckdb.DuckDBPyConnection:
     return analysts
 
 
-def _hold(analysts_file: Path) -> duckdb.DuckDBPyConnection | None:
-    """`open_writable`, or None while a session has the file."""
+class _Held(Exception):
+    """A session holds the analysts' file: the work waits for a later write that finds it closed."""
+
+
+def _hold(analysts_file: Path) -> duckdb.DuckDBPyConnection:
+    """`open_writable`, or `_Held` (naming the holder) while a session has the file."""
     try:
         return open_writable(analysts_file)
     except (duckdb.IOException, duckdb.ConnectionException) as exc:
         if held_elsewhere(exc):
-            return None  # a session is open: the work waits for a later write that finds it closed
+            raise _Held(holder(exc)) from None
         raise
+
+
+def _say_waiting(parquet_dir: Path, analysts_file: Path, who: str) -> None:
+    """Warn when the day versions a held session keeps from the base are enough to slow its queries: it
+    reads every one of them on each query, and nothing else tells the person who holds it."""
+    waiting = sum(
+        sum(1 for version in folder.iterdir() if snapshots.is_version(version))
+        for spec in _day_tables()
+        for folder in _day_folders(parquet_dir, spec.name)
+    )
+    if waiting >= WARN_WAITING_VERSIONS:
+        log.warning(
+            "%d day versions wait to be folded into %s, which a session holds%s: each of its queries reads "
+            "them all (slower, not wrong); reopen that session and the next write folds them",
+            waiting,
+            analysts_file,
+            who,
+        )
 
 
 def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Path) -> bool:
     """Fold the days published since the base into it and remove superseded versions, if no session
-    holds the analysts' file; otherwise leave both to a later write. True when it changed the file.
-    Never fails the write it follows: its rows are committed and published, and the views are right
-    without a fold, only slower (a warning says why)."""
+    holds the analysts' file; otherwise leave both to a later write (and warn when the held session reads
+    many versions for it, `WARN_WAITING_VERSIONS`). True when it changed the file. Never fails the write
+    it follows: its rows are committed and published, and the views are right without a fold, only slower
+    (a warning says why)."""
     folders = due(parquet_dir)
     if not analysts_file.exists() or not (folders or snapshots.superseded(parquet_dir)):
         return False
     try:
         analysts = _hold(analysts_file)
-        if analysts is None:
-            return False
         try:
             if folders:
                 _fold(con, analysts, folders)
@@ -179,6 +204,9 @@ def collect(con: duckdb.DuckDBPyConnection, parquet_dir: Path, analysts_file: Pa
             snapshots.remove_superseded(parquet_dir)
         finally:
             analysts.close()
+    except _Held as held:
+        _say_waiting(parquet_dir, analysts_file, str(held))
+        return False
     except (duckdb.Error, OSError) as exc:
         log.warning(
             "folding %s into the analysts' file failed, so its views keep reading those days one file "

@@ -41,9 +41,10 @@ COMPACT_AFTER_DAYS = 1
 # the two pools add up to the write's peak. At a million meetings 16 MB instead of the writer's 64 MB
 # measured 219 vs 241 MB peak RSS for a fold of three days, 1.1 vs 0.9 s (RESULTS.md).
 MEMORY_LIMIT = "16MB"
-# Day versions waiting for a fold before a write warns that a held session keeps them: a day re-synced 24
-# times made its small queries 25-67x native at a million meetings (RESULTS.md, "A session held through a
-# day of hourly re-syncs"); a daily schedule reaches it after about a week, an hourly one within hours.
+# Day versions waiting for a fold before a write warns that a held session keeps them. At a million meetings
+# 6 (three days of two tables) already doubled the small queries' time after a fold, 144 (those days re-synced
+# hourly for a day) made them 25-67x native (RESULTS.md, "A session held through a day of hourly re-syncs").
+# A run re-syncs four days of two tables: three daily runs, or three hourly ones, reach it.
 WARN_WAITING_VERSIONS = 24
 
 

@@ -71,9 +71,8 @@ def connect_duckdb(
             if idle_since is not None and now - idle_since >= HELD_GRACE:
                 raise WarehouseBusyError(
                     f"DuckDB file {path} is open read-write in another process{holder(exc)} that is not "
-                    "a pipeline write (a "
-                    "session opened without read_only?): close that session or reopen it read-only "
-                    "(duckdb -readonly, or read_only=True), then retry"
+                    "a pipeline write (a session opened without read_only?): close that session or reopen "
+                    "it read-only (duckdb -readonly, or read_only=True), then retry"
                 ) from None
             if now >= deadline:
                 raise WarehouseBusyError(

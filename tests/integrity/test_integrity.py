@@ -178,47 +178,29 @@ def test_delta_repair_says_what_it_found(tmp_path, emulator):
     assert "the Delta log is the state" in done.stdout and "meetings: version" in done.stdout
 
 
-# Holds the analysts' file read-write, as `duckdb data/rtk.duckdb` does; with "lock", also the pipeline's
-# write lock, as a pipeline write does while it folds days into the file, for 4 s.
-_HOLDER = """
+# A pipeline write folding days into the analysts' file: its write lock, then the file read-write, for 4 s.
+_WRITE = """
 import sys, time, duckdb, filelock
-path, mode = sys.argv[1], sys.argv[2]
-lock = filelock.FileLock(path + ".lock")
-if mode == "lock":
-    lock.acquire()
-con = duckdb.connect(path)
-print("holding", flush=True)
-time.sleep(4 if mode == "lock" else 600)
-con.close()
-if mode == "lock":
-    lock.release()
+path = sys.argv[1]
+with filelock.FileLock(path + ".lock"):
+    con = duckdb.connect(path)
+    print("holding", flush=True)
+    time.sleep(4)
+    con.close()
 """
 
 
-def _hold(env: dict[str, str], mode: str) -> subprocess.Popen:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, env["RTK_DUCKDB_PATH"], mode],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-    return holder
-
-
-def test_sql_beside_a_read_write_session_says_so_at_once(synced):
+def test_sql_beside_a_read_write_session_says_so_at_once(synced, analyst_session):
     """An analyst's read-write session may last all day: `sql` says in one line who holds the file and
     what to do, within seconds instead of waiting out its 30 s, and nothing is lost."""
     before = _counts(synced)
-    holder = _hold(synced, "session")
-    try:
-        started = time.monotonic()
-        line = _one_line_failure(run_cli(["sql", "SELECT count(*) FROM meetings"], synced))
-        took = time.monotonic() - started
-    finally:
-        stop_group(holder)
+    session = analyst_session(Path(synced["RTK_DUCKDB_PATH"]), "rw")  # as `duckdb data/rtk.duckdb` does
+    started = time.monotonic()
+    line = _one_line_failure(run_cli(["sql", "SELECT count(*) FROM meetings"], synced))
+    took = time.monotonic() - started
+    session.close()
     assert synced["RTK_DUCKDB_PATH"] in line and "read-write in another process" in line
-    assert f"(PID {holder.pid})" in line and "read-only" in line and took < 15, (took, line)
+    assert f"(PID {session.proc.pid})" in line and "read-only" in line and took < 15, (took, line)
     assert _counts(synced) == before
 
 
@@ -226,8 +208,14 @@ def test_sql_waits_for_a_pipeline_write_holding_the_file(synced):
     """The pipeline opens the analysts' file only under its write lock, briefly: a reader then waits, past
     the grace it gives a session, and answers when the write is done."""
     before = _counts(synced)
-    holder = _hold(synced, "lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _WRITE, synced["RTK_DUCKDB_PATH"]],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         assert _counts(synced) == before  # waited ~4 s for the holder, then answered
         assert holder.poll() is not None, "the holder was still there: the answer proves nothing"
     finally:

@@ -165,41 +165,26 @@ def test_new_days_and_their_first_resync_are_never_seen_half_or_twice(tmp_path, 
         assert len(versions) < 2 * len(days)
 
 
-HOLDER = """
-import sys, time, duckdb
-from pathlib import Path
-con = duckdb.connect(sys.argv[1], read_only=True)
-print("open", flush=True)
-while not Path(sys.argv[2]).exists():
-    time.sleep(0.05)
-"""
-
-
-def test_a_write_says_when_a_held_session_keeps_many_day_versions_from_the_base(tmp_path, caplog):
+def test_a_write_says_when_a_held_session_keeps_many_day_versions_from_the_base(
+    tmp_path, caplog, analyst_session
+):
     """A session held through re-syncs reads every day version published since it opened, on each query
     (nothing may be folded or removed meanwhile): below the threshold the writes are silent, from it on
     each says how many versions wait and which process holds the file."""
     wh = open_duckdb_store(tmp_path, app_id=APP)
     _resync(wh, 0)  # no session yet: folded into the base
-    stop = tmp_path / "stop"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(wh.duckdb_path), str(stop)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "open"
-        re_syncs = -(-compaction.WARN_WAITING_VERSIONS // len(DAYS))  # the versions reach the threshold
-        with caplog.at_level(logging.WARNING):
-            for version in range(1, re_syncs):
-                _resync(wh, version)
-            assert "wait to be folded" not in caplog.text
-            _resync(wh, re_syncs)
-    finally:
-        stop.touch()
-        holder.wait(timeout=30)
+    session = analyst_session(wh.duckdb_path, "ro")
+    re_syncs = -(-compaction.WARN_WAITING_VERSIONS // len(DAYS))  # the versions reach the threshold
+    with caplog.at_level(logging.WARNING):
+        for version in range(1, re_syncs):
+            _resync(wh, version)
+        assert "wait to be folded" not in caplog.text
+        _resync(wh, re_syncs)
+    session.close()
     waiting = len(DAYS) * re_syncs
     assert (
         f"{waiting} day versions wait to be folded into {wh.duckdb_path}, which a session holds "
-        f"(PID {holder.pid}): each of its queries reads them all" in caplog.text
+        f"(PID {session.proc.pid}): each of its queries reads them all" in caplog.text
     )
     _resync(wh, re_syncs + 1)  # the session closed: this write folds every day and removes the versions
     assert not list((wh.parquet_dir / ".snapshots" / "meetings").glob("*=2026-*/v-*.parquet"))

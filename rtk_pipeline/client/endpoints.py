@@ -1,10 +1,11 @@
 """`RealtimeKitClient`: the 11 RealtimeKit meeting endpoints of one account and app, and full listings.
 
-One client wraps keep-alive `httpx.Client`s (one per request in flight, see `connections`) and is safe
+One client wraps keep-alive httpx transports (one per request in flight, see `connections`) and is safe
 to share between threads (the sync engine fetches participants of many meetings at once). Every request
 passes a per-client cap on requests in flight, then the rate limiter its token shares with every process,
 then the retry policy (see `sender.Sender`).
-The API token lives only in the httpx client's headers: no repr, log line or exception carries it.
+The API token lives only in the headers its requests are built with: no repr, log line or exception
+carries it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 
 from rtk_pipeline import __version__
-from rtk_pipeline.client.connections import HTTPClients
+from rtk_pipeline.client.connections import Connections
 from rtk_pipeline.client.paging import Page, PageWalk, PagingHint
 from rtk_pipeline.client.paths import AppPaths, meeting_filters, page_params
 from rtk_pipeline.client.sender import Sender
@@ -100,7 +101,7 @@ class RealtimeKitClient:
         self._paging_hints: dict[str, PagingHint] = {}
         if not isinstance(timeout, httpx.Timeout):
             timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
-        http = HTTPClients(
+        http = Connections(
             headers={
                 "Authorization": f"Bearer {api_token}",
                 "Accept": "application/json",

@@ -17,7 +17,7 @@ import httpx
 import tenacity
 from tenacity.stop import stop_base
 
-from rtk_pipeline.client.connections import HTTPClients
+from rtk_pipeline.client.connections import Connections
 from rtk_pipeline.client.paths import AppPaths
 from rtk_pipeline.client.responses import Call, Retry, envelope, failure
 from rtk_pipeline.client.stats import ClientStats
@@ -44,7 +44,7 @@ class Sender:
 
     def __init__(
         self,
-        http: HTTPClients,
+        http: Connections,
         *,
         base_url: str,
         app: AppPaths,
@@ -108,13 +108,14 @@ class Sender:
         self._http.close()
 
     def _attempt(self, call: Call) -> dict:
-        # The Client is taken before the limiter's token: a request must leave right after its token,
-        # or tokens taken while a new Client is built would arrive together with the next window's.
-        with self._in_flight, self._http.one() as http:
+        request = self._http.request(call.method, call.url, call.body)
+        # The transport is taken before the limiter's token: a request must leave right after its token,
+        # or tokens taken while a new transport is built would arrive together with the next window's.
+        with self._in_flight, self._http.one() as transport:
             waited = self.rate_limiter.acquire()
             started = time.perf_counter()
             try:
-                response = http.request(call.method, call.url, json=call.body)
+                response, content = self._http.send(transport, request)
             except httpx.RequestError as exc:
                 self._stats.count_request(0, waited, False)
                 self._log(call, "failed", started, f"{type(exc).__name__}")
@@ -130,7 +131,6 @@ class Sender:
                     error.__cause__ = exc  # kept in the chain if this turns out to be the last attempt
                     raise Retry(error) from exc
                 raise error from exc
-        content = response.content
         status = response.status_code
         self._stats.count_request(len(content), waited, status == 429)
         self._log(call, status, started, f"{len(content)} B")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from rtk_pipeline import __version__
 from tests.client.test_mocked_failures import CREATED, TOKEN, client_for
 
 
-def recorded() -> tuple[list[httpx.Request], object]:
+def recorded() -> tuple[list[httpx.Request], Callable[[httpx.Request], httpx.Response]]:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:

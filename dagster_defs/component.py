@@ -109,7 +109,11 @@ class RealtimeKitComponent(dg.Component, Attributes):
         "rate_limit_period_s"
     ].default
     participant_workers: Annotated[
-        int, doc(f"Meetings whose participants are listed at once. Default: {DEFAULT_WORKERS}.")
+        int,
+        doc(
+            f"Most meetings whose participants are listed at once (fewer while more list no faster). "
+            f"Default: {DEFAULT_WORKERS}."
+        ),
     ] = DEFAULT_WORKERS
     key_prefix: Annotated[list[str], doc("Asset-key prefix of every asset.")] = ["realtimekit"]
     group_name: Annotated[str, doc("Asset group of every asset.")] = "realtimekit"

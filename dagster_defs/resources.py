@@ -61,7 +61,8 @@ class RealtimeKitResource(ConfigurableResource):
     )
     timeout_s: float = Field(default=env_settings.DEFAULT_TIMEOUT_S, description="HTTP timeout per request.")
     participant_workers: int = Field(
-        default=env_settings.DEFAULT_WORKERS, description="Meetings whose participants are listed at once."
+        default=env_settings.DEFAULT_WORKERS,
+        description="Most meetings whose participants are listed at once (fewer while more list no faster).",
     )
 
     def settings(self) -> ApiSettings:

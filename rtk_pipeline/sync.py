@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
 
 from rtk_pipeline.client import Page, RealtimeKitClient, StatsSnapshot
 from rtk_pipeline.errors import ConfigError, NotFoundError, PagingError, RTKError
+from rtk_pipeline.fanout import fan_out
 from rtk_pipeline.normalize import (
     REJECTED_SCHEMA,
     normalize_meetings,
@@ -189,9 +187,7 @@ def sync_participants(
             if progress:
                 progress("participants", out.batch.num_rows)
 
-        # Up to 8 meetings a task, fewer for a small window, so every worker still gets work.
-        chunk = max(1, min(8, len(meetings) // (4 * workers)))
-        for (meeting_id, day), outcome in bounded_map(fetch, meetings, workers, chunk):
+        for (meeting_id, day), outcome in fan_out(fetch, meetings, workers):
             if outcome is None:
                 result.missing_meetings.append(meeting_id)
                 continue
@@ -361,35 +357,6 @@ def _unique(pages: list[Page]) -> list:
                 seen.add(key)
                 out.append(record)
     return out
-
-
-def bounded_map(fn, items: Iterable, workers: int, chunk: int) -> Iterator[tuple]:
-    """Like executor.map, but in completion order, `chunk` items per task and at most 4 * workers tasks
-    pending, so a million items stay lean. A participant listing is usually one request: handing each to
-    a thread on its own cost more CPU in futures and wake-ups than the request itself (py-spy, W1)."""
-    done: queue.SimpleQueue = queue.SimpleQueue()
-
-    def run(batch: list) -> list[tuple]:
-        return [(item, fn(item)) for item in batch]
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rtk-sync") as pool:
-        pending = 0
-        source = iter(items)
-        batches = iter(lambda: list(islice(source, chunk)), [])
-
-        def submit(batch: list) -> None:
-            nonlocal pending
-            pool.submit(run, batch).add_done_callback(done.put)
-            pending += 1
-
-        for batch in islice(batches, 4 * workers):
-            submit(batch)
-        while pending:
-            future = done.get()
-            pending -= 1
-            yield from future.result()
-            for batch in islice(batches, 1):
-                submit(batch)
 
 
 def check_same_app(client: RealtimeKitClient, store: SyncStore | DeactivationLog | RefreshStore) -> None:

@@ -92,7 +92,10 @@ def build_parser(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentPa
     backfill.add_argument("--end", type=_day, required=True, metavar="YYYY-MM-DD")
     backfill.add_argument("--no-participants", action="store_true", help="meetings only")
     backfill.add_argument(
-        "--workers", type=positive_int, default=DEFAULT_WORKERS, help="concurrent participant listings"
+        "--workers",
+        type=positive_int,
+        default=DEFAULT_WORKERS,
+        help="most participant listings at once (fewer while more list no faster)",
     )
     backfill.add_argument(
         "--days-per-run",

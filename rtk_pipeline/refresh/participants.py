@@ -10,11 +10,12 @@ from datetime import date, datetime
 
 from rtk_pipeline.client import RealtimeKitClient
 from rtk_pipeline.errors import RTKError
+from rtk_pipeline.fanout import fan_out
 from rtk_pipeline.normalize import normalize_participant_listings
 from rtk_pipeline.refresh.budget import BudgetSpent, RequestCap
 from rtk_pipeline.refresh.cost import MeetingState, due, pages
 from rtk_pipeline.store import RefreshStore
-from rtk_pipeline.sync import MAX_PASSES, PARTICIPANT_BATCH_ROWS, bounded_map, participant_fetcher
+from rtk_pipeline.sync import MAX_PASSES, PARTICIPANT_BATCH_ROWS, participant_fetcher
 from rtk_pipeline.utc import now_utc
 
 log = logging.getLogger("rtk_pipeline.refresh")
@@ -100,9 +101,8 @@ def refresh_participants(
         except BudgetSpent:
             return _SKIPPED
 
-    chunk = max(1, min(8, len(chosen) // (4 * workers)))
     try:
-        for (meeting_id, day), result in bounded_map(listing, chosen, workers, chunk):
+        for (meeting_id, day), result in fan_out(listing, chosen, workers):
             if result is _SKIPPED:
                 continue
             if result is None:

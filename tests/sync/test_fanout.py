@@ -1,0 +1,158 @@
+"""Participant listings on threads: every item once, at most `workers` at once, the limit following what pays.
+
+The limit's policy is tested on simulated servers (a slow one, where threads pay; one that answers faster
+than the client parses, where they do not; a request budget), then against the emulator: a server with
+latency keeps the listings concurrent, and the rows equal the ground truth whatever the limit did.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
+from rtk_pipeline.fanout import Concurrency, Gate, fan_out
+from rtk_pipeline.sync import sync_meetings, sync_participants
+from tests.support.emulator import END, client_for
+from tests.support.truth import stored_participants, truth_participants
+
+CHUNK = 8
+
+
+def simulate(
+    ceiling: int, seconds_per_item: Callable[[int], float], cpus: Callable[[int], float], tasks: int = 3000
+) -> list[int]:
+    """Feed `Concurrency` the completions of a server where an item takes `seconds_per_item(L)` of one
+    thread's time with L at once, and the process keeps `cpus(L)` CPUs busy; the limit of each task."""
+    concurrency = Concurrency(ceiling)
+    now = cpu = 0.0
+    levels = []
+    for i in range(tasks):
+        level = concurrency.limit
+        gap = CHUNK * seconds_per_item(level) / level * (1.1 if i % 3 == 0 else 0.95)  # some jitter
+        now, cpu = now + gap, cpu + gap * cpus(level)
+        concurrency.record(CHUNK, now, cpu)
+        levels.append(level)
+    return levels
+
+
+def share(levels: list[int], level: int) -> float:
+    return Counter(levels)[level] / len(levels)
+
+
+def test_a_slow_server_keeps_every_thread():
+    """100 ms a listing (the real API): halving the threads halves the throughput, so the limit stays."""
+    levels = simulate(8, lambda n: 0.1, lambda n: 0.005 * n)
+    assert levels[0] == 8 and share(levels, 8) > 0.95
+
+
+def test_a_server_faster_than_the_client_gets_one_thread():
+    """The loopback emulator: threads only take turns at the GIL (the process is one CPU busy), so the
+    throughput is the same with one, and one is kept."""
+    levels = simulate(8, lambda n: 0.0007 * n, lambda n: 1.0)
+    assert share(levels[len(levels) // 10 :], 1) > 0.95
+
+
+def test_a_request_budget_gets_the_threads_that_reach_it():
+    """40 requests a second, 100 ms a request: 4 at once reach the budget, 2 do not, 8 gain nothing."""
+    levels = simulate(8, lambda n: max(0.1, n / 40), lambda n: 0.02)
+    assert share(levels[len(levels) // 10 :], 4) > 0.9
+
+
+def test_one_thread_when_the_limit_is_one():
+    assert set(simulate(1, lambda n: 0.1, lambda n: 0.1, tasks=200)) == {1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ceiling=st.integers(1, 32),
+    steps=st.lists(st.tuples(st.integers(1, 16), st.floats(0, 5), st.floats(0, 4)), min_size=1, max_size=300),
+)
+def test_the_limit_stays_between_one_and_the_ceiling(ceiling, steps):
+    """Whatever the completions look like (bursts, stalls, idle CPU, a busy machine)."""
+    concurrency = Concurrency(ceiling)
+    now = cpu = 0.0
+    for items, gap, cpus in steps:
+        now, cpu = now + gap, cpu + gap * cpus
+        new = concurrency.record(items, now, cpu)
+        assert 1 <= concurrency.limit <= ceiling
+        assert new is None or new == concurrency.limit
+
+
+def test_a_gate_lets_through_no_more_than_its_limit():
+    gate, inside, most, lock = Gate(3), [0], [0], threading.Lock()
+
+    def visit() -> None:
+        gate.enter()
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.01)
+        with lock:
+            inside[0] -= 1
+        gate.leave()
+
+    threads = [threading.Thread(target=visit) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 3
+    gate.resize(1)
+    most[0] = 0
+    threads = [threading.Thread(target=visit) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1 and gate.generation == 1
+
+
+@pytest.mark.parametrize("n, workers", [(0, 4), (1, 8), (7, 3), (500, 8), (1000, 1)])
+def test_every_item_once_with_its_result(n, workers):
+    got = list(fan_out(lambda x: x * x, list(range(n)), workers))
+    assert sorted(got) == [(i, i * i) for i in range(n)]
+
+
+def test_no_more_than_workers_at_once_and_a_failure_ends_it():
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def work(x: int) -> int:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.002)
+        with lock:
+            inside[0] -= 1
+        if x == 150:
+            raise ValueError("listing 150 failed")
+        return x
+
+    with pytest.raises(ValueError, match="listing 150 failed"):
+        list(fan_out(work, list(range(400)), 5))
+    assert 1 <= most[0] <= 5
+
+
+def test_a_slow_server_is_listed_concurrently_and_completely(warehouse):
+    """20 ms a request, ~1,000 listings: they overlap (nearly as many at once as the workers, through every
+    trial of fewer), and the participants stored equal what the emulator holds."""
+    latency = 0.02
+    config = EmulatorConfig(meetings=1000, days=3, seed=5, end=END, participants_mean=2.0)
+    first, last = date(2026, 10, 29), date(2026, 10, 31)
+    with Emulator(config, Faults(latency_s=latency)) as emu, client_for(emu) as client:
+        sync_meetings(client, warehouse, first, last)
+        emu.clear_requests()
+        result = sync_participants(client, warehouse, first, last, workers=8)
+        listings = [r.timestamp for r in emu.requests if r.endpoint == "list_participants"]
+        truth = truth_participants(emu, {m["id"]: m for m in emu.meetings()})
+    assert set(stored_participants(warehouse)) == set(truth) and result.rows == len(truth)
+    span = max(listings) + latency - min(listings)
+    at_once = len(listings) * latency / span  # each listing in flight for the latency, on average
+    assert at_once > 4, f"{len(listings)} listings in {span:.2f} s: {at_once:.1f} at once of 8"

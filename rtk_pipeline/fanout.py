@@ -4,9 +4,10 @@ Threads pay when the server is slow (the real API: each listing waits ~0.1 s on 
 once list nearly eight times as fast). They cost when it answers faster than the client parses (a local
 emulator, a proxy's cache): eight threads then fight over the GIL for the same throughput, and W1 spent
 0.76x the CPU with one (benchmarks/RESULTS.md). So a `Gate` lets `limit` tasks run at once, and
-`Concurrency` moves the limit between 1 and `workers` by measuring: it halves the limit while halving costs
-no throughput, doubles it while doubling buys some, and tries again from time to time, since the server,
-the budget and the machine change during a run.
+`Concurrency` moves the limit between 1 and `workers` by measuring: while the process keeps a CPU busy it
+halves the limit as long as halving costs no throughput; while the CPU has room it doubles it as long as
+doubling buys some; and it tries again from time to time, since the server, the budget and the machine
+change during a run. A slow server leaves the CPU idle, so its listings are never tried with fewer threads.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ KEEP = 0.8
 GAIN = 1.3
 # Below this many CPUs busy (the process's CPU time over wall time), more threads may still pay.
 ROOM = 0.5
-# Windows to wait before trying another level, doubled after each try that did not pay (up to MAX_HOLD).
-HOLD = 8
-MAX_HOLD = 128
+# Windows to wait before trying another level, four times more after each try that did not pay (up to
+# MAX_HOLD): on a slow server each try of fewer threads costs ~1 s of half the throughput.
+HOLD = 16
+MAX_HOLD = 256
 
 
 @dataclass
@@ -44,8 +46,9 @@ class Concurrency:
 
     A level's throughput is the items its tasks completed over at least `WINDOW_S` of wall time and
     `MIN_TASKS` (or `limit`) tasks, counted from the first completion of a task that started under it.
-    A level is only tried higher while the process used less than `ROOM` of a CPU in the last window:
-    past that, the GIL is what the threads wait for, and a measure that says otherwise is noise.
+    The process's CPU use picks the way to try: at `ROOM` of a CPU or more the threads take turns at the
+    GIL, and fewer may list as fast for less CPU; below it they wait on the server or the budget, and more
+    may list faster. The throughput then judges the try.
     Pure bookkeeping, fed by one thread: `record` returns the new limit when it changes.
     """
 
@@ -60,13 +63,12 @@ class Concurrency:
     _to_beat: float = 0.0  # the best rate of the trial so far
     _settled_windows: int = 0
     _hold: int = HOLD
-    _next_down: bool = True
 
     def __post_init__(self) -> None:
         if self.ceiling < 1:
             raise ValueError("Concurrency: ceiling must be >= 1")
         self.limit = self.ceiling
-        self._trial_from = self.ceiling  # start high (the real API's case), and try fewer at once
+        self._trial_from = self.ceiling  # start high (the real API's case); the first window decides
 
     def record(self, items: int, now: float, cpu: float) -> int | None:
         """Count a task of `items` that started under the current limit and completed at `now` (wall
@@ -96,7 +98,7 @@ class Concurrency:
                 return level
             self._settled_windows = 0
             return self._try(level)
-        if level == start:  # the first window of a run: try fewer
+        if level == start:  # the first window of a run
             return self._try(level)
         down = level < start
         if self.rate >= (KEEP if down else GAIN) * self._to_beat:  # it paid: on the same way
@@ -104,21 +106,19 @@ class Concurrency:
             self._to_beat = max(self._to_beat, self.rate)
             return self._step(level, down)
         self._trial_from = None  # back to where the trial started, and wait longer before the next
-        self._hold = min(MAX_HOLD, self._hold * 2)
-        self._next_down = not down
+        self._hold = min(MAX_HOLD, self._hold * 4)
         return start
 
     def _try(self, level: int) -> int:
-        """Start a trial from `level`: fewer and more in turn, more only while the CPU has room."""
-        up = level < self.ceiling and self.busy < ROOM and (level == 1 or not self._next_down)
-        self._next_down = up
+        """Start a trial from `level`: fewer threads while the CPU is busy (they take turns at the GIL and
+        fewer may list as fast), more while it has room (they wait on the server or the budget)."""
         self._to_beat = self.rate
-        return self._step(level, down=not up)
+        return self._step(level, down=self.busy >= ROOM)
 
     def _step(self, level: int, down: bool) -> int:
         """The next level of a trial from `level`, or `level` itself, settled, when there is none."""
         nxt = max(1, level // 2) if down else min(self.ceiling, level * 2)
-        if nxt == level or (not down and self.busy >= ROOM):
+        if nxt == level or down != (self.busy >= ROOM):
             self._trial_from = None
             return level
         self._trial_from = level

@@ -60,10 +60,34 @@ def test_a_server_faster_than_the_client_gets_one_thread():
     assert share(levels[len(levels) // 10 :], 1) > 0.95
 
 
-def test_a_request_budget_gets_the_threads_that_reach_it():
-    """40 requests a second, 100 ms a request: 4 at once reach the budget, 2 do not, 8 gain nothing."""
-    levels = simulate(8, lambda n: max(0.1, n / 40), lambda n: 0.02)
-    assert share(levels[len(levels) // 10 :], 4) > 0.9
+def test_a_slow_server_on_a_busy_machine_keeps_the_threads_that_pay():
+    """100 ms a listing but the process keeps a CPU busy (other work in it): fewer threads are tried, the
+    throughput halves with them, and the limit goes back up."""
+    levels = simulate(8, lambda n: 0.1, lambda n: 1.0)
+    assert share(levels, 8) > 0.9 and 4 in levels
+
+
+def test_a_request_budget_on_a_fast_server_gets_the_threads_that_reach_it():
+    """40 requests a second from a server that answers at once, the CPU busy between: 8 threads only wait
+    for the budget, so fewer are tried, and 1 still reaches it."""
+    levels = simulate(8, lambda n: max(0.005, n / 40), lambda n: 0.8)
+    assert share(levels[len(levels) // 10 :], 1) > 0.9
+
+
+def test_more_threads_when_the_cpu_has_room_and_they_pay():
+    """A server that slowed down after the limit fell to 1: with the CPU idle, more threads are tried and
+    kept while each doubling lists faster."""
+    concurrency = Concurrency(8)
+    concurrency.limit, concurrency._trial_from = 1, None  # as a run on a fast server had left it
+    now = cpu = 0.0
+    levels = []
+    for _ in range(4000):
+        level = concurrency.limit
+        now += CHUNK * 0.1 / level
+        cpu += 0.001
+        concurrency.record(CHUNK, now, cpu)
+        levels.append(level)
+    assert levels[-1] == 8 and share(levels, 8) > 0.8
 
 
 def test_one_thread_when_the_limit_is_one():

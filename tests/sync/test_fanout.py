@@ -110,33 +110,40 @@ def test_the_limit_stays_between_one_and_the_ceiling(ceiling, steps):
         assert new is None or new == concurrency.limit
 
 
+class Occupancy:
+    """Counts the threads inside a block, and the most ever inside at once."""
+
+    def __init__(self) -> None:
+        self.inside = self.most = 0
+        self._lock = threading.Lock()
+
+    def stay(self, seconds: float) -> None:
+        with self._lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        time.sleep(seconds)
+        with self._lock:
+            self.inside -= 1
+
+
 def test_a_gate_lets_through_no_more_than_its_limit():
-    gate, inside, most, lock = Gate(3), [0], [0], threading.Lock()
+    gate = Gate(3)
+    for limit, visitors in ((3, 12), (1, 6)):
+        gate.resize(limit)
+        occupancy = Occupancy()
 
-    def visit() -> None:
-        gate.enter()
-        with lock:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        time.sleep(0.01)
-        with lock:
-            inside[0] -= 1
-        gate.leave()
+        def visit(occupancy: Occupancy) -> None:
+            gate.enter()
+            occupancy.stay(0.01)
+            gate.leave()
 
-    threads = [threading.Thread(target=visit) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert most[0] == 3
-    gate.resize(1)
-    most[0] = 0
-    threads = [threading.Thread(target=visit) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert most[0] == 1 and gate.generation == 1
+        threads = [threading.Thread(target=visit, args=(occupancy,)) for _ in range(visitors)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert occupancy.most == limit
+    assert gate.generation == 2
 
 
 @pytest.mark.parametrize("n, workers", [(0, 4), (1, 8), (7, 3), (500, 8), (1000, 1)])
@@ -146,27 +153,22 @@ def test_every_item_once_with_its_result(n, workers):
 
 
 def test_no_more_than_workers_at_once_and_a_failure_ends_it():
-    inside, most, lock = [0], [0], threading.Lock()
+    occupancy = Occupancy()
 
     def work(x: int) -> int:
-        with lock:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        time.sleep(0.002)
-        with lock:
-            inside[0] -= 1
+        occupancy.stay(0.002)
         if x == 150:
             raise ValueError("listing 150 failed")
         return x
 
     with pytest.raises(ValueError, match="listing 150 failed"):
         list(fan_out(work, list(range(400)), 5))
-    assert 1 <= most[0] <= 5
+    assert 1 <= occupancy.most <= 5
 
 
 def test_a_slow_server_is_listed_concurrently_and_completely(warehouse):
-    """20 ms a request, ~1,000 listings: they overlap (nearly as many at once as the workers, through every
-    trial of fewer), and the participants stored equal what the emulator holds."""
+    """20 ms a request, ~1,000 listings: they overlap (nearly as many at once as the workers: waiting on
+    the server leaves the CPU idle, so fewer are never tried), and the stored participants are the truth."""
     latency = 0.02
     config = EmulatorConfig(meetings=1000, days=3, seed=5, end=END, participants_mean=2.0)
     first, last = date(2026, 10, 29), date(2026, 10, 31)

@@ -24,8 +24,8 @@ from typing import Any
 
 log = logging.getLogger("rtk_pipeline.fanout")
 
-# A level is judged on at least this much of its tasks' time and this many of its tasks: long enough that
-# one stall (a batch normalized on the consuming thread holds the GIL ~20 ms) does not decide it.
+# A level is judged on at least this much wall time and this many of its tasks: one level's throughput
+# varied +-20% between windows of this length on the benchmark machine, and shorter ones were worse.
 WINDOW_S = 0.5
 MIN_TASKS = 4
 # Halving the limit is kept when the throughput stays within KEEP of what it was; doubling when it buys

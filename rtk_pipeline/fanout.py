@@ -158,7 +158,8 @@ def fan_out(fn: Callable[[Any], Any], items: list, workers: int) -> Iterator[tup
 
     Items go to threads a few at a time (a listing is usually one request: handing each to a thread on its
     own cost more CPU in futures and wake-ups than the request itself), at most 4 * workers tasks pending,
-    so a million items stay lean. An exception of `fn` ends the iteration with it.
+    so a million items stay lean. An exception of `fn` ends the iteration with it, and the tasks still
+    queued are dropped: a listing that failed for good fails the sync now, not after 4 * workers more.
     """
     chunk = max(1, min(8, len(items) // (4 * workers)))  # fewer for a small list, so each thread gets work
     concurrency = Concurrency(workers)
@@ -184,21 +185,30 @@ def fan_out(fn: Callable[[Any], Any], items: list, workers: int) -> Iterator[tup
         for batch in islice(batches, 4 * workers):
             submit(batch)
         away = away_cpu = 0.0  # time the caller spent with the items (a batch's normalizing stalls all)
-        while pending:
-            future = done.get()
-            pending -= 1
-            out, generation = future.result()
-            before = concurrency.limit
-            now, cpu = time.perf_counter() - away, time.process_time() - away_cpu
-            if generation == gate.generation and (new := concurrency.record(len(out), now, cpu)) is not None:
-                log.debug("%d at once -> %d (%d listed %.0f a second)", before, new, before, concurrency.rate)
-                gate.resize(new)
-            left, left_cpu = time.perf_counter(), time.process_time()
-            yield from out
-            away += time.perf_counter() - left
-            away_cpu += time.process_time() - left_cpu
-            for batch in islice(batches, 1):
-                submit(batch)
+        try:
+            while pending:
+                future = done.get()
+                pending -= 1
+                out, generation = future.result()
+                now, cpu = time.perf_counter() - away, time.process_time() - away_cpu
+                if generation == gate.generation:
+                    _adjust(concurrency, gate, len(out), now, cpu)
+                left, left_cpu = time.perf_counter(), time.process_time()
+                yield from out
+                away += time.perf_counter() - left
+                away_cpu += time.process_time() - left_cpu
+                for batch in islice(batches, 1):
+                    submit(batch)
+        except BaseException:  # fn failed, or the caller stopped early: the tasks not started yet go
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _adjust(concurrency: Concurrency, gate: Gate, items: int, now: float, cpu: float) -> None:
+    before = concurrency.limit
+    if (new := concurrency.record(items, now, cpu)) is not None:
+        log.debug("%d at once -> %d (%d listed %.0f a second)", before, new, before, concurrency.rate)
+        gate.resize(new)
 
 
 def _batches(items: Iterable, chunk: int) -> Iterator[list]:

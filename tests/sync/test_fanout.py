@@ -166,6 +166,24 @@ def test_no_more_than_workers_at_once_and_a_failure_ends_it():
     assert 1 <= occupancy.most <= 5
 
 
+def test_a_failure_drops_the_tasks_not_started():
+    """A listing that failed for good (a 401, retries spent) fails the sync without the 20 tasks of 8
+    listings queued behind it: only those already running finish."""
+    calls: list[int] = []
+
+    def work(x: int) -> int:
+        calls.append(x)
+        time.sleep(0.001)
+        if x == 40:
+            raise ValueError("listing 40 failed")
+        return x
+
+    with pytest.raises(ValueError, match="listing 40 failed"):
+        list(fan_out(work, list(range(400)), 5))
+    time.sleep(0.1)  # anything still queued would run now
+    assert len(calls) < 41 + 2 * 5 * 8, len(calls)
+
+
 def test_a_slow_server_is_listed_concurrently_and_completely(warehouse):
     """20 ms a request, ~1,000 listings: they overlap (nearly as many at once as the workers: waiting on
     the server leaves the CPU idle, so fewer are never tried), and the stored participants are the truth."""

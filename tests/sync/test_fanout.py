@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -26,21 +27,33 @@ from tests.support.truth import stored_participants, truth_participants
 CHUNK = 8
 
 
+@dataclass
+class Simulated:
+    """A server feeding `concurrency` its completions, on a clock that runs on from call to call."""
+
+    concurrency: Concurrency
+    now: float = 0.0
+    cpu: float = 0.0
+
+    def serve(
+        self, seconds_per_item: Callable[[int], float], cpus: Callable[[int], float], tasks: int = 3000
+    ) -> list[int]:
+        """`tasks` completions where an item takes `seconds_per_item(L)` of one thread's time with L at
+        once, and the process keeps `cpus(L)` CPUs busy; the limit of each task."""
+        levels = []
+        for i in range(tasks):
+            level = self.concurrency.limit
+            gap = CHUNK * seconds_per_item(level) / level * (1.1 if i % 3 == 0 else 0.95)  # some jitter
+            self.now, self.cpu = self.now + gap, self.cpu + gap * cpus(level)
+            self.concurrency.record(CHUNK, self.now, self.cpu)
+            levels.append(level)
+        return levels
+
+
 def simulate(
     ceiling: int, seconds_per_item: Callable[[int], float], cpus: Callable[[int], float], tasks: int = 3000
 ) -> list[int]:
-    """Feed `Concurrency` the completions of a server where an item takes `seconds_per_item(L)` of one
-    thread's time with L at once, and the process keeps `cpus(L)` CPUs busy; the limit of each task."""
-    concurrency = Concurrency(ceiling)
-    now = cpu = 0.0
-    levels = []
-    for i in range(tasks):
-        level = concurrency.limit
-        gap = CHUNK * seconds_per_item(level) / level * (1.1 if i % 3 == 0 else 0.95)  # some jitter
-        now, cpu = now + gap, cpu + gap * cpus(level)
-        concurrency.record(CHUNK, now, cpu)
-        levels.append(level)
-    return levels
+    return Simulated(Concurrency(ceiling)).serve(seconds_per_item, cpus, tasks)
 
 
 def share(levels: list[int], level: int) -> float:
@@ -77,16 +90,10 @@ def test_a_request_budget_on_a_fast_server_gets_the_threads_that_reach_it():
 def test_more_threads_when_the_cpu_has_room_and_they_pay():
     """A server that slowed down after the limit fell to 1: with the CPU idle, more threads are tried and
     kept while each doubling lists faster."""
-    concurrency = Concurrency(8)
-    concurrency.limit, concurrency._trial_from = 1, None  # as a run on a fast server had left it
-    now = cpu = 0.0
-    levels = []
-    for _ in range(4000):
-        level = concurrency.limit
-        now += CHUNK * 0.1 / level
-        cpu += 0.001
-        concurrency.record(CHUNK, now, cpu)
-        levels.append(level)
+    server = Simulated(Concurrency(8))
+    server.serve(lambda n: 0.0007 * n, lambda n: 1.0)  # a fast server first
+    assert server.concurrency.limit == 1
+    levels = server.serve(lambda n: 0.1, lambda n: 0.01, tasks=4000)
     assert levels[-1] == 8 and share(levels, 8) > 0.8
 
 

@@ -166,10 +166,15 @@ def fan_out(fn: Callable[[Any], Any], items: list, workers: int) -> Iterator[tup
     gate = Gate(workers)
     done: queue.SimpleQueue = queue.SimpleQueue()
 
+    stopped = threading.Event()
+
     def run(batch: list) -> tuple[list[tuple], int]:
         generation = gate.enter()
-        try:
-            return [(item, fn(item)) for item in batch], generation
+        try:  # a task that waited at the gate while the iteration ended starts nothing
+            return ([] if stopped.is_set() else [(item, fn(item)) for item in batch]), generation
+        except BaseException:
+            stopped.set()  # before the gate lets the next task in
+            raise
         finally:
             gate.leave()
 
@@ -200,6 +205,7 @@ def fan_out(fn: Callable[[Any], Any], items: list, workers: int) -> Iterator[tup
                 for batch in islice(batches, 1):
                     submit(batch)
         except BaseException:  # fn failed, or the caller stopped early: the tasks not started yet go
+            stopped.set()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 

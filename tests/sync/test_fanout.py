@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rtk_pipeline import fanout
 from rtk_pipeline.emulator import Emulator, EmulatorConfig, Faults
 from rtk_pipeline.fanout import Concurrency, Gate, fan_out
 from rtk_pipeline.sync import sync_meetings, sync_participants
@@ -176,6 +177,25 @@ def test_no_more_than_workers_at_once_and_a_failure_drops_the_tasks_not_started(
     time.sleep(0.1)  # anything still queued would run now
     assert 1 <= occupancy.most <= 5
     assert len(calls) < 41 + 2 * 5 * 8, len(calls)
+
+
+def test_after_a_failure_the_tasks_waiting_at_the_gate_start_nothing(monkeypatch):
+    """With the limit at 1 (as on a fast server) the other threads hold tasks of 8 listings at the gate:
+    once a listing fails for good, none of them sends a request."""
+    monkeypatch.setattr(fanout, "Gate", lambda limit: Gate(1))
+    calls: list[int] = []
+
+    def work(x: int) -> int:
+        calls.append(x)
+        time.sleep(0.001)
+        if x == 40:
+            raise ValueError("listing 40 failed")
+        return x
+
+    with pytest.raises(ValueError, match="listing 40 failed"):
+        list(fan_out(work, list(range(400)), 5))
+    time.sleep(0.1)  # a task let through the gate would run now
+    assert calls[-1] == 40, f"{len(calls) - calls.index(40) - 1} listing(s) after the failure"
 
 
 def test_a_slow_server_is_listed_concurrently_and_completely(warehouse):
